@@ -1,0 +1,134 @@
+"""The one place that initialises Taichi.
+
+Taichi keeps global state and is not thread-safe, so a process has one runtime: the thread
+that calls ``ensure_runtime`` first becomes the simulation thread and every later Taichi
+call must come from it (the studio runs a single-worker executor for that; the CLI and the
+tests use their main thread). Re-initialising with another configuration resets Taichi and
+invalidates every field allocated before, which ``generation`` lets worlds detect.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+BACKENDS = ("cpu", "cuda", "vulkan", "auto")
+PRECISIONS = ("f32", "f64")
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("DEFT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "deft"
+    )
+    return Path(root) / "taichi"
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    backend: str = "cpu"
+    precision: str = "f64"
+    cache_dir: Path | None = None  # None: default_cache_dir()
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    config: RuntimeConfig
+    arch: str  # what Taichi actually runs on: "x64", "arm64", "cuda", "vulkan"
+    generation: int
+    thread_id: int
+    message: str  # one line for the user: where kernels run and why
+
+    @property
+    def real(self):
+        import taichi as ti
+
+        return ti.f64 if self.config.precision == "f64" else ti.f32
+
+    @property
+    def np_real(self):
+        import numpy as np
+
+        return np.float64 if self.config.precision == "f64" else np.float32
+
+    def check_thread(self) -> None:
+        if threading.get_ident() != self.thread_id:
+            raise RuntimeError(
+                "Taichi called from a thread other than the simulation thread; "
+                "route the call through the simulation executor"
+            )
+
+
+_lock = threading.Lock()
+_current: Runtime | None = None
+
+
+def current_runtime() -> Runtime | None:
+    return _current
+
+
+def ensure_runtime(config: RuntimeConfig | None = None) -> Runtime:
+    """Initialise Taichi once per configuration; return the live runtime.
+
+    With no config, reuse the live runtime whatever its configuration, or start the default.
+    """
+    global _current
+    with _lock:
+        if _current is not None and (config is None or config == _current.config):
+            return _current
+        config = config or RuntimeConfig()
+        import taichi as ti
+
+        if _current is not None:
+            ti.reset()
+        arch, message = _init_taichi(ti, config)
+        _current = Runtime(
+            config=config,
+            arch=arch,
+            generation=(_current.generation + 1) if _current else 1,
+            thread_id=threading.get_ident(),
+            message=message,
+        )
+        return _current
+
+
+def _init_taichi(ti, config: RuntimeConfig) -> tuple[str, str]:
+    cache = config.cache_dir or default_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    common = dict(
+        default_fp=ti.f64 if config.precision == "f64" else ti.f32,
+        default_ip=ti.i32,
+        offline_cache=True,
+        offline_cache_file_path=str(cache),
+        debug=config.debug,
+        log_level=ti.WARN,
+        random_seed=0,
+    )
+    # Never ti.gpu: without a display or Vulkan it segfaults. Ask for each accelerator by
+    # name; Taichi falls back to the CPU by itself when one is missing, and we report that.
+    wanted = {"cpu": [], "cuda": ["cuda"], "vulkan": ["vulkan"], "auto": ["cuda", "vulkan"]}[
+        config.backend
+    ]
+    for name in wanted:
+        ti.init(arch=getattr(ti, name), **common)
+        got = _arch_name(ti)
+        if got == name:
+            return got, f"simulating on {got} ({config.precision})"
+        ti.reset()
+    ti.init(arch=ti.cpu, cpu_max_num_threads=os.cpu_count() or 1, **common)
+    got = _arch_name(ti)
+    if wanted:
+        return got, f"no {'/'.join(wanted)} device here; simulating on the CPU ({got}, {config.precision})"
+    return got, f"simulating on the CPU ({got}, {config.precision})"
+
+
+def _arch_name(ti) -> str:
+    return ti.lang.impl.current_cfg().arch.name

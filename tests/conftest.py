@@ -1,0 +1,17 @@
+"""Process-wide test environment: private, loopback-only ROS 2; a shared kernel cache."""
+
+import os
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("QT_API", "pyside6")
+os.environ.setdefault("DEFT_CACHE_DIR", str(REPO / ".cache"))
+# ROS 2 traffic never leaves loopback, on a domain of our own.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_DOMAIN_ID", str(60 + os.getpid() % 40))
+os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="deft-roslog-"))
+os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+
+ARTIFACTS = REPO / "artifacts"
