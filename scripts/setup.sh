@@ -37,7 +37,11 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
 
-stamp_inputs() { cat pyproject.toml scripts/setup.sh scripts/build_ros_interfaces.sh robot/ros2/interfaces/*/*/*.* 2>/dev/null | sha256sum | cut -d' ' -f1; }
+stamp_inputs() {
+  shopt -s nullglob
+  local files=(pyproject.toml scripts/*.sh robot/ros2/interfaces/*/*/*)
+  cat "${files[@]}" | sha256sum | cut -d' ' -f1
+}
 want=$(stamp_inputs)
 if [[ ! -f .venv/.deft-stamp || $(cat .venv/.deft-stamp) != "$want" ]]; then
   echo "setup: installing Deft and its dependencies into .venv"
