@@ -1,0 +1,97 @@
+"""Optimizers on analytic objectives: convergence, bounds, determinism and exact resume."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sim.optim.optimizers import iterate, load_state, make_optimizer, save_state
+from sim.optim.problem import OptimizationError, Problem
+
+
+def quadratic(center):
+    c = torch.as_tensor(center, dtype=torch.float64)
+    return lambda x: ((x - c) ** 2).sum()
+
+
+def rastrigin(x):  # global minimum 0 at the origin, a local minimum near every integer point
+    return (x**2 + 2.0 * (1 - torch.cos(2 * math.pi * x))).sum()
+
+
+def test_adam_converges_and_reports_gradient_norm_before_clipping():
+    p = Problem(quadratic([0.3, -0.4, 0.1]), x0=np.zeros(3), lower=-1, upper=1)
+    opt = make_optimizer("adam", p, {"lr": 0.05, "horizon": 150}, seed=0)
+    reports = list(iterate(opt, 150))
+    assert reports[-1].best_loss < 1e-5
+    assert reports[0].grad_norm == pytest.approx(2 * 2 * math.sqrt(0.09 + 0.16 + 0.01))  # range-scaled, unclipped
+    assert [r.iteration for r in reports] == list(range(1, 151))
+    assert all(b.wall_time >= a.wall_time for a, b in zip(reports, reports[1:]))
+
+
+@pytest.mark.parametrize("name", ["adam", "cmaes", "hybrid"])
+def test_every_optimizer_keeps_to_the_bounds(name):
+    # the unconstrained minimum (2, 2) lies outside the box: the answer is the corner (1, 1)
+    p = Problem(quadratic([2.0, 2.0]), x0=np.zeros(2), lower=-1, upper=1)
+    reports = list(iterate(make_optimizer(name, p, seed=1), 60))
+    assert all(np.all(np.abs(r.params) <= 1.0) for r in reports)
+    assert reports[-1].best_loss == pytest.approx(2.0, abs=2e-3)
+
+
+def test_cmaes_minimises_rosenbrock_without_gradients():
+    def rosen(x):
+        return ((1 - x[:-1]) ** 2 + 100 * (x[1:] - x[:-1] ** 2) ** 2).sum()
+
+    p = Problem(rosen, x0=np.zeros(4), lower=-2, upper=2)
+    reports = list(iterate(make_optimizer("cmaes", p, seed=3), 250))
+    assert reports[-1].best_loss < 1e-6
+    assert all(r.grad_norm is None for r in reports)
+
+
+def test_hybrid_escapes_the_local_basin_adam_is_stuck_in():
+    p = Problem(rastrigin, x0=np.full(2, 2.0), lower=-3, upper=3)
+    adam = list(iterate(make_optimizer("adam", p, seed=0), 40))[-1].best_loss
+    hybrid = make_optimizer("hybrid", p, {"explore": 15, "cmaes": {"popsize": 12}}, seed=0)
+    hybrid_reports = list(iterate(hybrid, 40))
+    assert adam > 1.0  # stuck near (2, 2)
+    assert hybrid_reports[-1].best_loss < 0.1  # the global basin: every other minimum is >= ~1
+    assert {r.phase for r in hybrid_reports} == {"cmaes", "adam"}
+
+
+@pytest.mark.parametrize("name", ["adam", "cmaes", "hybrid"])
+def test_same_seed_same_run_and_resume_is_exact(name, tmp_path):
+    p = Problem(rastrigin, x0=np.full(3, 1.2), lower=-3, upper=3)
+    settings = {"explore": 4} if name == "hybrid" else None
+    straight = list(iterate(make_optimizer(name, p, settings, seed=7), 10))
+    again = list(iterate(make_optimizer(name, p, settings, seed=7), 10))
+    first = make_optimizer(name, p, settings, seed=7)
+    head = list(iterate(first, 6))  # hybrid: past its switch to Adam
+    save_state(tmp_path / "state.pt", first)
+    np.random.rand(5)  # other users of numpy's global stream must not matter
+    tail = list(iterate(load_state(tmp_path / "state.pt", p), 4))
+    for a, b, c in zip(straight, again, head + tail):
+        assert a.loss == b.loss == c.loss and a.iteration == c.iteration and a.evaluations == c.evaluations
+        assert np.array_equal(a.params, b.params) and np.array_equal(a.params, c.params)
+    assert tail[-1].wall_time >= head[-1].wall_time
+
+
+def test_cmaes_seeds_differ():
+    p = Problem(rastrigin, x0=np.full(3, 1.2), lower=-3, upper=3)
+    a, b = (list(iterate(make_optimizer("cmaes", p, seed=s), 2))[-1] for s in (0, 1))
+    assert not np.array_equal(a.params, b.params)
+
+
+def test_bad_objective_and_settings_are_named():
+    p = Problem(lambda x: (x * float("nan")).sum(), x0=np.zeros(2), lower=-1, upper=1)
+    with pytest.raises(OptimizationError, match="nan"):
+        make_optimizer("adam", p).step()
+    with pytest.raises(OptimizationError, match="nan"):
+        make_optimizer("cmaes", p).step()
+    with pytest.raises(ValueError, match="learning_rate"):
+        make_optimizer("adam", p, {"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
+        make_optimizer("sgd", p)
+    with pytest.raises(ValueError, match="finite"):
+        Problem(quadratic([0.0]), x0=np.zeros(1), lower=-np.inf, upper=1)
+    with pytest.raises(FileNotFoundError, match="no saved optimizer state"):
+        load_state(p and "/nonexistent/state.pt", p)
