@@ -33,7 +33,7 @@ from contextvars import ContextVar
 from typing import Annotated, Any, Literal, Union
 
 from psygnal import EventedModel
-from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 SCHEMA_VERSION = 2
 
@@ -44,6 +44,18 @@ class Node(EventedModel):
     """Base of every document model: strict, validated on assignment, finite numbers."""
 
     model_config = _STRICT
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # pydantic stores an assigned value before running model validators; when one of
+        # them rejects it, put the old value back so a refused edit changes nothing.
+        if name not in type(self).model_fields:
+            return super().__setattr__(name, value)
+        old = self.__dict__.get(name)
+        try:
+            super().__setattr__(name, value)
+        except ValidationError:
+            self.__dict__[name] = old
+            raise
 
 
 def quantity(default: Any, unit: str, description: str, **constraints: Any) -> Any:
