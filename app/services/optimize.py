@@ -5,9 +5,9 @@ the CLI draws as a progress bar; stopping the loop between two reports is cancel
 every iteration the folder holds the optimizer state, the loss curve and the best solution,
 so a run killed at any moment (Ctrl-C included) resumes exactly from its last iteration.
 
-Folder layout: run.json (what ran, how far, the outcome), state.pt (optimizer state, plain
-tensors), curve.csv and curve.json (one row per iteration), best.json (best parameters and
-their trajectory as scene keyframes).
+Folder layout: state.pt (optimizer state and loss curve, plain tensors: what resume reads),
+run.json (what ran, how far, the outcome), curve.csv and curve.json (one row per iteration),
+best.json (best parameters and their trajectory as scene keyframes).
 """
 
 from __future__ import annotations
@@ -50,16 +50,13 @@ class OptimizationRun:
     @classmethod
     def resume(cls, task: BoundTask, out_dir: Path | str) -> "OptimizationRun":
         out_dir = Path(out_dir)
-        try:
-            meta = json.loads((out_dir / "run.json").read_text())
-            curve = json.loads((out_dir / "curve.json").read_text())
-        except FileNotFoundError as e:
-            raise RunFolderError(f"{out_dir} holds no resumable run ({Path(e.filename).name} is missing)") from None
-        if meta["task"] != task.kind:
-            raise RunFolderError(f"{out_dir} holds a run of task {meta['task']!r}, not {task.kind!r}")
-        run = cls(task, out_dir, meta["optimizer"], meta["seed"], meta["settings"])
-        run.optimizer = load_state(out_dir / "state.pt", task.problem)
-        run.curve = curve
+        if not (out_dir / "state.pt").exists():
+            raise RunFolderError(f"{out_dir} holds no resumable run (state.pt is missing)")
+        optimizer, extra = load_state(out_dir / "state.pt", task.problem)
+        if extra["task"] != task.kind:
+            raise RunFolderError(f"{out_dir} holds a run of task {extra['task']!r}, not {task.kind!r}")
+        run = cls(task, out_dir, optimizer.name, optimizer.seed, extra["settings"])
+        run.optimizer, run.curve = optimizer, extra["curve"]
         return run
 
     @property
@@ -87,7 +84,8 @@ class OptimizationRun:
                 return
 
     def _save(self, report: IterationReport) -> None:
-        save_state(self.out_dir / "state.pt", self.optimizer)
+        # The curve travels inside the state file, so the two never disagree after a crash.
+        save_state(self.out_dir / "state.pt", self.optimizer, {"task": self.task.kind, "settings": self.settings, "curve": self.curve})
         _write_atomic(self.out_dir / "curve.json", json.dumps(self.curve))
         with open(self.out_dir / "curve.csv.tmp", "w", newline="") as f:
             writer = csv.DictWriter(f, CURVE_FIELDS)

@@ -37,16 +37,18 @@ def iterate(optimizer, iterations: int) -> Iterator[IterationReport]:
         yield optimizer.step()
 
 
-def save_state(path: Path, optimizer) -> None:
-    """Write the optimizer's complete state (plain data and tensors, no code objects)."""
-    state = {"optimizer": optimizer.name, "seed": optimizer.seed, "state": optimizer.state_dict()}
+def save_state(path: Path, optimizer, extra: dict | None = None) -> None:
+    """Write the optimizer's complete state (plain data and tensors, no code objects) in one
+    atomic file, with `extra` plain data the caller wants kept in step with it."""
+    state = {"optimizer": optimizer.name, "seed": optimizer.seed, "state": optimizer.state_dict(), "extra": extra or {}}
     tmp = Path(path).with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)
 
 
 def load_state(path: Path, problem: Problem):
-    """Rebuild an optimizer from save_state's file; loading executes no stored code."""
+    """Rebuild an optimizer (and the saved extra data) from save_state's file; loading
+    executes no stored code."""
     try:
         saved = torch.load(path, weights_only=True)
     except FileNotFoundError:
@@ -55,7 +57,7 @@ def load_state(path: Path, problem: Problem):
     settings = saved["state"]["settings"]
     optimizer = OPTIMIZERS[name](problem, parse_settings(name, _plain(settings)), saved["seed"])
     optimizer.load_state_dict(saved["state"])
-    return optimizer
+    return optimizer, saved["extra"]
 
 
 def _plain(settings: dict) -> dict:

@@ -55,7 +55,7 @@ def test_interrupted_run_resumes_exactly(tmp_path, optimizer):
 
 
 def test_resume_refuses_missing_or_foreign_runs(tmp_path):
-    with pytest.raises(RunFolderError, match="run.json is missing"):
+    with pytest.raises(RunFolderError, match="state.pt is missing"):
         OptimizationRun.resume(reach_task(), tmp_path)
     list(OptimizationRun(reach_task(), tmp_path, "adam").reports(1))
     with pytest.raises(RunFolderError, match="task 'reach', not 'lift'"):
