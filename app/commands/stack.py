@@ -63,6 +63,10 @@ class UndoStack:
     def __len__(self) -> int:
         return len(self._commands)
 
+    def texts(self) -> list[str]:
+        """The text of every recorded step, oldest first (the first ``index`` are done)."""
+        return [c.text for c in self._commands]
+
     def set_clean(self) -> None:
         """Mark the current state as the saved one."""
         was = self.is_clean
