@@ -1,0 +1,1 @@
+"""Serial devices (pyserial): a Modbus RTU parallel gripper and a framed force/tactile stream."""
