@@ -24,8 +24,9 @@ def frozen(array) -> np.ndarray:
 class EntityFrame:
     """One entity at one instant: its points (vertices or particles) and per-point fields."""
 
-    points: np.ndarray  # (N, 3) metres
+    points: np.ndarray  # (N, 3) metres; empty for a rigid entity given by its pose
     fields: Mapping[str, np.ndarray] = field(default_factory=dict)  # e.g. "pressure": (N,)
+    pose: np.ndarray | None = None  # (4, 4) world pose of a rigid entity or tool
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,135 @@
+"""Deploy panel: connection status of the lab devices, the pre-flight report (every violated
+limit by joint and time), dry-run, arm, execute with a speed scale, a large Stop (also on
+Escape, window-wide), and planned against measured joint positions plotted live."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+DEVICES = ("arm controller", "gripper", "tactile sensors")
+COLORS = ("#50c8ff", "#ff8c50", "#7ee787", "#ffd21a", "#d2a8ff", "#ff7b72", "#79c0ff", "#f0f0f0")
+
+
+class StatusLight(QtWidgets.QLabel):
+    def set_state(self, connected: bool | None, detail: str) -> None:
+        color = {True: "#3fb950", False: "#f85149", None: "#8b949e"}[connected]
+        self.setText(f"<span style='color:{color}'>●</span> {detail}")
+
+
+class DeployPanel(QtWidgets.QWidget):
+    connect_requested = QtCore.Signal()
+    dry_run_requested = QtCore.Signal()
+    arm_requested = QtCore.Signal()
+    execute_requested = QtCore.Signal(float)  # speed scale in (0, 1]
+    stop_requested = QtCore.Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.lights = {name: StatusLight() for name in DEVICES}
+        status = QtWidgets.QFormLayout()
+        for name, light in self.lights.items():
+            light.set_state(None, "not connected")
+            status.addRow(name, light)
+        self.connect_button = QtWidgets.QPushButton("Connect")
+        self.connect_button.clicked.connect(self.connect_requested)
+        status.addRow(self.connect_button)
+
+        self.report = QtWidgets.QTableWidget(0, 4)
+        self.report.setHorizontalHeaderLabels(["joint", "time [s]", "limit", "what"])
+        self.report.horizontalHeader().setStretchLastSection(True)
+        self.report.verticalHeader().hide()
+        self.verdict = QtWidgets.QLabel("pre-flight: not checked yet (Dry-run checks every limit)")
+        self.verdict.setWordWrap(True)
+
+        self.dry_run_button = QtWidgets.QPushButton("Dry-run")
+        self.dry_run_button.clicked.connect(self.dry_run_requested)
+        self.arm_button = QtWidgets.QPushButton("Arm")
+        self.arm_button.clicked.connect(self.arm_requested)
+        self.speed = QtWidgets.QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, value=0.25, suffix=" ×")
+        self.speed.setToolTip("Speed scale applied to the planned trajectory (1 = as planned)")
+        self.execute_button = QtWidgets.QPushButton("Execute")
+        self.execute_button.clicked.connect(lambda: self.execute_requested.emit(self.speed.value()))
+        self.stop_button = QtWidgets.QPushButton("STOP  (Esc)")
+        self.stop_button.setMinimumHeight(64)
+        self.stop_button.setStyleSheet(
+            "QPushButton { background: #d1242f; color: white; font-size: 20px; font-weight: bold; border-radius: 6px; }"
+            "QPushButton:pressed { background: #8e1519; }"
+        )
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.message = QtWidgets.QLabel()
+        self.message.setWordWrap(True)
+
+        steps = QtWidgets.QHBoxLayout()
+        steps.addWidget(self.dry_run_button)
+        steps.addWidget(self.arm_button)
+        steps.addWidget(QtWidgets.QLabel("speed"))
+        steps.addWidget(self.speed)
+        steps.addWidget(self.execute_button)
+
+        self.joint_plot = pg.PlotWidget(title="joints: planned (dashed) vs measured [rad]")
+        self.joint_plot.setLabel("bottom", "time", units="s")
+        self.planned_curves: list = []
+        self.measured_curves: list = []
+
+        left = QtWidgets.QVBoxLayout()
+        left.addLayout(status)
+        left.addLayout(steps)
+        left.addWidget(self.stop_button)
+        left.addWidget(self.message)
+        left.addWidget(self.verdict)
+        left.addWidget(self.report, 1)
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.addLayout(left, 1)
+        layout.addWidget(self.joint_plot, 1)
+        self._measured: list[tuple[float, np.ndarray]] = []
+        self.set_armed(False)
+
+    # ------------------------------------------------------------------ state from the service
+
+    def set_available(self, available: bool, why: str = "") -> None:
+        for b in (self.connect_button, self.dry_run_button, self.arm_button, self.execute_button):
+            b.setEnabled(available)
+        self.message.setText("" if available else f"not available: {why}")
+
+    def set_connection(self, device: str, connected: bool | None, detail: str) -> None:
+        self.lights[device].set_state(connected, detail)
+
+    def set_armed(self, armed: bool) -> None:
+        self.execute_button.setEnabled(armed)
+        self.arm_button.setText("Armed" if armed else "Arm")
+
+    def show_preflight(self, ok: bool, violations: list[tuple[str, float, str, str]]) -> None:
+        """Every violated limit as (joint, time s, limit, description)."""
+        self.report.setRowCount(len(violations))
+        for row, (joint, time, limit, what) in enumerate(violations):
+            for col, text in enumerate((joint, f"{time:.3f}", limit, what)):
+                self.report.setItem(row, col, QtWidgets.QTableWidgetItem(text))
+        self.verdict.setText(
+            "pre-flight: every limit holds" if ok else f"pre-flight: {len(violations)} violation(s); fix them before arming"
+        )
+        self.verdict.setStyleSheet(f"color: {'#3fb950' if ok else '#f85149'};")
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+
+    def show_plan(self, joint_names: list[str], times: np.ndarray, positions: np.ndarray) -> None:
+        """The planned joint positions (T, J) over time, drawn dashed."""
+        self.joint_plot.clear()
+        self.joint_plot.addLegend(offset=(5, 5))
+        self.planned_curves, self.measured_curves, self._measured = [], [], []
+        for j, name in enumerate(joint_names):
+            color = COLORS[j % len(COLORS)]
+            dashed = pg.mkPen(color, width=1, style=QtCore.Qt.PenStyle.DashLine)
+            self.planned_curves.append(self.joint_plot.plot(times, positions[:, j], pen=dashed))
+            self.measured_curves.append(self.joint_plot.plot([], [], pen=pg.mkPen(color, width=2), name=name))
+
+    def add_measured(self, time: float, positions: np.ndarray) -> None:
+        """One measured joint state (from the arm's joint_states), appended live."""
+        self._measured.append((time, np.asarray(positions, dtype=float)))
+        t = np.array([m[0] for m in self._measured])
+        q = np.array([m[1] for m in self._measured])
+        for j, curve in enumerate(self.measured_curves[: q.shape[1]]):
+            curve.setData(t, q[:, j])
+

@@ -1,0 +1,144 @@
+"""Display geometry of document entities (pyvista meshes in world coordinates).
+
+This is what the viewport shows before any simulation: each shape meshed at its pose. After
+a run, frames from the simulation thread replace the points of deforming entities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyvista as pv
+
+from app.scene import model as m
+
+MPM_KINDS = ("mpm_elastic", "mpm_elastoplastic", "mpm_fluid")
+PARTICLES_PER_AXIS = 10  # display sampling of an MPM body before it is simulated
+
+
+def pose_matrix(transform: m.Transform) -> np.ndarray:
+    """4x4 world-from-local matrix of a position and a unit quaternion (w, x, y, z)."""
+    w, x, y, z = transform.rotation
+    rot = np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+    out = np.eye(4)
+    out[:3, :3] = rot
+    out[:3, 3] = transform.position
+    return out
+
+
+@dataclass
+class Part:
+    """One drawable piece of an entity; ``role`` picks its style in the viewport."""
+
+    entity: str  # name of the entity it belongs to (what a click selects)
+    role: str  # "solid", "shell", "particles", "pad"
+    mesh: pv.DataSet
+    color: tuple[float, float, float]
+    sensor: str | None = None  # tactile pad name, for pads
+
+
+def shape_mesh(shape, resolve: Callable[[str], Path]) -> pv.PolyData:
+    """The shape as a surface mesh in its local frame (metres)."""
+    if isinstance(shape, m.BoxShape):
+        return pv.Box(bounds=_centered_bounds(shape.size)).triangulate()
+    if isinstance(shape, m.SphereShape):
+        return pv.Sphere(radius=shape.radius, theta_resolution=32, phi_resolution=24)
+    if isinstance(shape, m.CylinderShape):
+        return pv.Cylinder(radius=shape.radius, height=shape.height, direction=(0, 0, 1), resolution=32).triangulate()
+    if isinstance(shape, m.CapsuleShape):
+        return pv.Capsule(radius=shape.radius, cylinder_length=shape.length, direction=(0, 0, 1), resolution=32)
+    if isinstance(shape, m.ClothShape):
+        nx, ny = shape.resolution
+        return pv.Plane(
+            i_size=shape.size[0], j_size=shape.size[1], i_resolution=nx - 1, j_resolution=ny - 1
+        ).triangulate()
+    if isinstance(shape, m.MeshShape):
+        path = resolve(shape.path)
+        mesh = pv.read(str(path)).extract_surface().triangulate()
+        return mesh.scale(shape.scale, inplace=False)
+    raise TypeError(f"no display geometry for shape {shape.kind!r}")
+
+
+def _centered_bounds(size) -> tuple[float, ...]:
+    hx, hy, hz = (s / 2 for s in size)
+    return (-hx, hx, -hy, hy, -hz, hz)
+
+
+def particles_inside(surface: pv.PolyData, n: int = PARTICLES_PER_AXIS) -> pv.PolyData:
+    """Points of a regular grid inside a closed surface (how an MPM body starts)."""
+    lo, hi = np.array(surface.bounds).reshape(3, 2).T
+    axes = [np.linspace(a + (b - a) / (2 * n), b - (b - a) / (2 * n), n) for a, b in zip(lo, hi)]
+    grid = pv.PolyData(np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3))
+    inside = grid.select_interior_points(surface, check_surface=False)["selected_points"].view(bool)
+    return pv.PolyData(grid.points[inside])
+
+
+def body_parts(body: m.Body, resolve: Callable[[str], Path]) -> list[Part]:
+    if isinstance(body.shape, m.UrdfShape):
+        return []  # robots are drawn from their link poses (see Viewport.show_robot)
+    local = shape_mesh(body.shape, resolve)
+    world = pose_matrix(body.transform)
+    if body.material.kind in MPM_KINDS:
+        return [Part(body.name, "particles", particles_inside(local).transform(world, inplace=False), body.color)]
+    role = "shell" if body.material.kind == "shell" else "solid"
+    return [Part(body.name, role, local.transform(world, inplace=False), body.color)]
+
+
+def gripper_parts(gripper: m.Gripper) -> list[Part]:
+    """Palm, two fingers sliding along local x, and a pad on each finger's inner face."""
+    fx, fy, fz = gripper.finger_size
+    half = gripper.opening / 2
+    world = pose_matrix(gripper.transform)
+    grey = (0.55, 0.57, 0.6)
+    palm_w = gripper.opening_range[1] + 2 * fx
+    palm = pv.Box(bounds=(-palm_w / 2, palm_w / 2, -fy / 2, fy / 2, fz, fz + 0.2 * fz))
+    parts = [Part(gripper.name, "solid", palm.triangulate().transform(world, inplace=False), grey)]
+    for sign in (-1, 1):
+        x0 = sign * half
+        finger = pv.Box(bounds=(min(x0, x0 + sign * fx), max(x0, x0 + sign * fx), -fy / 2, fy / 2, 0, fz))
+        parts.append(Part(gripper.name, "solid", finger.triangulate().transform(world, inplace=False), grey))
+    for sensor in gripper.sensors:
+        sign = -1 if sensor.finger == "left" else 1
+        inner = sign * half
+        w, h = sensor.size
+        pad = pv.Box(
+            bounds=(
+                min(inner, inner - sign * sensor.thickness),
+                max(inner, inner - sign * sensor.thickness),
+                -w / 2, w / 2, fz / 2 - h / 2, fz / 2 + h / 2,
+            ),
+            level=4,
+        ).triangulate()
+        parts.append(Part(gripper.name, "pad", pad.transform(world, inplace=False), (0.95, 0.75, 0.3), sensor.name))
+    return parts
+
+
+def entity_parts(entity, resolve: Callable[[str], Path]) -> list[Part]:
+    if isinstance(entity, m.Gripper):
+        return gripper_parts(entity)
+    return body_parts(entity, resolve)
+
+
+def trajectory_path(trajectory: m.Trajectory, samples: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """(keyframe positions (K, 3), path points (S, 3)) of the tool, for drawing."""
+    keys = np.array([k.position for k in trajectory.keyframes], dtype=float).reshape(-1, 3)
+    if len(keys) < 2:
+        return keys, keys
+    times = np.array([k.time for k in trajectory.keyframes])
+    t = np.linspace(times[0], times[-1], samples)
+    if trajectory.interpolation == "linear" or len(keys) < 3:
+        path = np.stack([np.interp(t, times, keys[:, i]) for i in range(3)], -1)
+    else:
+        from scipy.interpolate import CubicSpline
+
+        path = CubicSpline(times, keys, bc_type="clamped")(t)
+    return keys, path

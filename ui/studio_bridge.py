@@ -1,0 +1,195 @@
+"""Joins the window to the Qt-free services: simulation and optimization run on the one
+simulation thread; what they produce comes back as queued Qt signals, so the GUI thread
+only ever draws numpy copies and never waits on a Taichi call."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore
+
+from app.services.frames import Run
+from app.services.optimize_driver import OptimizeDriver, Outcome
+from app.services.sim_thread import SimulationThread
+
+
+class StudioBridge(QtCore.QObject):
+    # emitted from the simulation thread; Qt queues them to the GUI thread
+    report_ready = QtCore.Signal(object)  # IterationReport
+    optimization_done = QtCore.Signal(object)  # Outcome
+    optimization_failed = QtCore.Signal(str)
+    optimization_unavailable = QtCore.Signal(str)
+    preview_ready = QtCore.Signal(object)  # Run
+    simulation_done = QtCore.Signal(object)  # Run
+    simulation_failed = QtCore.Signal(str)
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.sim_thread = SimulationThread()
+        self.driver = OptimizeDriver(self.sim_thread)
+        self.window = None
+        self._opt_run = None  # the OptimizationRun that Resume continues
+        self._opt_scene_text = None  # the document the run was started from
+        self._runs_dir = Path(tempfile.mkdtemp(prefix="deft-studio-runs-"))
+        self._started = 0
+
+    # ------------------------------------------------------------------ window wiring
+
+    def connect_window(self, window) -> None:
+        self.window = window
+        panel = window.optimize_panel
+        self.report_ready.connect(self._on_report)
+        self.optimization_done.connect(self._on_optimization_done)
+        self.optimization_failed.connect(lambda why: self._finish_optimization(f"failed: {why}", can_resume=True))
+        self.optimization_unavailable.connect(lambda why: panel.set_available(False, why))
+        self.preview_ready.connect(self._on_run)
+        self.simulation_done.connect(self._on_run)
+        self.simulation_failed.connect(lambda why: window.statusBar().showMessage(f"simulation failed: {why}"))
+
+    def document_replaced(self, scene) -> None:
+        self._opt_run = None
+        if self.window is not None:
+            self.window.optimize_panel.set_available(True)
+
+    def document_edited(self, scene) -> None:
+        """Edits make runs of the old document stale; a stopped optimization can no longer resume."""
+        if self._opt_run is not None and not self.driver.running:
+            from app.scene.io import scene_to_text
+
+            if scene_to_text(scene) != self._opt_scene_text:
+                self._opt_run = None
+                self.window.optimize_panel.set_running(False, can_resume=False)
+
+    def runtime_message(self) -> str:
+        from sim.runtime import current_runtime
+
+        runtime = current_runtime()
+        return runtime.message if runtime else "Taichi not started yet (it starts on the first simulation)"
+
+    # ------------------------------------------------------------------ simulation
+
+    def simulate(self, scene, path) -> None:
+        from app.services.simulation import SimulationUnavailable, simulate_scene
+
+        scene = scene.model_copy(deep=True)  # the simulation thread must not see later edits
+        self.window.statusBar().showMessage("simulating…")
+
+        def job() -> None:
+            try:
+                run = simulate_scene(scene, path)
+            except SimulationUnavailable as exc:
+                self.simulation_failed.emit(f"not available: {exc}")
+                return
+            except Exception as exc:  # shown to the user with its reason
+                self.simulation_failed.emit(f"{type(exc).__name__}: {exc}")
+                return
+            self.simulation_done.emit(run)
+
+        self.sim_thread.submit(job)
+
+    def _on_run(self, run: Run) -> None:
+        self.window.set_run(run)
+        self.window.statusBar().showMessage(f"{run.kind}: {len(run)} frames on the timeline")
+
+    # ------------------------------------------------------------------ optimization
+
+    def optimize(self, scene, path, resume: bool) -> None:
+        from app.scene.io import scene_to_text
+
+        panel = self.window.optimize_panel
+        if self.driver.running:
+            return
+        iterations = scene.task.optimizer.iterations
+        if resume and self._opt_run is None:
+            panel.finish("nothing to resume: start an optimization first", can_resume=False)
+            return
+        scene = scene.model_copy(deep=True)
+        if not resume:
+            self._opt_scene_text = scene_to_text(scene)
+        rest_pose = _tool_rest_pose(scene)
+        panel.begin(iterations, fresh=not resume)
+        self.window.statusBar().showMessage("optimizing…")
+
+        def reports():
+            from app.services.optimize import OptimizationRun
+            from app.services.optimize_tasks import TaskSetupError, bind_scene_task
+
+            if not resume:
+                try:
+                    task = bind_scene_task(scene)
+                except (TaskSetupError, ValueError, KeyError) as exc:
+                    self.optimization_unavailable.emit(str(exc))
+                    return
+                method = _optimizer_name(scene.task.optimizer.method)
+                if method is None:
+                    self.optimization_unavailable.emit(
+                        f"optimizer {scene.task.optimizer.method!r} is not implemented; pick one of {_available()}"
+                    )
+                    return
+                self._started += 1
+                self._opt_run = OptimizationRun(task, self._runs_dir / f"run-{self._started}", method)
+            run = self._opt_run
+            for report in run.reports(iterations):
+                yield report
+            if run.curve:
+                best = np.asarray(run.best_solution()["params"], dtype=float)
+                from app.services.previews import motion_run
+
+                self.preview_ready.emit(motion_run(run.task, best, rest_pose))
+
+        self.driver.start(reports, self.report_ready.emit, self.optimization_done.emit,
+                          lambda exc: self.optimization_failed.emit(f"{type(exc).__name__}: {exc}"))
+
+    def stop_optimization(self) -> None:
+        self.driver.stop()
+
+    def _on_report(self, report) -> None:
+        self.window.optimize_panel.add_report(report.row())
+        if self._opt_run is not None:
+            from app.services.previews import motion_positions
+
+            self.window.viewport.show_preview_path(motion_positions(self._opt_run.task, report.params))
+
+    def _on_optimization_done(self, outcome: Outcome) -> None:
+        if self._opt_run is None:
+            return  # unavailable: the panel already says why
+        run = self._opt_run
+        verdict = "solved" if run.curve and run.solved else "not solved yet"
+        how = "stopped" if outcome.cancelled else "finished"
+        self._finish_optimization(
+            f"{how}: {verdict}, best loss {run.best_loss:.4g} after {run.iterations_done} iterations", can_resume=True
+        )
+
+    def _finish_optimization(self, message: str, can_resume: bool) -> None:
+        self.window.optimize_panel.finish(message, can_resume=can_resume and self._opt_run is not None)
+        self.window.statusBar().showMessage(f"optimization {message}")
+
+    def shutdown(self) -> None:
+        self.driver.stop()
+        self.sim_thread.shutdown(wait=True)
+
+
+SCENE_TO_SIM_OPTIMIZER = {"adam": "adam", "cma": "cmaes"}
+
+
+def _optimizer_name(method: str) -> str | None:
+    """The scene's optimizer method as sim.optim names it; None where sim.optim has none."""
+    from sim.optim.optimizers import OPTIMIZERS
+
+    name = SCENE_TO_SIM_OPTIMIZER.get(method)
+    return name if name in OPTIMIZERS else None
+
+
+def _available() -> list[str]:
+    return sorted(SCENE_TO_SIM_OPTIMIZER)
+
+
+def _tool_rest_pose(scene) -> np.ndarray:
+    from ui.geometry import pose_matrix
+
+    name = scene.trajectory.tool if scene.trajectory else (scene.grippers()[0].name if scene.grippers() else None)
+    if name is None:
+        return np.eye(4)
+    return pose_matrix(scene.entity(name).transform)

@@ -1,0 +1,345 @@
+"""The 3D viewport: a pyvistaqt interactor wrapped so the rest of the UI never touches VTK.
+
+It draws the document (entities at their poses, the tool trajectory with keyframe handles,
+the robot's links) and, on top, the current frame of a run (deformed shells, particles,
+pad fields, contact force arrows, the tool). Everything here runs on the GUI thread; frames
+arrive from the simulation thread through queued signals, already as numpy copies.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+os.environ.setdefault("QT_API", "pyside6")  # pyvistaqt reads it at import
+
+import numpy as np
+import pyvista as pv
+from pyvistaqt import QtInteractor
+from PySide6 import QtCore, QtGui, QtWidgets
+from vtkmodules.vtkRenderingCore import vtkPropPicker
+
+from app.services.frames import Frame
+from ui import geometry
+
+SELECTION_COLOR = (1.0, 0.85, 0.1)
+CAMERA_PRESETS = ("iso", "front", "top", "side")
+CLICK_SLOP_PX = 4  # a press and release closer than this is a click, not a camera drag
+
+
+class Viewport(QtWidgets.QWidget):
+    picked = QtCore.Signal(str)  # entity name, "" for empty space
+    gizmo_released = QtCore.Signal(str, object)  # entity name, 4x4 world delta (numpy)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._plotter = QtInteractor(self, auto_update=False)
+        self._plotter.set_background("#2b2f36", top="#4a5160")
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._plotter.interactor)
+        self._actors: dict[str, list] = {}  # entity -> its actors
+        self._parts: dict[str, list[geometry.Part]] = {}
+        self._rest_pose: dict[str, np.ndarray] = {}
+        self._overlay: dict[str, object] = {}  # frame decorations by name
+        self._selected = ""
+        self._field = "displacement"
+        self._gizmo = None
+        self._grid_actor = None
+        self._press_pos: tuple[int, int] | None = None
+        self._plotter.add_axes()
+        self.set_grid_visible(True)
+        iren = self._plotter.iren
+        iren.add_observer("LeftButtonPressEvent", self._on_press)
+        iren.add_observer("LeftButtonReleaseEvent", self._on_release)
+
+    # ------------------------------------------------------------------ document
+
+    def show_scene(self, scene, resolve: Callable[[str], Path]) -> list[str]:
+        """Redraw every entity of ``scene``; returns one message per entity that could not be drawn."""
+        self._clear_entities()
+        problems = []
+        for entity in scene.entities:
+            try:
+                parts = geometry.entity_parts(entity, resolve)
+            except (OSError, ValueError, TypeError) as exc:
+                problems.append(f"{entity.name}: not drawn ({exc})")
+                continue
+            self._parts[entity.name] = parts
+            self._rest_pose[entity.name] = geometry.pose_matrix(entity.transform)
+            self._actors[entity.name] = [self._add_part(p, entity) for p in parts]
+        if scene.trajectory is not None and scene.trajectory.keyframes:
+            keys, path = geometry.trajectory_path(scene.trajectory)
+            if len(path) > 1:
+                self._keep("trajectory", self._plotter.add_lines(path, color="#50c8ff", width=3, connected=True))
+            handles = pv.PolyData(keys)
+            self._keep(
+                "keyframes",
+                self._plotter.add_mesh(handles, color="#50c8ff", point_size=12, render_points_as_spheres=True),
+            )
+        self._apply_selection()
+        self.render()
+        return problems
+
+    def _add_part(self, part: geometry.Part, entity):
+        visible = getattr(entity, "visible", True)
+        if part.role == "particles":
+            actor = self._plotter.add_mesh(
+                part.mesh, color=part.color, point_size=5, render_points_as_spheres=True, render=False
+            )
+        elif part.role == "shell":
+            back = tuple(0.6 * c for c in part.color)
+            actor = self._plotter.add_mesh(
+                part.mesh, color=part.color, smooth_shading=True, backface_params={"color": back}, render=False
+            )
+        elif part.role == "pad":
+            part.mesh.point_data[self._field] = np.zeros(part.mesh.n_points)
+            actor = self._plotter.add_mesh(
+                part.mesh, scalars=self._field, cmap="viridis", clim=(0, 1e-3), show_scalar_bar=False, render=False
+            )
+        else:
+            actor = self._plotter.add_mesh(part.mesh, color=part.color, smooth_shading=True, render=False)
+        actor.SetVisibility(visible)
+        return actor
+
+    def _clear_entities(self) -> None:
+        self._remove_gizmo()
+        for actors in self._actors.values():
+            for actor in actors:
+                self._plotter.remove_actor(actor, render=False)
+        self._actors.clear()
+        self._parts.clear()
+        self._rest_pose.clear()
+        for name in list(self._overlay):
+            self._drop(name)
+
+    def _keep(self, name: str, actor) -> None:
+        self._drop(name)
+        self._overlay[name] = actor
+
+    def _drop(self, name: str) -> None:
+        actor = self._overlay.pop(name, None)
+        if actor is not None:
+            self._plotter.remove_actor(actor, render=False)
+
+    def show_robot(self, links: list[tuple[pv.PolyData, np.ndarray]], name: str = "robot") -> None:
+        """Draw robot links, each a local mesh and its 4x4 world pose (from the robot service)."""
+        for actor in self._actors.pop(name, []):
+            self._plotter.remove_actor(actor, render=False)
+        actors = []
+        for mesh, pose in links:
+            actors.append(
+                self._plotter.add_mesh(
+                    mesh.transform(pose, inplace=False), color=(0.8, 0.45, 0.2), smooth_shading=True, render=False
+                )
+            )
+        self._actors[name] = actors
+        self.render()
+
+    def show_preview_path(self, points: np.ndarray) -> None:
+        """The best trajectory found so far by an optimization, drawn over the planned one."""
+        if len(points) < 2:
+            return
+        self._keep("preview_path", self._plotter.add_lines(np.asarray(points), color="#ffa040", width=4, connected=True))
+        self.render()
+
+    # ------------------------------------------------------------------ frames
+
+    def show_frame(self, frame: Frame | None) -> None:
+        """Overlay one frame of a run (None: back to the document's rest state)."""
+        for name in ("contacts", "tool"):
+            self._drop(name)
+        for entity, parts in self._parts.items():
+            data = frame.entities.get(entity) if frame is not None else None
+            for part in parts:
+                self._apply_entity_frame(part, data)
+            moved = np.eye(4)
+            if data is not None and data.pose is not None:
+                moved = np.asarray(data.pose) @ np.linalg.inv(self._rest_pose[entity])
+            for actor in self._actors[entity]:
+                actor.user_matrix = moved
+        if frame is not None and frame.contact_points is not None and len(frame.contact_points):
+            cloud = pv.PolyData(np.asarray(frame.contact_points))
+            cloud["force"] = np.asarray(frame.contact_forces)
+            magnitude = float(np.linalg.norm(frame.contact_forces, axis=1).max()) or 1.0
+            arrows = cloud.glyph(orient="force", scale="force", factor=0.05 / magnitude)
+            self._keep("contacts", self._plotter.add_mesh(arrows, color="#ff5050", render=False))
+        if frame is not None and frame.tool_position is not None:
+            tool = pv.Sphere(radius=0.008, center=np.asarray(frame.tool_position))
+            self._keep("tool", self._plotter.add_mesh(tool, color="#50c8ff", render=False))
+        self.render()
+
+    def _apply_entity_frame(self, part: geometry.Part, data) -> None:
+        rest = part.mesh.field_data.get("rest_points")
+        if data is None:
+            if rest is not None:
+                part.mesh.points = np.asarray(rest)
+            if part.role == "pad":
+                part.mesh.point_data[self._field] = np.zeros(part.mesh.n_points)
+            return
+        if part.role in ("shell", "particles", "solid") and len(data.points) == part.mesh.n_points:
+            if rest is None:
+                part.mesh.field_data["rest_points"] = part.mesh.points.copy()
+            part.mesh.points = np.asarray(data.points)
+        if part.role == "pad" and self._field in data.fields:
+            values = np.asarray(data.fields[self._field])
+            if len(values) == part.mesh.n_points:
+                part.mesh.point_data[self._field] = values
+
+    def set_field(self, name: str) -> None:
+        """The per-point field pads are coloured by (e.g. displacement, pressure)."""
+        self._field = name
+
+    # ------------------------------------------------------------------ selection
+
+    @property
+    def selected(self) -> str:
+        return self._selected
+
+    def select(self, name: str) -> None:
+        self._selected = name if name in self._actors else ""
+        self._apply_selection()
+        self.render()
+
+    def _apply_selection(self) -> None:
+        self._drop("selection")
+        self._remove_gizmo()
+        parts = self._parts.get(self._selected)
+        if not parts:
+            return
+        outline = pv.merge([p.mesh for p in parts]).outline()
+        self._keep("selection", self._plotter.add_mesh(outline, color=SELECTION_COLOR, line_width=3, render=False))
+        if self._gizmo_enabled:
+            self._add_gizmo()
+
+    _gizmo_enabled = True
+
+    def _add_gizmo(self) -> None:
+        actors = self._actors[self._selected]
+        main = actors[0]
+        name = self._selected
+        bounds = np.array(pv.merge([p.mesh for p in self._parts[name]]).bounds).reshape(3, 2)
+        origin = tuple(bounds.mean(axis=1))
+        rest = {id(a): a.user_matrix for a in actors}
+
+        def follow(matrix) -> None:  # the other parts of the entity move with the main one
+            for a in actors[1:]:
+                a.user_matrix = np.asarray(matrix) @ rest[id(a)]
+
+        def released(matrix) -> None:
+            follow(matrix)
+            delta = np.asarray(main.user_matrix, dtype=float)
+            if not np.allclose(delta, np.eye(4)):
+                self.gizmo_released.emit(name, delta.copy())
+
+        self._gizmo = self._plotter.add_affine_transform_widget(
+            main, origin=origin, scale=0.3, interact_callback=follow, release_callback=released
+        )
+
+    def _remove_gizmo(self) -> None:
+        if self._gizmo is not None:
+            self._gizmo.remove()
+            self._gizmo = None
+
+    def gizmo_handle(self, axis: int, kind: str = "arrow") -> np.ndarray:
+        """World point on the gizmo's translate arrow (or rotate ring) of ``axis``; for tests and hints."""
+        if self._gizmo is None:
+            raise RuntimeError("no gizmo: select an entity first")
+        actor = (self._gizmo._arrows if kind == "arrow" else self._gizmo._circles)[axis]
+        return np.array(actor.GetCenter())
+
+    def world_to_display(self, point) -> tuple[int, int]:
+        """Widget pixel (Qt coordinates, origin top-left) where a world point is drawn."""
+        renderer = self._plotter.renderer
+        renderer.SetWorldPoint(*point, 1.0)
+        renderer.WorldToDisplay()
+        x, y, _ = renderer.GetDisplayPoint()
+        ratio = self._plotter.interactor.devicePixelRatioF()
+        return int(round(x / ratio)), int(round(self._plotter.interactor.height() - y / ratio))
+
+    def entity_center(self, name: str) -> np.ndarray:
+        return np.array(pv.merge([p.mesh for p in self._parts[name]]).center)
+
+    def _on_press(self, *_args) -> None:
+        self._press_pos = self._plotter.iren.get_event_position()
+
+    def _on_release(self, *_args) -> None:
+        if self._press_pos is None:
+            return
+        x, y = self._plotter.iren.get_event_position()
+        moved = max(abs(x - self._press_pos[0]), abs(y - self._press_pos[1]))
+        self._press_pos = None
+        if moved > CLICK_SLOP_PX or (self._gizmo is not None and self._gizmo._selected_actor is not None):
+            return
+        picker = vtkPropPicker()
+        picker.Pick(x, y, 0, self._plotter.renderer)
+        actor = picker.GetActor()
+        hit = next((name for name, actors in self._actors.items() if actor is not None and any(a is actor for a in actors)), "")
+        self.picked.emit(hit)
+
+    # ------------------------------------------------------------------ view
+
+    def camera_preset(self, name: str) -> None:
+        views = {
+            "iso": self._plotter.view_isometric,
+            "front": self._plotter.view_xz,
+            "top": self._plotter.view_xy,
+            "side": self._plotter.view_yz,
+        }
+        if name not in views:
+            raise ValueError(f"camera preset must be one of {CAMERA_PRESETS}, got {name!r}")
+        views[name](render=False)
+        self.fit()
+
+    def fit(self) -> None:
+        """Frame every entity (the floor grid does not count)."""
+        meshes = [p.mesh for parts in self._parts.values() for p in parts]
+        if meshes:
+            self._plotter.reset_camera(render=False, bounds=pv.merge(meshes).bounds)
+        else:
+            self._plotter.reset_camera(render=False)
+        self.render()
+
+    def set_grid_visible(self, visible: bool) -> None:
+        if visible and self._grid_actor is None:
+            floor = pv.Plane(i_size=1.0, j_size=1.0, i_resolution=10, j_resolution=10)
+            self._grid_actor = self._plotter.add_mesh(
+                floor, style="wireframe", color="#8891a0", opacity=0.5, pickable=False, render=False,
+                reset_camera=False,
+            )
+        if self._grid_actor is not None:
+            self._grid_actor.SetVisibility(visible)
+        self.render()
+
+    def set_axes_visible(self, visible: bool) -> None:
+        if visible:
+            self._plotter.show_axes()
+        else:
+            self._plotter.hide_axes()
+        self.render()
+
+    def render(self) -> None:
+        self._plotter.render()
+
+    def screenshot(self, path: Path | None = None) -> np.ndarray:
+        """The current picture as an (H, W, 3) uint8 array; also written as PNG when ``path`` is given."""
+        self._plotter.render()
+        image = self._plotter.screenshot(return_img=True)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            save_png(image, Path(path))
+        return image
+
+    def close_viewport(self) -> None:
+        self._clear_entities()
+        self._plotter.close()
+
+
+def save_png(image: np.ndarray, path: Path) -> None:
+    """Write an (H, W, 3) uint8 RGB array as PNG."""
+    image = np.ascontiguousarray(image[..., :3])
+    h, w, _ = image.shape
+    qimage = QtGui.QImage(image.data, w, h, 3 * w, QtGui.QImage.Format.Format_RGB888)
+    if not qimage.save(str(path), "PNG"):
+        raise OSError(f"could not write {path}")
