@@ -12,6 +12,7 @@ import importlib
 import os
 import pkgutil
 import sys
+from collections.abc import Callable
 
 import typer
 
@@ -49,7 +50,8 @@ def default_args() -> list[str]:
     return ["simulate", scene, "--render", "out/default.png", "--out", "out/"]
 
 
-def build_cli() -> typer.Typer:
+def build_cli(register: Callable[[typer.Typer], object] = register_all) -> typer.Typer:
+    """The deft app with the commands ``register`` adds (by default: every command module)."""
     cli = typer.Typer(
         name="deft",
         help="Deft: a studio for differentiable robotic manipulation of deformables.",
@@ -76,7 +78,7 @@ def build_cli() -> typer.Typer:
             typer.echo("no display: running the default scene headless")
         ctx.exit(command.main(args=args[1:], prog_name=f"deft {args[0]}", standalone_mode=False) or 0)
 
-    register_all(cli)
+    register(cli)
     return cli
 
 

@@ -178,10 +178,14 @@ def _message(err: dict) -> str:
         model = _model_at(err["loc"])
         allowed = sorted(model.model_fields) if model else []
         close = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1, cutoff=0.5)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        return f"unknown field ({hint}expected one of: {', '.join(allowed)})"
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown field (expected one of: {', '.join(allowed)}{hint})"
     if kind == "missing":
+        if isinstance(err["loc"][-1], int):
+            return f"item {err['loc'][-1]} missing (expected a value at this position)"
         return "missing (expected a value for this required field)"
+    if kind == "entity_type":
+        return f"{_short(value.get('type'))} is not an entity type (expected 'body' or 'gripper')"
     if kind == "union_tag_invalid":
         ctx = err["ctx"]
         return f"unknown {ctx['discriminator']} {ctx['tag']!r} (expected one of {ctx['expected_tags']})"
@@ -191,23 +195,33 @@ def _message(err: dict) -> str:
         return f"{_short(value)} is not finite (expected a finite number)"
     if kind == "value_error":
         text = msg.removeprefix("Value error, ")
-        return text if "(expected" in text else f"{text} (got {_short(value)})"
+        return text if "(expected" in text else f"{text} (got {_short(value)}; expected what `deft schema` allows)"
+    if kind in ("too_short", "too_long"):
+        ctx = err.get("ctx", {})
+        bound = f"at least {ctx['min_length']}" if kind == "too_short" else f"at most {ctx['max_length']}"
+        what = "characters" if isinstance(value, str) else "items"
+        return f"{_short(value)} has {ctx.get('actual_length', '?')} {what} (expected {bound})"
     if msg.startswith("Input should be "):
         return f"{_short(value)} is invalid (expected {msg.removeprefix('Input should be ')})"
-    return f"{msg} (got {_short(value)})"
+    return f"{msg} (got {_short(value)}; expected what `deft schema` allows)"
+
+
+def _is_tag(node: Any, key: Any) -> bool:
+    """Whether ``key`` in pydantic's error path names the union member ``node`` was read as."""
+    return isinstance(node, dict) and key not in node and key in (node.get("kind"), node.get("type", "body"))
 
 
 def _path(data: Any, loc: Loc) -> str:
     """Dotted field path of ``loc`` without pydantic's union tags."""
     parts, node = [], data
-    for i, key in enumerate(loc):
-        last = i == len(loc) - 1
+    for key in loc:
+        if _is_tag(node, key):
+            continue
+        parts.append(str(key))
         try:
             node = node[key]
         except (KeyError, IndexError, TypeError):
-            if not last:
-                continue  # a union tag, not a field
-        parts.append(str(key))
+            node = None
     return ".".join(parts)
 
 
@@ -254,7 +268,11 @@ def scene_from_text(text: str, source: str = "<text>", scene_path: str | Path | 
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         what = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, yaml.constructor.ConstructorError):
+            raise fail([(line, "", f"unsupported YAML: {what} (expected plain values, no tags)")]) from None
         raise fail([(line, "", f"YAML syntax error: {what} (expected valid YAML)")]) from None
+    if data is None:
+        raise fail([(1, "", "file holds only comments (expected a YAML mapping with schema_version and the scene)")])
     if not isinstance(data, dict):
         raise fail([(1, "", f"top level is a {type(data).__name__} (expected a mapping of scene fields)")])
     before = dict(data)  # migration pops top-level keys; this keeps their lines reachable
@@ -289,6 +307,8 @@ def read_scene_text(path: str | Path) -> str:
         raw = path.read_bytes()
     except OSError as exc:
         raise SceneError([Problem(str(path), 1, "", f"cannot read: {exc.strerror or exc} (expected a readable file)")])
+    if b"\x00" in raw:
+        raise SceneError([Problem(str(path), 1, "", "binary data (NUL bytes), not a YAML text file (expected a scene in YAML)")])
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

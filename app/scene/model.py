@@ -358,9 +358,9 @@ class Gripper(Node):
     def _opening_in_range(self) -> Gripper:
         lo, hi = self.opening_range
         if lo >= hi:
-            raise ValueError(f"opening_range must have min < max (got {lo} >= {hi})")
+            raise ValueError(f"opening_range [{lo}, {hi}] is empty (expected min < max)")
         if not lo <= self.opening <= hi:
-            raise ValueError(f"opening {self.opening} m is outside opening_range [{lo}, {hi}] m")
+            raise ValueError(f"opening {self.opening} m is outside opening_range (expected {lo} <= opening <= {hi} m)")
         return self
 
 
@@ -373,7 +373,7 @@ def _entity_type(value: Any) -> str:
 Entity = Annotated[
     Union[Annotated[Body, Tag("body")], Annotated[Gripper, Tag("gripper")]],
     Discriminator(_entity_type, custom_error_type="entity_type",
-                  custom_error_message="type must be 'body' or 'gripper'"),
+                  custom_error_message="unknown entity type (expected type 'body' or 'gripper')"),
 ]
 
 

@@ -54,4 +54,4 @@ def resolve_asset(scene_path: str | Path | None, rel: str) -> Path:
     where = " or ".join(str(r) for r in roots)
     if escaped:
         raise AssetPathError(f"{rel!r} escapes the allowed folders (expected a path inside {where})")
-    raise AssetPathError(f"{rel!r} does not exist (looked in {where})")
+    raise AssetPathError(f"{rel!r} does not exist (expected a file in {where})")
