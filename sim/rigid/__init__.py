@@ -1,0 +1,1 @@
+"""Rigid shapes seen by the volumetric systems through signed distances."""
