@@ -43,13 +43,12 @@ def resolve_asset(scene_path: str | Path | None, rel: str) -> Path:
     roots = [assets_root()]
     if scene_path is not None:
         roots.insert(0, Path(scene_path).resolve().parent)
-    escaped = True
+    escaped = False
     for root in roots:
         candidate = (root / rel).resolve()  # follows symlinks, so links out are caught too
         if not any(_inside(candidate, r) for r in roots):
-            continue
-        escaped = False
-        if candidate.is_file():
+            escaped = True
+        elif candidate.is_file():
             return candidate
     where = " or ".join(str(r) for r in roots)
     if escaped:
