@@ -20,7 +20,7 @@ class AdamSettings:
     warmup: int = 3
     horizon: int = 100  # iterations over which the rate decays
     final_lr_ratio: float = 0.1
-    init_noise: float = 0.0  # seed-dependent start jitter, in range units
+    init_noise: float = 0.02  # seed-dependent start jitter (range units), so seeds differ
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and self.clip_norm > 0 and self.horizon >= 1 and self.warmup >= 0):

@@ -60,7 +60,8 @@ class Hybrid:
 
     def _refine_from_sampler(self) -> Adam:
         s = self._sampler
-        adam = Adam(self.problem, self.settings.adam, self.seed, x0=s.best_params, iteration=s.iteration)
+        # Refine from exactly the best sample: no start jitter.
+        adam = Adam(self.problem, replace(self.settings.adam, init_noise=0.0), self.seed, x0=s.best_params, iteration=s.iteration)
         adam.elapsed, adam.evaluations = s.elapsed, s.evaluations
         adam.best_loss, adam.best_params = s.best_loss, s.best_params
         return adam

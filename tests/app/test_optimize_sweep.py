@@ -34,17 +34,17 @@ def test_summary_counts_successes_and_judges_the_hybrid(tmp_path):
 
 
 def test_runs_through_local_ray_match_serial_runs(tmp_path):
-    requests = requests_for([REACH], ["hybrid", "cmaes"], [0], tmp_path / "ray")
+    requests = requests_for([REACH], ["hybrid", "adam"], [0], tmp_path / "ray")
     via_ray = run_all(requests)
-    serial = run_all(requests_for([REACH], ["hybrid", "cmaes"], [0], tmp_path / "serial"), serial=True)
-    assert [r["optimizer"] for r in via_ray] == ["hybrid", "cmaes"]
+    serial = run_all(requests_for([REACH], ["hybrid", "adam"], [0], tmp_path / "serial"), serial=True)
+    assert [r["optimizer"] for r in via_ray] == ["hybrid", "adam"]
     assert all(r["solved"] for r in via_ray)
     # the same seed gives the same run in a Ray worker as here
     assert [[c["loss"] for c in r["curve"]] for r in via_ray] == [[c["loss"] for c in r["curve"]] for r in serial]
 
 
 def test_taskbench_command_writes_json_and_chart(tmp_path):
-    result = CliRunner().invoke(build_cli(), ["taskbench", "--task", "reach", "--seeds", "2", "--serial", "--out", str(tmp_path)])
+    result = CliRunner().invoke(build_cli(), ["taskbench", "--task", "reach", "--seeds", "1", "--serial", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "benchmark.json").read_text())["summary"]
     assert set(summary["reach"]) == {"hybrid", "adam", "cmaes", "hybrid_at_least_as_good"}
