@@ -1,0 +1,181 @@
+"""Recording executions to rosbag2 files (rosbags: no ROS install needed) and reading them back.
+
+A recording holds the commands sent (trajectory_msgs/JointTrajectory, control_msgs/
+GripperCommand), joint and gripper states (sensor_msgs/JointState), tactile images
+(sensor_msgs/Image) and forces (geometry_msgs/WrenchStamped), each stamped with its
+source time. ``ros2 bag info/play`` read these files; ``read_bag`` returns numpy arrays
+per topic for replay and for calibrating the simulator.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rosbags.rosbag2 import Reader, Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+from robot.trajectory import JointTrajectory
+
+GRIPPER_COMMAND_MSG = Path(__file__).parent / "ros2" / "interfaces" / "control_msgs" / "msg" / "GripperCommand.msg"
+JOINT_STATE = "sensor_msgs/msg/JointState"
+TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
+IMAGE = "sensor_msgs/msg/Image"
+WRENCH = "geometry_msgs/msg/WrenchStamped"
+GRIPPER_COMMAND = "control_msgs/msg/GripperCommand"
+
+
+def typestore():
+    store = get_typestore(Stores.ROS2_KILTED)
+    store.register(get_types_from_msg(GRIPPER_COMMAND_MSG.read_text(), GRIPPER_COMMAND))
+    return store
+
+
+class BagRecorder:
+    """Thread-safe writer: callbacks of several threads record into one bag."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            raise FileExistsError(f"recording {self.path} already exists (choose a new name; nothing is overwritten)")
+        self.store = typestore()
+        self._writer = Writer(self.path, version=9)
+        self._writer.open()
+        self._connections: dict[str, object] = {}
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+
+    def _write(self, topic: str, msgtype: str, stamp_ns: int, msg) -> None:
+        data = self.store.serialize_cdr(msg, msgtype)
+        with self._lock:
+            if self._writer is None:
+                return  # closed: late callbacks after the end of a recording are dropped
+            conn = self._connections.get(topic)
+            if conn is None:
+                conn = self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=self.store)
+            elif conn.msgtype != msgtype:
+                raise ValueError(f"topic {topic} already records {conn.msgtype}, not {msgtype}")
+            self._writer.write(conn, int(stamp_ns), data)
+            self.counts[topic] = self.counts.get(topic, 0) + 1
+
+    def _header(self, stamp_ns: int, frame_id: str = ""):
+        t = self.store.types
+        return t["std_msgs/msg/Header"](stamp=t["builtin_interfaces/msg/Time"](sec=int(stamp_ns // 10**9),
+                                                                               nanosec=int(stamp_ns % 10**9)),
+                                        frame_id=frame_id)
+
+    def joint_state(self, topic: str, stamp_ns: int, names, position, velocity=(), effort=()) -> None:
+        msg = self.store.types[JOINT_STATE](header=self._header(stamp_ns), name=list(names),
+                                            position=np.asarray(position, float), velocity=np.asarray(velocity, float),
+                                            effort=np.asarray(effort, float))
+        self._write(topic, JOINT_STATE, stamp_ns, msg)
+
+    def trajectory(self, topic: str, stamp_ns: int, traj: JointTrajectory) -> None:
+        t = self.store.types
+        points = []
+        for time_, q, qd, qdd in zip(traj.times, traj.positions, traj.velocities, traj.accelerations):
+            sec = int(np.floor(time_))
+            points.append(t["trajectory_msgs/msg/JointTrajectoryPoint"](
+                positions=np.asarray(q, float), velocities=np.asarray(qd, float), accelerations=np.asarray(qdd, float),
+                effort=np.zeros(0), time_from_start=t["builtin_interfaces/msg/Duration"](
+                    sec=sec, nanosec=min(int(round((time_ - sec) * 1e9)), 999_999_999))))
+        msg = t[TRAJECTORY](header=self._header(stamp_ns), joint_names=list(traj.joint_names), points=points)
+        self._write(topic, TRAJECTORY, stamp_ns, msg)
+
+    def gripper_command(self, topic: str, stamp_ns: int, opening: float, max_effort: float) -> None:
+        self._write(topic, GRIPPER_COMMAND, stamp_ns,
+                    self.store.types[GRIPPER_COMMAND](position=float(opening), max_effort=float(max_effort)))
+
+    def image(self, topic: str, stamp_ns: int, image: np.ndarray, frame_id: str = "") -> None:
+        image = np.ascontiguousarray(image, dtype=np.uint8)
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        msg = self.store.types[IMAGE](header=self._header(stamp_ns, frame_id), height=image.shape[0],
+                                      width=image.shape[1], encoding="mono8" if channels == 1 else "rgb8",
+                                      is_bigendian=0, step=image.shape[1] * channels, data=image.reshape(-1))
+        self._write(topic, IMAGE, stamp_ns, msg)
+
+    def wrench(self, topic: str, stamp_ns: int, force, torque, frame_id: str = "") -> None:
+        t = self.store.types
+        vec = t["geometry_msgs/msg/Vector3"]
+        msg = t[WRENCH](header=self._header(stamp_ns, frame_id),
+                        wrench=t["geometry_msgs/msg/Wrench"](force=vec(*map(float, force)),
+                                                            torque=vec(*map(float, torque))))
+        self._write(topic, WRENCH, stamp_ns, msg)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    def __enter__(self) -> BagRecorder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@dataclass
+class TopicData:
+    """One topic's messages as arrays; ``stamps`` [s] are the messages' own time stamps."""
+
+    msgtype: str
+    stamps: np.ndarray
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)  # joint names (JointState, JointTrajectory)
+    messages: list = field(default_factory=list)  # the decoded messages, for replay
+
+
+def read_bag(path: str | Path) -> dict[str, TopicData]:
+    """Every topic of a recording, decoded: JointState -> position/velocity/effort (N, n)
+    (rows where a message lacks a joint are NaN); Image -> images (N, H, W[, 3]);
+    WrenchStamped -> force, torque (N, 3); JointTrajectory and GripperCommand -> messages."""
+    store = typestore()
+    raw: dict[str, list] = {}
+    types: dict[str, str] = {}
+    with Reader(Path(path)) as reader:
+        for conn, stamp, data in reader.messages():
+            raw.setdefault(conn.topic, []).append((stamp, store.deserialize_cdr(data, conn.msgtype)))
+            types[conn.topic] = conn.msgtype
+    return {topic: _arrays(types[topic], items) for topic, items in raw.items()}
+
+
+def _stamp(msg, fallback: int) -> float:
+    header = getattr(msg, "header", None)
+    return header.stamp.sec + header.stamp.nanosec * 1e-9 if header is not None else fallback * 1e-9
+
+
+def _arrays(msgtype: str, items: list) -> TopicData:
+    msgs = [m for _, m in items]
+    out = TopicData(msgtype, np.array([_stamp(m, s) for s, m in items]), messages=msgs)
+    if msgtype == JOINT_STATE:
+        names: list[str] = []
+        for m in msgs:
+            names += [n for n in m.name if n not in names]
+        out.names = names
+        for key in ("position", "velocity", "effort"):
+            a = np.full((len(msgs), len(names)), np.nan)
+            for i, m in enumerate(msgs):
+                values = getattr(m, key)
+                if len(values) == len(m.name):
+                    a[i, [names.index(n) for n in m.name]] = values
+            out.arrays[key] = a
+    elif msgtype == IMAGE:
+        out.arrays["images"] = np.stack([_image(m) for m in msgs])
+    elif msgtype == WRENCH:
+        out.arrays["force"] = np.array([[m.wrench.force.x, m.wrench.force.y, m.wrench.force.z] for m in msgs])
+        out.arrays["torque"] = np.array([[m.wrench.torque.x, m.wrench.torque.y, m.wrench.torque.z] for m in msgs])
+    elif msgtype == TRAJECTORY and msgs:
+        out.names = list(msgs[0].joint_names)
+    elif msgtype == GRIPPER_COMMAND:
+        out.arrays["position"] = np.array([m.position for m in msgs])
+        out.arrays["max_effort"] = np.array([m.max_effort for m in msgs])
+    return out
+
+
+def _image(m) -> np.ndarray:
+    channels = 1 if m.encoding in ("mono8", "8UC1") else 3
+    rows = np.asarray(m.data, np.uint8).reshape(m.height, m.step)[:, : m.width * channels]
+    return rows.reshape(m.height, m.width) if channels == 1 else rows.reshape(m.height, m.width, channels)

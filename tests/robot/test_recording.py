@@ -1,0 +1,47 @@
+"""Recordings round-trip through rosbag2 files with every message intact."""
+
+import numpy as np
+import pytest
+
+from robot.recording import BagRecorder, read_bag
+from tests.robot.conftest import smooth_trajectory
+
+
+def test_every_message_kind_round_trips(tmp_path, arm):
+    traj = smooth_trajectory(arm, points=5)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (3, 6, 8), dtype=np.uint8)
+    rgb = rng.integers(0, 255, (4, 5, 3), dtype=np.uint8)
+    states = rng.normal(size=(4, 7))
+    with BagRecorder(tmp_path / "run") as bag:
+        bag.trajectory("/arm/joint_trajectory", 1_000, traj)
+        for i, q in enumerate(states):
+            bag.joint_state("/joint_states", 2_000_000_000 + i * 10_000_000, arm.joint_names, q, q * 2)
+        bag.joint_state("/joint_states", 2_100_000_000, ["gripper_opening"], [0.04], [0.0], [12.0])
+        for i, im in enumerate(images):
+            bag.image("/tactile/left", 3_000_000_000 + i, im, "left")
+        bag.image("/tactile/rgb", 3_500_000_000, rgb)
+        bag.wrench("/ft", 4_000_000_000, [1, 2, 3], [0.1, 0.2, 0.3], "ft")
+        bag.gripper_command("/gripper/command", 5_000_000_000, 0.02, 30.0)
+    data = read_bag(tmp_path / "run")
+    js = data["/joint_states"]
+    assert js.names == list(arm.joint_names) + ["gripper_opening"]
+    np.testing.assert_array_equal(js.arrays["position"][:4, :7], states)
+    np.testing.assert_array_equal(js.arrays["velocity"][:4, :7], states * 2)
+    assert np.isnan(js.arrays["position"][4, 0]) and js.arrays["effort"][4, 7] == 12.0
+    np.testing.assert_allclose(js.stamps[:2], [2.0, 2.01])
+    np.testing.assert_array_equal(data["/tactile/left"].arrays["images"], images)
+    np.testing.assert_array_equal(data["/tactile/rgb"].arrays["images"][0], rgb)
+    assert data["/tactile/left"].messages[0].header.frame_id == "left"
+    np.testing.assert_array_equal(data["/ft"].arrays["force"], [[1, 2, 3]])
+    cmd = data["/arm/joint_trajectory"].messages[0]
+    assert list(cmd.joint_names) == list(arm.joint_names)
+    np.testing.assert_array_equal([p.positions for p in cmd.points], traj.positions)
+    assert [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in cmd.points] == pytest.approx(traj.times)
+    assert data["/gripper/command"].arrays["position"].tolist() == [0.02]
+
+
+def test_existing_recording_is_never_overwritten(tmp_path):
+    (tmp_path / "run").mkdir()
+    with pytest.raises(FileExistsError, match="already exists"):
+        BagRecorder(tmp_path / "run")
