@@ -12,7 +12,7 @@
 """
 
 from app.commands.addressing import get_at, set_at
-from app.commands.base import Command, CommandError, Macro
+from app.commands.base import Command, CommandError, Macro, PathError
 from app.commands.edits import (
     InsertItem,
     RemoveItem,
@@ -30,7 +30,7 @@ from app.commands.edits import (
 from app.commands.stack import UndoStack
 
 __all__ = [
-    "Command", "CommandError", "InsertItem", "Macro", "RemoveItem", "SetField", "UndoStack", "add_entity",
+    "Command", "CommandError", "InsertItem", "Macro", "PathError", "RemoveItem", "SetField", "UndoStack", "add_entity",
     "add_keyframe", "duplicate_entity", "entity_index", "get_at", "remove_entity", "remove_keyframe",
     "rename_entity", "set_at", "set_keyframe", "unique_name",
 ]

@@ -11,13 +11,21 @@ from typing import Any
 
 from pydantic import BaseModel
 
-Path = tuple[str | int, ...]
+from app.commands.base import Path, PathError
 
 
 def get_at(root: BaseModel, path: Path) -> Any:
     node: Any = root
-    for key in path:
-        node = getattr(node, key) if isinstance(node, BaseModel) else node[key]
+    for depth, key in enumerate(path):
+        try:
+            if isinstance(node, BaseModel):
+                if not isinstance(key, str) or key not in type(node).model_fields:
+                    raise KeyError(key)
+                node = getattr(node, key)
+            else:
+                node = node[key]
+        except (KeyError, IndexError, TypeError):
+            raise PathError(f"{dotted(path[: depth + 1])}: no such field or item") from None
     return node
 
 
@@ -32,13 +40,12 @@ def _replaced(container: Any, key: Any, value: Any) -> Any:
 def set_at(root: BaseModel, path: Path, value: Any) -> None:
     """Set the value at ``path``; raises pydantic's ValidationError and changes nothing if refused."""
     if not path:
-        raise ValueError("empty path (expected at least one field name)")
+        raise PathError("empty path (expected at least one field name)")
+    get_at(root, path)  # the path must exist
     # find the last model on the path: the assignment happens on its field
     owner_depth = max(i for i in range(len(path)) if isinstance(get_at(root, path[:i]), BaseModel))
     owner = get_at(root, path[:owner_depth])
     field = path[owner_depth]
-    if not isinstance(field, str) or field not in type(owner).model_fields:
-        raise KeyError(f"{type(owner).__name__} has no field {field!r}")
     inner = path[owner_depth + 1:]
     if inner:
         chain = [getattr(owner, field)]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from app.commands.addressing import Path
 from app.scene.model import Scene
+
+Path = tuple[str | int, ...]  # field names, list indices and dict keys from the Scene down
 
 
 class CommandError(ValueError):
     """An edit that would leave the document invalid; the document is left unchanged."""
+
+
+class PathError(CommandError):
+    """A path that leads nowhere in the document."""
 
 
 class Command:

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from app.commands.addressing import Path, dotted, get_at, set_at
-from app.commands.base import Command, CommandError, Macro
+from app.commands.addressing import dotted, get_at, set_at
+from app.commands.base import Command, CommandError, Macro, Path
 from app.scene.model import Body, Gripper, Keyframe, Scene
 
 

@@ -115,8 +115,9 @@ def normalized_quat(q: Quat) -> Quat:
     n = math.sqrt(sum(c * c for c in q))
     if not n > 1e-9:
         raise ValueError("quaternion has zero length (expected w, x, y, z not all 0)")
-    s = (1.0 if q[0] >= 0 else -1.0) / n
-    return tuple(c * s for c in q)  # type: ignore[return-value]
+    # already unit up to rounding: leave it, so normalising is idempotent (files round-trip)
+    s = (1.0 if q[0] >= 0 else -1.0) / (1.0 if abs(n - 1.0) < 1e-12 else n)
+    return tuple(float(c * s) for c in q)  # type: ignore[return-value]
 
 
 def rpy_input_to_rotation(data: Any) -> Any:

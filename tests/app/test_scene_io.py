@@ -148,3 +148,29 @@ def test_scene_from_text_without_a_file_resolves_assets_in_assets_root():
     assert scene.name == "default"
     with pytest.raises(SceneError, match="does not exist"):
         scene_from_text(default_scene_path().read_text().replace("meshes/mug.obj", "meshes/cup.obj"))
+
+
+def _scene_with(position, rotation, modulus):
+    from app.scene.model import Scene
+
+    return Scene.model_validate({"entities": [{
+        "name": "b", "shape": {"kind": "box"}, "material": {"kind": "fem_elastic", "youngs_modulus": modulus},
+        "transform": {"position": position, "rotation": rotation},
+    }]})
+
+
+def test_text_round_trip_is_exact_for_arbitrary_floats():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    finite = st.floats(-1e3, 1e3, allow_nan=False)
+    nonzero_quat = st.tuples(finite, finite, finite, finite).filter(lambda q: sum(c * c for c in q) > 1e-6)
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.tuples(finite, finite, finite), nonzero_quat, st.floats(1e-3, 1e12))
+    def check(position, rotation, modulus):
+        scene = _scene_with(position, rotation, modulus)
+        again = scene_from_text(scene_to_text(scene))
+        assert _dump(again) == _dump(scene)
+
+    check()
