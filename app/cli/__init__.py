@@ -1,5 +1,5 @@
-"""The ``deft`` command line (entry point ``app.cli:main``); see ``app.cli.main``."""
+"""The ``deft`` command line (entry point ``app.cli:main``); see ``app.cli.root``."""
 
-from app.cli.main import build_cli, main
+from app.cli.root import build_cli, main
 
 __all__ = ["build_cli", "main"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app.cli.main import build_cli
+from app.cli import build_cli
 from app.scene.io import MAX_SCENE_BYTES
 from tests.app.scene_texts import BASE
 
