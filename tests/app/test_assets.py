@@ -1,0 +1,65 @@
+"""Built-in assets: every shipped scene validates; meshes load, are closed and sized as documented."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import trimesh
+from typer.testing import CliRunner
+
+from app.cli import build_cli
+from app.scene.paths import assets_root
+
+REPO = Path(__file__).resolve().parents[2]
+MESHES = assets_root() / "meshes"
+
+
+def test_every_shipped_scene_validates():
+    scenes = sorted(str(p) for p in (assets_root() / "scenes").glob("*.yaml"))
+    result = CliRunner().invoke(build_cli(), ["validate", *scenes])
+    assert result.exit_code == 0, result.output
+    assert len(result.output.splitlines()) == len(scenes) >= 4
+
+
+@pytest.mark.parametrize(
+    "name, low, high",
+    [
+        ("table.obj", (-0.5, -0.4, -0.75), (0.5, 0.4, 0.0)),  # top surface at z = 0
+        ("soft_block.obj", (-0.025, -0.025, 0.0), (0.025, 0.025, 0.05)),
+        ("mug.obj", (-0.04, -0.04, 0.0), (0.04, 0.04, 0.1)),
+        ("bowl.obj", (-0.08, -0.08, 0.0), (0.08, 0.08, 0.05)),
+        ("wedge.obj", (-0.05, -0.03, 0.0), (0.05, 0.03, 0.04)),
+        ("gripper_palm.obj", (-0.06, -0.02, 0.0), (0.06, 0.02, 0.03)),
+        ("gripper_finger.obj", (-0.01, -0.005, -0.05), (0.01, 0.005, 0.0)),
+        ("tactile_pad_flat.obj", (-0.01, -0.0125, 0.0), (0.01, 0.0125, 0.004)),
+    ],
+)
+def test_solid_meshes_are_closed_outward_and_sized(name, low, high):
+    mesh = trimesh.load(MESHES / name, force="mesh")
+    assert mesh.is_watertight and mesh.is_volume and mesh.volume > 0
+    assert mesh.bounds.tolist() == [pytest.approx(low, abs=1e-6), pytest.approx(high, abs=1e-6)]
+
+
+def test_dome_pad_bulges_by_its_sagitta():
+    mesh = trimesh.load(MESHES / "tactile_pad_dome.obj", force="mesh")
+    w, r, t = 0.01, 0.03, 0.004
+    assert mesh.is_volume
+    assert mesh.bounds[1][2] == pytest.approx(t + r - (r * r - w * w) ** 0.5, abs=1e-6)
+
+
+def test_cloth_mesh_is_a_flat_grid():
+    mesh = trimesh.load(MESHES / "cloth.obj", force="mesh", process=False)
+    assert len(mesh.vertices) == 16 * 16 and len(mesh.faces) == 2 * 15 * 15
+    assert abs(mesh.vertices[:, 2]).max() == 0 and mesh.area == pytest.approx(0.3 * 0.3)
+
+
+def test_generator_reproduces_the_committed_meshes(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import make_assets
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    monkeypatch.setattr(make_assets, "OUT", tmp_path)
+    make_assets.main()
+    for path in MESHES.glob("*.obj"):
+        assert (tmp_path / path.name).read_text() == path.read_text(), path.name
