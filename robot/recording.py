@@ -9,6 +9,7 @@ per topic for replay and for calibrating the simulator.
 
 from __future__ import annotations
 
+import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,31 +35,56 @@ def typestore():
 
 
 class BagRecorder:
-    """Thread-safe writer: callbacks of several threads record into one bag."""
+    """Thread-safe: callbacks of any thread hand messages to one writer thread (the bag's
+    SQLite storage may only be used by the thread that opened it)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if self.path.exists():
             raise FileExistsError(f"recording {self.path} already exists (choose a new name; nothing is overwritten)")
         self.store = typestore()
-        self._writer = Writer(self.path, version=9)
-        self._writer.open()
-        self._connections: dict[str, object] = {}
-        self._lock = threading.Lock()
         self.counts: dict[str, int] = {}
+        self._types: dict[str, str] = {}
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._closed = False
+        opened = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(opened,), name="bag-writer", daemon=True)
+        self._thread.start()
+        opened.wait()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self, opened: threading.Event) -> None:
+        try:
+            writer = Writer(self.path, version=9)
+            writer.open()
+        except BaseException as e:  # reported to the constructor's caller
+            self._error = e
+            opened.set()
+            return
+        opened.set()
+        connections: dict[str, object] = {}
+        try:
+            while (item := self._queue.get()) is not None:
+                topic, msgtype, stamp_ns, msg = item
+                conn = connections.get(topic)
+                if conn is None:
+                    conn = connections[topic] = writer.add_connection(topic, msgtype, typestore=self.store)
+                writer.write(conn, int(stamp_ns), self.store.serialize_cdr(msg, msgtype))
+        except BaseException as e:  # raised again by close()
+            self._error = e
+        finally:
+            writer.close()
 
     def _write(self, topic: str, msgtype: str, stamp_ns: int, msg) -> None:
-        data = self.store.serialize_cdr(msg, msgtype)
-        with self._lock:
-            if self._writer is None:
-                return  # closed: late callbacks after the end of a recording are dropped
-            conn = self._connections.get(topic)
-            if conn is None:
-                conn = self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=self.store)
-            elif conn.msgtype != msgtype:
-                raise ValueError(f"topic {topic} already records {conn.msgtype}, not {msgtype}")
-            self._writer.write(conn, int(stamp_ns), data)
-            self.counts[topic] = self.counts.get(topic, 0) + 1
+        if self._closed:
+            return  # late callbacks after the end of a recording are dropped
+        known = self._types.setdefault(topic, msgtype)
+        if known != msgtype:
+            raise ValueError(f"topic {topic} already records {known}, not {msgtype}")
+        self.counts[topic] = self.counts.get(topic, 0) + 1
+        self._queue.put((topic, msgtype, stamp_ns, msg))
 
     def _header(self, stamp_ns: int, frame_id: str = ""):
         t = self.store.types
@@ -105,10 +131,13 @@ class BagRecorder:
         self._write(topic, WRENCH, stamp_ns, msg)
 
     def close(self) -> None:
-        with self._lock:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+        """Write what is queued and close the bag; raises what went wrong while writing."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise RuntimeError(f"recording {self.path} failed: {self._error}") from self._error
 
     def __enter__(self) -> BagRecorder:
         return self

@@ -1,0 +1,53 @@
+"""rclpy in its own context, spun by its own executor thread.
+
+Nothing here touches the global rclpy context, so several runtimes (a client and the
+lab-sim in tests, or a studio that reconnects) never share state. Callbacks run on the
+executor's threads; callers hand results across with thread-safe primitives.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+
+
+class RosRuntime:
+    def __init__(self, node_name: str, threads: int = 4) -> None:
+        self.context = Context()
+        rclpy.init(context=self.context)  # domain id and discovery range from the environment
+        self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
+        self.node = Node(node_name, context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, name=f"ros2-{node_name}", daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # context shut down under the executor: the runtime is closing
+            if self.context.ok():
+                raise
+
+    def add_node(self, node: Node) -> None:
+        self.executor.add_node(node)
+
+    def now(self):
+        return self.node.get_clock().now().to_msg()
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=1.0)
+        for node in list(self.executor.get_nodes()):
+            node.destroy_node()
+        self.node.destroy_node()
+        self.context.try_shutdown()
+        self._thread.join(timeout=2.0)
+
+    def __enter__(self) -> RosRuntime:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,269 @@
+"""The ROS 2 link against `deft lab-sim` running in another process over loopback."""
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("control_msgs.action", reason="control_msgs not built (scripts/build_ros_interfaces.sh)")
+
+from robot.execution import Arming, GateRefused, NotArmed, send_checked  # noqa: E402
+from robot.kinematics import forward, matrix_to_quat  # noqa: E402
+from robot.recording import BagRecorder, read_bag  # noqa: E402
+from robot.ros2.link import LabTopics, RosLink  # noqa: E402
+from robot.safety import SafetyConfig  # noqa: E402
+from robot.trajectory import ToolTrajectory, joint_trajectory_through, tool_to_joint  # noqa: E402
+from tests.robot.ros_fixtures import lab_sim_process  # noqa: E402
+
+pytestmark = pytest.mark.ros
+TOPICS = LabTopics(joint_names=tuple(f"joint{i}" for i in range(1, 8)), tactile_topics={"left": "/tactile/left"})
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with lab_sim_process() as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def link(lab):
+    with RosLink(TOPICS) as link:
+        assert link.wait_for_controller(10.0)
+        link.joint_state(10.0)
+        yield link
+
+
+def move_from(start, delta=0.2, duration=1.0, points=11):
+    times = np.linspace(0, duration, points)
+    s = 0.5 - 0.5 * np.cos(np.pi * times / duration)
+    return joint_trajectory_through(TOPICS.joint_names, times, start + np.outer(s, np.full(7, delta)))
+
+
+def settled_state(link, messages=5, timeout=3.0):
+    """The joint state once ``messages`` joint states in a row report the same positions
+    and zero velocity."""
+    seen = []
+    link.state_listeners.append(lambda q: seen.append((q, link.joint_velocity())))
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+            last = seen[-messages:]
+            if len(last) == messages and all(np.array_equal(q, last[0][0]) and not np.any(v) for q, v in last):
+                return last[0][0]
+    finally:
+        link.state_listeners.clear()
+    raise AssertionError("the arm did not come to rest")
+
+
+def test_optimized_trajectory_passes_gate_executes_with_feedback(link, arm):
+    q0 = settled_state(link)
+    start = forward(arm, q0)
+    times = np.linspace(0, 1.0, 11)
+    positions = start[:3, 3] + np.outer(np.sin(np.pi * times / 2), [0.0, 0.05, -0.05])
+    tool = ToolTrajectory(times, positions, np.tile(matrix_to_quat(start[:3, :3]), (11, 1)), np.full(11, 0.08))
+    mapping = tool_to_joint(arm, tool, seed=q0)
+    assert mapping.ok
+    arming = Arming()
+    arming.arm()
+    ex, report = send_checked(link, arm, mapping.trajectory, arming)
+    assert report.passed and not arming.armed  # armed for one motion only
+    outcome = ex.wait(5.0)
+    assert outcome.ok, outcome
+    assert 12 <= len(ex.feedback) <= 30  # 20 Hz over about 1 s
+    fb = ex.feedback[len(ex.feedback) // 2]
+    np.testing.assert_allclose(fb.error, fb.desired - fb.actual, atol=1e-12)
+    assert 0.2 < fb.time < 0.9
+    q1 = settled_state(link)
+    np.testing.assert_allclose(q1, mapping.trajectory.positions[-1], atol=0.02)
+    np.testing.assert_allclose(forward(arm, q1)[:3, 3], positions[-1], atol=2e-3)
+
+
+@pytest.mark.parametrize("spoil", ["joint_names", "position", "velocity", "timing", "final_velocity",
+                                   "start_state", "table", "jerk"])
+def test_gate_violation_refused_and_nothing_moves(link, arm, spoil):
+    q0 = settled_state(link)
+    traj = move_from(q0)
+    config = SafetyConfig()
+    if spoil == "joint_names":
+        traj = replace(traj, joint_names=traj.joint_names[:-1] + ("wrist",))
+    elif spoil == "position":
+        traj = move_from(q0, delta=3.0, duration=10.0)
+    elif spoil == "velocity":
+        traj = move_from(q0, delta=1.0, duration=0.5)
+    elif spoil == "timing":
+        times = traj.times.copy()
+        times[4] = times[3]
+        traj = replace(traj, times=times)
+    elif spoil == "final_velocity":
+        traj = replace(traj, velocities=traj.velocities + 0.1)
+    elif spoil == "start_state":
+        traj = move_from(q0 + 0.05)
+    elif spoil == "table":
+        config = SafetyConfig(table_z=0.6)
+    elif spoil == "jerk":
+        traj = move_from(q0, points=1001)  # 1 ms apart
+        qdd = traj.accelerations.copy()
+        qdd[500, 3] += 10.0  # a 10 rad/s^2 step within 1 ms: jerk 1e4 > 6250 rad/s^3
+        traj = replace(traj, accelerations=qdd)
+    arming = Arming()
+    arming.arm()
+    with pytest.raises(GateRefused) as refused:
+        send_checked(link, arm, traj, arming, config)
+    report = refused.value.report
+    assert spoil in report.kinds(), report.text()
+    named = [v for v in report.violations if v.kind == spoil]
+    if spoil not in ("joint_names", "timing", "table"):
+        assert all(v.joint in TOPICS.joint_names and "t=" in v.message for v in named), report.text()
+    if spoil in ("timing", "table"):
+        assert all("t=" in v.message for v in named)
+    assert arming.armed  # still armed: nothing was sent
+    assert link.active is None or link.active.outcome is not None  # no goal in flight
+    time.sleep(0.15)
+    np.testing.assert_array_equal(link.joint_state(), q0)
+    np.testing.assert_array_equal(link.joint_velocity(), 0.0)
+
+
+def test_unarmed_robot_does_not_move(link, arm):
+    q0 = settled_state(link)
+    with pytest.raises(NotArmed, match="not armed"):
+        send_checked(link, arm, move_from(q0), Arming())
+    time.sleep(0.15)
+    np.testing.assert_array_equal(link.joint_state(), q0)
+
+
+def test_cancel_stops_motion_within_100_ms(link):
+    q0 = settled_state(link)
+    ex = link.execute(move_from(q0, delta=0.3, duration=3.0))
+    deadline = time.monotonic() + 5
+    while len(ex.feedback) < 10 and time.monotonic() < deadline:  # well into the motion
+        time.sleep(0.01)
+    t_request = time.monotonic()
+    latency = ex.cancel()
+    stopped_at = []
+    link.state_listeners.append(lambda q: stopped_at.append((time.monotonic(), q)))
+    time.sleep(0.3)
+    link.state_listeners.clear()
+    assert latency < 0.1
+    after = [q for t, q in stopped_at if t > t_request + 0.1]
+    assert len(after) > 10 and all(np.array_equal(q, after[0]) for q in after)  # at rest from 100 ms on
+    assert np.max(np.abs(after[0] - q0)) > 0.01  # it had moved before the cancel
+    outcome = ex.wait(2.0)
+    assert outcome.status == "canceled", outcome
+
+
+def test_preemption(link):
+    q0 = settled_state(link)
+    first = link.execute(move_from(q0, delta=0.3, duration=3.0))
+    time.sleep(0.3)
+    second = link.execute(move_from(link.joint_state(), delta=-0.1, duration=0.5))
+    assert first.wait(3.0).status == "preempted"
+    assert second.wait(3.0).ok
+
+
+def test_rejected_goal_is_reported(link, lab):
+    q0 = settled_state(link)
+    bad = replace(move_from(q0), joint_names=TOPICS.joint_names[:-1] + ("wrist",))
+    outcome = link.execute(bad).wait(3.0)
+    assert outcome.status == "rejected" and "rejected the goal" in outcome.message
+    deadline = time.monotonic() + 2
+    while not any("unknown joints ['wrist']" in line for line in lab.log) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert any("unknown joints ['wrist']" in line for line in lab.log)
+
+
+def test_path_and_goal_tolerance_violations(link):
+    from std_msgs.msg import String
+
+    stuck = link.runtime.node.create_publisher(String, "/lab_sim/stuck_joints", 10)
+    try:
+        stuck.publish(String(data="joint3"))
+        time.sleep(0.2)
+        q0 = settled_state(link)
+        outcome = link.execute(move_from(q0, delta=0.2, duration=1.0), path_tolerance=0.05).wait(3.0)
+        assert outcome.status == "aborted" and outcome.error_code == -4
+        assert "path tolerance violated" in outcome.message and "joint3" in outcome.message
+        q0 = settled_state(link)
+        outcome = link.execute(move_from(q0, delta=0.2, duration=0.5), goal_time_tolerance=0.2).wait(3.0)
+        assert outcome.status == "aborted" and outcome.error_code == -5
+        assert "goal tolerance violated" in outcome.message and "joint3" in outcome.message
+    finally:
+        stuck.publish(String(data=""))
+        time.sleep(0.1)
+
+
+def test_topic_fallback_moves_the_arm(link):
+    q0 = settled_state(link)
+    traj = move_from(q0, delta=0.1, duration=0.5)
+    link.send_topic(traj)
+    time.sleep(0.2)
+    np.testing.assert_allclose(settled_state(link), traj.positions[-1], atol=1e-6)
+
+
+def test_gripper_holds_object_and_tactile_images_arrive(link):
+    result = link.grip(0.08, timeout=3.0)
+    assert result.reached_goal and not result.stalled
+    time.sleep(0.1)
+    relaxed = link.tactile["left"].copy()
+    result = link.grip(0.0, max_effort=20.0, timeout=3.0)
+    assert result.stalled and result.position == pytest.approx(0.03) and result.effort == 20.0
+    time.sleep(0.2)
+    assert link.gripper_opening == pytest.approx(0.03)
+    pressed = link.tactile["left"]
+    assert pressed.shape == (48, 64) and pressed.max() > relaxed.max() + 50
+
+
+def test_simulated_tactile_images_are_published(link):
+    got = []
+    with RosLink(replace(TOPICS, tactile_topics={"sim": "/deft/sim/tactile/left"}), node_name="listener") as other:
+        other.tactile_listeners.append(lambda name, im: got.append(im))
+        image = np.arange(48 * 64, dtype=np.uint8).reshape(48, 64)
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            link.publish_tactile("/deft/sim/tactile/left", image)
+            time.sleep(0.05)
+    assert got and np.array_equal(got[0], image)
+
+
+def test_execution_is_recorded_and_reads_back(tmp_path, lab):
+    received = []
+    with BagRecorder(tmp_path / "run") as bag, RosLink(TOPICS, recorder=bag, node_name="recording") as rec:
+        rec.state_listeners.append(lambda q: received.append(q))
+        assert rec.wait_for_controller(10.0)
+        q0 = rec.joint_state(5.0)
+        traj = move_from(q0, delta=0.1, duration=0.5)
+        assert rec.execute(traj).wait(3.0).ok
+        rec.grip(0.05, timeout=3.0)
+        time.sleep(0.1)
+        rec.state_listeners.clear()
+    data = read_bag(tmp_path / "run")
+    js = data["/joint_states"]
+    arm_rows = ~np.isnan(js.arrays["position"][:, 0])
+    recorded = js.arrays["position"][arm_rows][:, :7]
+    assert js.names[:7] == list(TOPICS.joint_names)
+    assert len(recorded) >= len(received) > 50
+    np.testing.assert_array_equal(recorded[: len(received)], np.array(received))
+    assert np.all(np.diff(js.stamps[arm_rows]) > 0)
+    cmd = data[TOPICS.command_topic].messages[0]
+    np.testing.assert_array_equal([p.positions for p in cmd.points], traj.positions)
+    assert data[TOPICS.gripper_action].arrays["position"].tolist() == [0.05]
+    assert "gripper_opening" in js.names and data["/tactile/left"].arrays["images"].shape[1:] == (48, 64)
+
+
+def test_killed_controller_is_a_fault_within_a_second(lab):
+    topics = replace(TOPICS, controller="doomed_controller", joint_states_topic="/doomed/joint_states",
+                     tactile_topics={})
+    with lab_sim_process("--controller", topics.controller, "--joint-states-topic", topics.joint_states_topic) as doomed:
+        with RosLink(topics, node_name="doomed") as other:
+            assert other.wait_for_controller(10.0)
+            ex = other.execute(move_from(other.joint_state(5.0), delta=0.3, duration=3.0))
+            deadline = time.monotonic() + 5
+            while len(ex.feedback) < 5 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            doomed.kill()
+            t_kill = time.monotonic()
+            outcome = ex.wait(5.0)
+            elapsed = time.monotonic() - t_kill
+    assert outcome.status == "fault" and "stopped responding" in outcome.message
+    assert elapsed < 1.0
