@@ -21,6 +21,7 @@ import os
 import tempfile
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,8 @@ def _record(node: yaml.Node, data: Any, lines: _Lines, loader: yaml.SafeLoader, 
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise SceneError([_yaml_problem(key_node, "YAML merge keys (<<) are not allowed")])
             key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                raise SceneError([_yaml_problem(key_node, f"key {key!r} is not text (expected a field name)")])
             if key in children:
                 raise SceneError([_yaml_problem(key_node, f"duplicate key {key!r} (expected each key once)")])
             children[key] = key_node.start_mark.line + 1
@@ -208,7 +211,9 @@ def _message(err: dict) -> str:
 
 def _is_tag(node: Any, key: Any) -> bool:
     """Whether ``key`` in pydantic's error path names the union member ``node`` was read as."""
-    return isinstance(node, dict) and key not in node and key in (node.get("kind"), node.get("type", "body"))
+    if not isinstance(node, dict):
+        return isinstance(key, str) and not isinstance(node, list)  # a scalar has no fields
+    return key not in node and key in (node.get("kind"), node.get("type", "body"))
 
 
 def _path(data: Any, loc: Loc) -> str:
@@ -261,6 +266,15 @@ def scene_from_text(text: str, source: str = "<text>", scene_path: str | Path | 
     if not text.strip():
         raise fail([(1, "", "file is empty (expected a YAML mapping with schema_version and the scene)")])
     try:
+        return _scene_from_text(text, source, scene_path, fail)
+    except RecursionError:
+        raise fail([(1, "", "nested too deeply (expected a scene of ordinary depth)")]) from None
+
+
+def _scene_from_text(
+    text: str, source: str, scene_path: str | Path | None, fail: Callable[[list[tuple[int, str, str]]], SceneError]
+) -> Scene:
+    try:
         data, lines = _parse(text)
     except SceneError as exc:
         raise SceneError([Problem(source, p.line, p.path, p.message) for p in exc.problems]) from None
@@ -275,7 +289,8 @@ def scene_from_text(text: str, source: str = "<text>", scene_path: str | Path | 
         raise fail([(1, "", "file holds only comments (expected a YAML mapping with schema_version and the scene)")])
     if not isinstance(data, dict):
         raise fail([(1, "", f"top level is a {type(data).__name__} (expected a mapping of scene fields)")])
-    before = dict(data)  # migration pops top-level keys; this keeps their lines reachable
+    before = dict(data)  # migration pops top-level keys; this copy keeps their lines reachable
+    lines.add(before, *lines.table[id(data)])
     try:
         data, _ = migrate(data)
     except MigrationError as exc:

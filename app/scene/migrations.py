@@ -53,7 +53,7 @@ def _v1_to_v2(data: dict) -> dict:
     sensors = data.pop("sensors", None) or []
     for name, items in (("objects", objects), ("grippers", grippers), ("sensors", sensors)):
         if not isinstance(items, list):
-            raise MigrationError((name,), f"{name} must be a list (version 1 file)")
+            raise MigrationError((name,), f"{type(items).__name__} given (expected a list in a version 1 file)")
     for i, body in enumerate(objects):
         if isinstance(body, dict):
             body["type"] = "body"

@@ -491,6 +491,28 @@ class Lab(Node):
     )
     gripper_serial: SerialLink | None = None
     sensor_serial: SerialLink | None = None
+    # Where the trajectory's tool is on the arm, and the limits the deploy safety gate adds.
+    tool_link: Name | None = Field(None, description="URDF link the tool frame is on (default: its tcp/tool leaf)")
+    tool_offset: Transform = Field(
+        default_factory=lambda: Transform(rotation=(0.0, math.sqrt(0.5), math.sqrt(0.5), 0.0)),
+        description="Pose of the URDF tool link in the trajectory tool's frame (default: its z along the "
+        "fingers, pointing down from an upright gripper, and its y along the finger sliding axis)",
+    )
+    workspace_min: Vec3 = quantity((-0.3, -0.85, -0.05), "m", "Tool workspace box, lower corner, arm base frame")
+    workspace_max: Vec3 = quantity((1.0, 0.85, 1.2), "m", "Tool workspace box, upper corner, arm base frame")
+    table_height: float | None = quantity(0.0, "m", "No arm link below this height in the arm base frame (null: none)")
+    position_margin: Annotated[float, Field(ge=0, le=0.5)] = quantity(
+        0.02, "rad", "Kept clear of each joint's URDF position limits"
+    )
+    rate_margin: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.1, description="Fraction taken off the URDF velocity, acceleration and jerk limits (unitless)"
+    )
+
+    @model_validator(mode="after")
+    def _workspace_box(self) -> Lab:
+        if not all(lo < hi for lo, hi in zip(self.workspace_min, self.workspace_max)):
+            raise ValueError(f"workspace_min {self.workspace_min} must be below workspace_max {self.workspace_max}")
+        return self
 
     @field_validator("joint_names")
     @classmethod

@@ -59,7 +59,7 @@ CASES = [
      "lab.tactile_topics.ghost"),
     ("non-standard baud rate", BASE + "lab:\n  gripper_serial: {port: /dev/ttyUSB0, baud: 1234}\n", 28,
      "lab.gripper_serial.baud"),
-    ("missing schema_version", BASE.replace("schema_version: 2\n", "# no version\n"), 1, "schema_version"),
+    ("missing schema_version", BASE.replace("schema_version: 2\n", "# no version\n"), 2, "schema_version"),
     ("schema_version from the future", damaged("schema_version: 2", "schema_version: 9"), 1, "schema_version"),
     ("empty file", "", 1, ""),
     ("only a comment", "# nothing here\n", 1, ""),
@@ -67,6 +67,11 @@ CASES = [
     ("YAML syntax error", damaged("position: [0, 0, 0.15]}", "position: [0, 0, 0.15}"), 9, ""),
     ("duplicate YAML key", damaged("  dt: 0.001\n", "  dt: 0.001\n  dt: 0.002\n"), 26, ""),
     ("YAML alias", damaged("name: base", "name: &n base\ndescription: *n"), 2, ""),
+    ("nested too deeply", damaged("name: base", "name: " + "[" * 5000 + "]" * 5000), 1, ""),
+    ("number as a key", damaged("  horizon: 100\n", "  horizon: 100\n  7: seven\n"), 27, ""),
+    ("entity that is not a mapping", damaged("  - name: table\n    shape: {kind: box, size: [1.0, 1.0, 0.05]}\n",
+                                             "  - table\n    \n"), 4, "entities.0"),
+    ("version 1 file with objects not a list", "schema_version: 1\nobjects: 3\n", 2, "objects"),
     ("python object tag", damaged("name: base", "name: !!python/object/apply:os.system ['true']"), 2, ""),
 ]
 
