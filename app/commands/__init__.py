@@ -21,6 +21,7 @@ from app.commands.edits import (
     add_keyframe,
     duplicate_entity,
     entity_index,
+    name_path,
     remove_entity,
     remove_keyframe,
     rename_entity,
@@ -31,6 +32,6 @@ from app.commands.stack import UndoStack
 
 __all__ = [
     "Command", "CommandError", "InsertItem", "Macro", "PathError", "RemoveItem", "SetField", "UndoStack", "add_entity",
-    "add_keyframe", "duplicate_entity", "entity_index", "get_at", "remove_entity", "remove_keyframe",
+    "add_keyframe", "duplicate_entity", "entity_index", "get_at", "name_path", "remove_entity", "remove_keyframe",
     "rename_entity", "set_at", "set_keyframe", "unique_name",
 ]

@@ -1,6 +1,6 @@
 """The edits of a scene: set a field, insert/remove list items, and the usual entity and
 keyframe operations built from them (``add_entity``, ``remove_entity``, ``duplicate_entity``,
-``rename_entity``, ``add_keyframe``, ``remove_keyframe``, ``set_keyframe``).
+``rename_entity`` (entities and sensors), ``add_keyframe``, ``remove_keyframe``, ``set_keyframe``).
 
 Every edit is validated, re-checks the scene's cross-references (unique names, the
 trajectory's tool, tactile topics, loss terms), and is refused with ``CommandError``
@@ -152,14 +152,30 @@ def duplicate_entity(scene: Scene, name: str, new_name: str | None = None) -> In
     return InsertItem(("entities",), data, i + 1, text=f"duplicate {name}")
 
 
+def name_path(scene: Scene, name: str) -> Path:
+    """The path of the ``name`` field of the entity or tactile sensor called ``name``."""
+    for i, e in enumerate(scene.entities):
+        if e.name == name:
+            return ("entities", i, "name")
+        for j, sensor in enumerate(getattr(e, "sensors", [])):
+            if sensor.name == name:
+                return ("entities", i, "sensors", j, "name")
+    raise CommandError(f"no entity or sensor named {name!r}")
+
+
 def rename_entity(scene: Scene, old: str, new: str) -> Macro:
-    """Rename an entity and every reference to it (trajectory tool, loss terms)."""
-    steps = [SetField(("entities", entity_index(scene, old), "name"), new, check=False)]
+    """Rename an entity or tactile sensor and every reference to it (trajectory tool, loss
+    terms, lab tactile topics), as one step."""
+    steps = [SetField(name_path(scene, old), new, check=False)]
     if scene.trajectory is not None and scene.trajectory.tool == old:
         steps.append(SetField(("trajectory", "tool"), new, check=False))
     for j, term in enumerate(scene.task.loss):
         if term.entity == old:
             steps.append(SetField(("task", "loss", j, "entity"), new, check=False))
+    topics = scene.lab.tactile_topics
+    if old in topics:
+        renamed = {(new if k == old else k): v for k, v in topics.items()}
+        steps.append(SetField(("lab", "tactile_topics"), renamed, check=False))
     steps[-1].check = True  # references dangle until the last step; check the end state
     return Macro(f"rename {old} to {new}", steps)
 

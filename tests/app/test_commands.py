@@ -29,6 +29,7 @@ def make_scene() -> Scene:
             ],
             "trajectory": {"tool": "hand", "keyframes": [{"time": 0}, {"time": 1, "position": [0, 0, 0.1]}]},
             "task": {"loss": [{"kind": "lift_height", "entity": "block", "target": [0.1]}]},
+            "lab": {"tactile_topics": {"pad": "/tactile/pad"}},
         }
     )
 
@@ -149,6 +150,16 @@ def test_rename_updates_references_and_undoes_as_one(stack):
     assert dump(stack.scene) == dump(make_scene())
 
 
+def test_renaming_a_sensor_renames_its_tactile_topic(stack):
+    stack.push(rename_entity(stack.scene, "pad", "left_pad"))
+    assert stack.scene.entity("hand").sensors[0].name == "left_pad"
+    assert stack.scene.lab.tactile_topics == {"left_pad": "/tactile/pad"}
+    with pytest.raises(CommandError, match="no tactile sensor"):  # a bare rename would dangle
+        stack.push(SetField(("entities", 2, "sensors", 0, "name"), "right_pad"))
+    stack.undo()
+    assert stack.scene.lab.tactile_topics == {"pad": "/tactile/pad"}
+
+
 def test_keyframes_are_inserted_in_time_order(stack):
     stack.push(add_keyframe(stack.scene, {"time": 0.5, "opening": 0.02}))
     assert [k.time for k in stack.scene.trajectory.keyframes] == [0, 0.5, 1]
@@ -171,7 +182,7 @@ def test_document_events_name_the_changed_paths(stack):
 
 # ---------------------------------------------------------------- random command sequences
 
-NAMES = ["table", "block", "hand", "pad", "ball", "cube", "claw", "block_copy"]
+NAMES = ["table", "block", "hand", "pad", "ball", "cube", "claw", "block_copy", "pad_copy"]
 floats = st.floats(-0.5, 2.0, allow_nan=False)
 
 
@@ -201,7 +212,8 @@ def _random_command(data, scene):
     if kind == "duplicate":
         return duplicate_entity(scene, name)
     if kind == "rename":
-        return rename_entity(scene, name, data.draw(st.sampled_from(NAMES)))
+        old = data.draw(st.sampled_from(scene.all_names())) if n else "none"
+        return rename_entity(scene, old, data.draw(st.sampled_from(NAMES)))
     frames = len(scene.trajectory.keyframes)
     if kind == "key_add":
         return add_keyframe(scene, {"time": data.draw(st.sampled_from([0.0, 0.25, 0.5, 1.0, 2.0]))})
