@@ -50,6 +50,9 @@ def test_set_undo_redo_and_texts(stack):
     assert stack.scene.simulation.dt == 1e-3 and stack.redo_text == "set simulation.dt" and not stack.can_undo
     stack.redo()
     assert stack.scene.simulation.dt == 2e-3 and not stack.can_redo
+    stack.push(SetField(("name",), "renamed", text="rename scene"))
+    stack.undo()
+    assert stack.texts() == ["set simulation.dt", "rename scene"] and stack.index == 1
 
 
 def test_refused_edit_changes_nothing_and_records_nothing(stack):
