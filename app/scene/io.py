@@ -107,8 +107,6 @@ def _record(node: yaml.Node, data: Any, lines: _Lines, loader: yaml.SafeLoader, 
     if isinstance(node, yaml.MappingNode):
         children: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise SceneError([_yaml_problem(key_node, "YAML merge keys (<<) are not allowed")])
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 raise SceneError([_yaml_problem(key_node, f"key {key!r} is not text (expected a field name)")])

@@ -42,6 +42,7 @@ CASES = [
     ("sensor named like an entity", damaged("name: pad,", "name: mug,"), 18, "entities.4.sensors.0.name"),
     ("unknown shape kind", damaged("{kind: box, size: [1.0", "{kind: cube, size: [1.0"), 5, "entities.0.shape"),
     ("unknown material kind", damaged("kind: fem_elastic", "kind: jelly"), 8, "entities.1.material"),
+    ("shape without a kind", damaged("{kind: box, size: [1.0", "{size: [1.0"), 5, "entities.0.shape"),
     ("unknown entity type", damaged("type: gripper", "type: robot"), 15, "entities.4"),
     ("vector too short", damaged("position: [0, 0, 0.15]}", "position: [0, 0]}"), 9, "entities.1.transform.position.2"),
     ("zero quaternion", damaged("position: [0, 0, 0.15]}", "position: [0, 0, 0.15], rotation: [0, 0, 0, 0]}"), 9,
@@ -162,3 +163,14 @@ def test_real_process_binary_file(tmp_path):
     assert done.returncode == 2
     assert done.stdout.startswith(f"{f}:1: binary data")
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_unknown_field_lists_the_allowed_ones_and_suggests_the_closest(cli, tmp_path):
+    f = tmp_path / "typo.yaml"
+    f.write_text(BASE.replace("  - name: mug\n", "  - name: mug\n    colour: [1, 0, 0]\n"))
+    result = CliRunner().invoke(cli, ["validate", str(f)])
+    assert result.exit_code == 2
+    assert result.output == (
+        f"{f}:14: entities.3.colour: unknown field (expected one of: color, material, name, shape, transform, "
+        "type, visible; did you mean 'color'?)\n"
+    )
