@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import difflib
 import os
-import tempfile
+import secrets
+import stat
 import types
 import typing
 from collections.abc import Callable
@@ -370,38 +371,43 @@ def scene_to_text(scene: Scene) -> str:
 def save_scene(scene: Scene, path: str | Path) -> None:
     """Write ``scene`` to ``path`` atomically; the file it replaces becomes ``<name>.bak``.
 
-    At every instant ``path`` holds either the complete old or the complete new scene."""
+    At every instant ``path`` holds either the complete old or the complete new scene.
+    A replaced file keeps its permissions; a new one gets the usual umask ones."""
     path = Path(path)
-    text = scene_to_text(scene).encode("utf-8")
-    folder = path.resolve().parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    folder = path.absolute().parent
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
+    tmp = _synced_temp(folder, path.name, scene_to_text(scene).encode("utf-8"), mode)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
         if path.exists():
-            _backup(path)
+            bak = path.with_name(path.name + ".bak")
+            old = _synced_temp(folder, bak.name, path.read_bytes(), mode)
+            try:
+                os.replace(old, bak)
+            except BaseException:
+                old.unlink(missing_ok=True)
+                raise
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(folder)
 
 
-def _backup(path: Path) -> None:
-    """Copy ``path`` to ``<name>.bak`` atomically (the original stays in place)."""
-    bak = path.with_name(path.name + ".bak")
-    fd, tmp = tempfile.mkstemp(prefix=f".{bak.name}.", suffix=".tmp", dir=path.resolve().parent)
+def _synced_temp(folder: Path, name: str, data: bytes, mode: int | None) -> Path:
+    """A hidden temporary file in ``folder`` holding ``data``, flushed to disk."""
+    tmp = folder / f".{name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(path.read_bytes())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, bak)
+        if mode is not None:
+            os.chmod(tmp, mode)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    return tmp
 
 
 def _fsync_dir(folder: Path) -> None:

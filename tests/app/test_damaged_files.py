@@ -174,3 +174,20 @@ def test_unknown_field_lists_the_allowed_ones_and_suggests_the_closest(cli, tmp_
         f"{f}:14: entities.3.colour: unknown field (expected one of: color, material, name, shape, transform, "
         "type, visible; did you mean 'color'?)\n"
     )
+
+
+def test_a_checker_bug_is_one_line_not_a_traceback(cli, tmp_path, monkeypatch):
+    from app.scene import io
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(io, "asset_problems", broken)
+    f = tmp_path / "s.yaml"
+    f.write_text(BASE)
+    result = CliRunner().invoke(cli, ["validate", str(f)])
+    assert result.exit_code == 2
+    assert result.output == (
+        f"{f}:1: could not be checked: ZeroDivisionError: division by zero "
+        "(expected a clean verdict; please report this as a Deft bug)\n"
+    )

@@ -67,6 +67,19 @@ def test_second_save_keeps_the_previous_file_as_bak(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml", "s.yaml.bak"]  # no temp files left
 
 
+def test_saving_keeps_the_permissions_of_the_file_it_replaces(tmp_path):
+    target = tmp_path / "s.yaml"
+    scene = load_scene(default_scene_path())
+    save_scene(scene, target)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    target.chmod(0o640)
+    save_scene(scene, target)
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "s.yaml.bak").stat().st_mode & 0o777 == 0o640
+
+
 def test_failure_during_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     target = tmp_path / "s.yaml"
     scene = load_scene(default_scene_path())

@@ -35,6 +35,11 @@ def register(cli: typer.Typer) -> None:
                 for problem in exc.problems:
                     typer.echo(str(problem))
                 continue
+            except Exception as exc:  # a checker bug must still not drown the user in a traceback
+                bad = True
+                typer.echo(f"{path}:1: could not be checked: {type(exc).__name__}: {exc} "
+                           "(expected a clean verdict; please report this as a Deft bug)")
+                continue
             typer.echo(summary(path, scene))
         if bad:
             raise typer.Exit(2)
