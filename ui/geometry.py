@@ -63,7 +63,7 @@ def shape_mesh(shape, resolve: Callable[[str], Path]) -> pv.PolyData:
         ).triangulate()
     if isinstance(shape, m.MeshShape):
         path = resolve(shape.path)
-        mesh = pv.read(str(path)).extract_surface().triangulate()
+        mesh = pv.read(str(path)).extract_surface(algorithm=None).triangulate()
         return mesh.scale(shape.scale, inplace=False)
     raise TypeError(f"no display geometry for shape {shape.kind!r}")
 
@@ -84,13 +84,32 @@ def particles_inside(surface: pv.PolyData, n: int = PARTICLES_PER_AXIS) -> pv.Po
 
 def body_parts(body: m.Body, resolve: Callable[[str], Path]) -> list[Part]:
     if isinstance(body.shape, m.UrdfShape):
-        return []  # robots are drawn from their link poses (see Viewport.show_robot)
+        return robot_parts(body, resolve)
     local = shape_mesh(body.shape, resolve)
     world = pose_matrix(body.transform)
     if body.material.kind in MPM_KINDS:
         return [Part(body.name, "particles", particles_inside(local).transform(world, inplace=False), body.color)]
     role = "shell" if body.material.kind == "shell" else "solid"
     return [Part(body.name, role, local.transform(world, inplace=False), body.color)]
+
+
+def robot_parts(body: m.Body, resolve: Callable[[str], Path]) -> list[Part]:
+    """The robot's link visuals posed by its kinematics (middle of every joint range)."""
+    from app.services.robot_view import robot_visuals
+
+    parts = []
+    for visual in robot_visuals(resolve(body.shape.path), pose_matrix(body.transform)):
+        if visual.kind == "box":
+            local = pv.Box(bounds=_centered_bounds(visual.size))
+        elif visual.kind == "cylinder":
+            radius, length = visual.size
+            local = pv.Cylinder(radius=radius, height=length, direction=(0, 0, 1), resolution=24)
+        elif visual.kind == "sphere":
+            local = pv.Sphere(radius=visual.size[0])
+        else:
+            local = pv.read(str(visual.mesh_path)).extract_surface(algorithm=None).scale(visual.size, inplace=False)
+        parts.append(Part(body.name, "solid", local.triangulate().transform(visual.pose, inplace=False), visual.color))
+    return parts
 
 
 def gripper_parts(gripper: m.Gripper) -> list[Part]:

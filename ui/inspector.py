@@ -151,7 +151,18 @@ class Inspector(QtWidgets.QScrollArea):
         return self._rows
 
     def show_node(self, node: BaseModel | None, path: Path, title: str) -> None:
+        """Show ``node``; the form is rebuilt once control returns to the event loop, since
+        an edit that changed the document may still be running inside one of its editors."""
         self._node, self._path, self._title = node, path, title
+        if not self._rebuild_pending:
+            self._rebuild_pending = True
+            QtCore.QTimer.singleShot(0, self._rebuild)
+
+    _rebuild_pending = False
+
+    def _rebuild(self) -> None:
+        self._rebuild_pending = False
+        node, path, title = self._node, self._path, self._title
         self._rows = {}
         body = QtWidgets.QWidget()
         form = QtWidgets.QFormLayout(body)

@@ -494,12 +494,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.viewport.select(entity)
         node = node_at(self.scene, path) if path else None
         title = getattr(node, "name", None) or (path[0].capitalize() if path else "")
-        # rebuilt after the current event: an editor must not be deleted inside its own signal
-        QtCore.QTimer.singleShot(0, lambda n=node, p=path, t=title: self._show_inspector(n, p, t))
-
-    def _show_inspector(self, node, path: tuple, title: str) -> None:
-        if path == self._selection:
-            self.inspector.show_node(node, path, title)
+        self.inspector.show_node(node, path, title)
 
     def _picked(self, name: str) -> None:
         self.select_entity(name)
@@ -512,6 +507,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tactile_panel.set_run(run)
         if run is None:
             self.viewport.show_frame(None)
+            self.viewport.show_preview_path(None)
 
     def _show_run_frame(self, index: int) -> None:
         if self.run is None or not len(self.run):

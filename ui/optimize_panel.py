@@ -54,18 +54,21 @@ class OptimizePanel(QtWidgets.QWidget):
         buttons = QtWidgets.QHBoxLayout()
         for b in (self.start_button, self.stop_button, self.resume_button):
             buttons.addWidget(b)
+        curves = QtWidgets.QHBoxLayout()
+        curves.addWidget(self.loss_plot, 1)
+        curves.addWidget(self.grad_plot, 1)
         plots = QtWidgets.QVBoxLayout()
         plots.addLayout(buttons)
         plots.addWidget(self.progress)
         plots.addWidget(self.status)
-        plots.addWidget(self.loss_plot, 1)
-        plots.addWidget(self.grad_plot, 1)
+        plots.addLayout(curves, 1)
         right = QtWidgets.QWidget()
         right.setLayout(plots)
         split = QtWidgets.QSplitter()
         split.addWidget(self.settings)
         split.addWidget(right)
         split.setStretchFactor(1, 2)
+        split.setSizes([420, 900])
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(split)
@@ -81,7 +84,7 @@ class OptimizePanel(QtWidgets.QWidget):
         """Whether optimization can run for this scene; ``why`` says what is missing."""
         self._available = available
         self.status.setText("" if available else f"not available: {why}")
-        self.set_running(False, can_resume=False)
+        self.set_running(False, can_resume=available and self.resume_button.isEnabled())
 
     def set_running(self, running: bool, can_resume: bool = False) -> None:
         self.start_button.setEnabled(self._available and not running)

@@ -50,11 +50,18 @@ class StudioBridge(QtCore.QObject):
 
     def document_replaced(self, scene) -> None:
         self._opt_run = None
-        if self.window is not None:
-            self.window.optimize_panel.set_available(True)
+        self._check_optimizable(scene)
+
+    def _check_optimizable(self, scene) -> None:
+        from app.services.optimize_driver import why_not_optimizable
+
+        if not self.driver.running:
+            why = why_not_optimizable(scene)
+            self.window.optimize_panel.set_available(not why, why)
 
     def document_edited(self, scene) -> None:
         """Edits make runs of the old document stale; a stopped optimization can no longer resume."""
+        self._check_optimizable(scene)
         if self._opt_run is not None and not self.driver.running:
             from app.scene.io import scene_to_text
 
@@ -63,10 +70,9 @@ class StudioBridge(QtCore.QObject):
                 self.window.optimize_panel.set_running(False, can_resume=False)
 
     def runtime_message(self) -> str:
-        from sim.runtime import current_runtime
+        from app.services.simulation import runtime_message
 
-        runtime = current_runtime()
-        return runtime.message if runtime else "Taichi not started yet (it starts on the first simulation)"
+        return runtime_message()
 
     # ------------------------------------------------------------------ simulation
 
@@ -114,6 +120,7 @@ class StudioBridge(QtCore.QObject):
 
         def reports():
             from app.services.optimize import OptimizationRun
+            from app.services.optimize_driver import optimizer_for
             from app.services.optimize_tasks import TaskSetupError, bind_scene_task
 
             if not resume:
@@ -122,12 +129,7 @@ class StudioBridge(QtCore.QObject):
                 except (TaskSetupError, ValueError, KeyError) as exc:
                     self.optimization_unavailable.emit(str(exc))
                     return
-                method = _optimizer_name(scene.task.optimizer.method)
-                if method is None:
-                    self.optimization_unavailable.emit(
-                        f"optimizer {scene.task.optimizer.method!r} is not implemented; pick one of {_available()}"
-                    )
-                    return
+                method = optimizer_for(scene.task.optimizer.method)
                 self._started += 1
                 self._opt_run = OptimizationRun(task, self._runs_dir / f"run-{self._started}", method)
             run = self._opt_run
@@ -169,21 +171,6 @@ class StudioBridge(QtCore.QObject):
     def shutdown(self) -> None:
         self.driver.stop()
         self.sim_thread.shutdown(wait=True)
-
-
-SCENE_TO_SIM_OPTIMIZER = {"adam": "adam", "cma": "cmaes"}
-
-
-def _optimizer_name(method: str) -> str | None:
-    """The scene's optimizer method as sim.optim names it; None where sim.optim has none."""
-    from sim.optim.optimizers import OPTIMIZERS
-
-    name = SCENE_TO_SIM_OPTIMIZER.get(method)
-    return name if name in OPTIMIZERS else None
-
-
-def _available() -> list[str]:
-    return sorted(SCENE_TO_SIM_OPTIMIZER)
 
 
 def _tool_rest_pose(scene) -> np.ndarray:

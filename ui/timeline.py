@@ -135,6 +135,7 @@ class Timeline(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addLayout(key_row)
+        layout.addStretch(1)
         self._key_times: list[float] = []
         self._duration = 1.0
 

@@ -123,23 +123,12 @@ class Viewport(QtWidgets.QWidget):
         if actor is not None:
             self._plotter.remove_actor(actor, render=False)
 
-    def show_robot(self, links: list[tuple[pv.PolyData, np.ndarray]], name: str = "robot") -> None:
-        """Draw robot links, each a local mesh and its 4x4 world pose (from the robot service)."""
-        for actor in self._actors.pop(name, []):
-            self._plotter.remove_actor(actor, render=False)
-        actors = []
-        for mesh, pose in links:
-            actors.append(
-                self._plotter.add_mesh(
-                    mesh.transform(pose, inplace=False), color=(0.8, 0.45, 0.2), smooth_shading=True, render=False
-                )
-            )
-        self._actors[name] = actors
-        self.render()
-
-    def show_preview_path(self, points: np.ndarray) -> None:
-        """The best trajectory found so far by an optimization, drawn over the planned one."""
-        if len(points) < 2:
+    def show_preview_path(self, points: np.ndarray | None) -> None:
+        """The best trajectory found so far by an optimization, drawn over the planned one
+        (None: remove it)."""
+        if points is None or len(points) < 2:
+            self._drop("preview_path")
+            self.render()
             return
         self._keep("preview_path", self._plotter.add_lines(np.asarray(points), color="#ffa040", width=4, connected=True))
         self.render()
@@ -234,7 +223,7 @@ class Viewport(QtWidgets.QWidget):
                 self.gizmo_released.emit(name, delta.copy())
 
         self._gizmo = self._plotter.add_affine_transform_widget(
-            main, origin=origin, scale=0.3, interact_callback=follow, release_callback=released
+            main, origin=origin, scale=0.5, interact_callback=follow, release_callback=released
         )
 
     def _remove_gizmo(self) -> None:
@@ -246,8 +235,14 @@ class Viewport(QtWidgets.QWidget):
         """World point on the gizmo's translate arrow (or rotate ring) of ``axis``; for tests and hints."""
         if self._gizmo is None:
             raise RuntimeError("no gizmo: select an entity first")
-        actor = (self._gizmo._arrows if kind == "arrow" else self._gizmo._circles)[axis]
-        return np.array(actor.GetCenter())
+        if kind == "arrow":  # near the tip: the shaft may be hidden inside the entity
+            actor = self._gizmo._arrows[axis]
+            origin = np.asarray(self._gizmo.origin)
+            tip = np.array(actor.GetBounds()).reshape(3, 2)[axis, 1]
+            point = origin.copy()
+            point[axis] += 0.85 * (tip - origin[axis])
+            return point
+        return np.array(self._gizmo._circles[axis].GetCenter())
 
     def world_to_display(self, point) -> tuple[int, int]:
         """Widget pixel (Qt coordinates, origin top-left) where a world point is drawn."""
@@ -291,6 +286,16 @@ class Viewport(QtWidgets.QWidget):
             raise ValueError(f"camera preset must be one of {CAMERA_PRESETS}, got {name!r}")
         views[name](render=False)
         self.fit()
+
+    @property
+    def camera(self) -> tuple:
+        """(position, focal point, view up) of the camera."""
+        return tuple(tuple(v) for v in self._plotter.camera_position)
+
+    @camera.setter
+    def camera(self, value: tuple) -> None:
+        self._plotter.camera_position = [tuple(v) for v in value]
+        self.render()
 
     def fit(self) -> None:
         """Frame every entity (the floor grid does not count)."""

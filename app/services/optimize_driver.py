@@ -68,3 +68,29 @@ class OptimizeDriver:
         """Ask the running optimization to stop after its current iteration."""
         if self._token is not None:
             self._token.cancel()
+
+
+# The scene names optimizers by method; sim.optim by implementation.
+SCENE_TO_SIM_OPTIMIZER = {"adam": "adam", "cma": "cmaes"}
+
+
+def optimizer_for(method: str) -> str:
+    """The sim.optim optimizer behind a scene's ``task.optimizer.method``; ValueError if none."""
+    from sim.optim.optimizers import OPTIMIZERS
+
+    name = SCENE_TO_SIM_OPTIMIZER.get(method)
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer {method!r} is not implemented; pick one of {sorted(SCENE_TO_SIM_OPTIMIZER)}")
+    return name
+
+
+def why_not_optimizable(scene) -> str:
+    """'' when the scene's task and optimizer exist, else what is missing (cheap: no world built)."""
+    from sim.tasks.registry import task_definition
+
+    try:
+        task_definition(scene.task.kind)
+        optimizer_for(scene.task.optimizer.method)
+    except (KeyError, ValueError) as exc:
+        return str(exc.args[0]) if exc.args else str(exc)
+    return ""

@@ -18,3 +18,11 @@ def simulate_scene(scene, scene_path: Path | None) -> Run:
     except ImportError as exc:
         raise SimulationUnavailable(f"the simulator is not in this build yet ({exc.name} is missing)") from None
     raise SimulationUnavailable("app.compile and sim.world exist but the studio does not drive them yet")
+
+
+def runtime_message() -> str:
+    """Where simulation kernels run, for the About box and status messages."""
+    from sim.runtime import current_runtime
+
+    runtime = current_runtime()
+    return runtime.message if runtime else "Taichi not started yet (it starts on the first simulation)"
