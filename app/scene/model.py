@@ -57,6 +57,16 @@ class Node(EventedModel):
             self.__dict__[name] = old
             raise
 
+    def __reduce__(self) -> tuple:
+        # psygnal's per-instance signal groups cannot be pickled; rebuild from the field
+        # values instead (worker processes, e.g. optimization sweeps, receive scenes so)
+        return (_rebuild, (type(self), self.model_dump()))
+
+
+def _rebuild(cls: type[Node], data: dict) -> Node:
+    with deferred_reference_checks():
+        return cls.model_validate(data)
+
 
 def quantity(default: Any, unit: str, description: str, **constraints: Any) -> Any:
     """A field with a physical unit recorded in its description and JSON schema."""

@@ -118,3 +118,27 @@ def test_cross_references_are_checked():
     assert scene.reference_problems() == [
         (("entities", 1, "name"), "duplicate name 'cloth' (expected every entity and sensor name once)")
     ]
+
+
+def test_scenes_pickle_and_copy_with_working_events():
+    import copy
+    import pickle
+
+    scene = _scene()
+    for clone in (pickle.loads(pickle.dumps(scene)), copy.deepcopy(scene), scene.model_copy(deep=True)):
+        assert clone == scene and clone.entities[2] is not scene.entities[2]
+        seen = []
+        clone.simulation.events.horizon.connect(seen.append)
+        clone.simulation.horizon = 7
+        assert seen == [7] and scene.simulation.horizon == 200
+
+
+def test_refused_assignment_leaves_the_old_value():
+    scene = _scene()
+    with pytest.raises(ValidationError, match="duplicate name"):
+        scene.entities = [*scene.entities, scene.entities[0]]
+    assert [e.name for e in scene.entities] == ["table", "cloth", "hand"]
+    grip = scene.entities[2]
+    with pytest.raises(ValidationError, match="outside opening_range"):
+        grip.opening = 1.0
+    assert grip.opening == 0.08
