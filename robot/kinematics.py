@@ -196,12 +196,16 @@ def _score(r: IkResult) -> float:
 
 def _dls(model, target, q, lo, hi, pos_tol, rot_tol, iterations) -> IkResult:
     damping = 1e-2
+    history: list[float] = []
     for _ in range(iterations):
         t = forward(model, q)
         err = np.concatenate([target[:3, 3] - t[:3, 3], rotation_error(t[:3, :3], target[:3, :3])])
         pe, re = float(np.linalg.norm(err[:3])), float(np.linalg.norm(err[3:]))
         if pe <= pos_tol and re <= rot_tol:
             return IkResult(q, pe, re, True)
+        history.append(pe + 0.1 * re)
+        if len(history) > 20 and history[-21] - history[-1] < 1e-6 * (1 + history[-1]):
+            break  # stalled: out of reach, or stuck against a joint limit
         j = jacobian(model, q)
         dq = j.T @ np.linalg.solve(j @ j.T + damping**2 * np.eye(6), err)
         step = float(np.max(np.abs(dq)))

@@ -91,8 +91,10 @@ def tool_to_joint(model: RobotModel, tool: ToolTrajectory, seed: np.ndarray | No
     qs, unreachable = [], []
     q = seed
     for t, p, quat in zip(tool.times, tool.positions, tool.quaternions):
+        # Seeded with the neighbour's solution a reachable pose converges at once; few
+        # random restarts, since they only pay off for the first pose or a lost branch.
         r = inverse(model, pose_matrix(p, quat), q, position_tolerance=position_tolerance * 0.1,
-                    rotation_tolerance=rotation_tolerance * 0.1)
+                    rotation_tolerance=rotation_tolerance * 0.1, restarts=3)
         if r.position_error > position_tolerance or r.rotation_error > rotation_tolerance:
             unreachable.append(Unreachable(float(t - tool.times[0]), r.position_error, r.rotation_error))
         q = r.q

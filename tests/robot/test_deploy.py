@@ -1,0 +1,135 @@
+"""Deploying a scene: planning on the lab arm, `deft deploy` dry runs and an armed run
+against `deft lab-sim` in another process."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from app.cli.root import build_cli
+from app.scene.io import load_scene
+from app.scene.paths import default_scene_path
+from app.services.deploy import DeployError, arm_base_pose, load_solution, plan, preflight
+from robot.kinematics import forward, pose_matrix
+from tests.robot.conftest import REPO
+
+SCENE = default_scene_path()
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return load_scene(SCENE)
+
+
+def test_plan_follows_the_scene_keyframes(scene):
+    p = plan(scene, SCENE, speed=0.25)
+    assert p.mapping.ok and p.approach == 0.0
+    base = arm_base_pose(scene)
+    frames = scene.trajectory.keyframes
+    offset = np.linalg.inv(pose_matrix(scene.lab.tool_offset.position, scene.lab.tool_offset.rotation))
+    for k in frames[1:]:
+        i = int(np.argmin(np.abs(p.trajectory.times - k.time / 0.25)))
+        assert p.trajectory.times[i] == pytest.approx(k.time / 0.25)
+        world = base @ forward(p.model, p.trajectory.positions[i]) @ offset
+        np.testing.assert_allclose(world[:3, 3], k.position, atol=1e-3)
+        np.testing.assert_allclose(world[:3, 2], [0, 0, 1], atol=1e-2)  # the tool upright, as the keyframes say
+    # The gripper closes when the keyframe before the closed one is reached.
+    assert p.gripper_events == [(pytest.approx(0.3 / 0.25), 0.0)]
+    assert preflight(p, None).passed
+
+
+def test_full_speed_is_refused_by_joint_and_time(scene):
+    report = preflight(plan(scene, SCENE, speed=1.0), None)
+    assert not report.passed and "velocity" in report.kinds()
+    assert all(v.joint and v.time is not None for v in report.violations)
+
+
+def test_unreachable_keyframe_is_reported(scene):
+    far = scene.model_copy(deep=True)
+    frames = list(far.trajectory.keyframes)
+    frames[-1] = frames[-1].model_copy(update={"position": (1.5, 0.15, 0.2)})
+    far.trajectory = far.trajectory.model_copy(update={"keyframes": frames})
+    report = preflight(plan(far, SCENE, speed=0.25), None)
+    unreachable = [v for v in report.violations if v.kind == "unreachable"]
+    assert unreachable and "t=0.800 s: tool pose unreachable" in unreachable[-1].message
+
+
+def test_bad_solution_file_is_named(scene, tmp_path):
+    (tmp_path / "best.json").write_text('{"loss": 1}')
+    with pytest.raises(DeployError, match="has no 'trajectory'"):
+        load_solution(scene, tmp_path / "best.json")
+    with pytest.raises(DeployError, match="cannot read trajectory file"):
+        load_solution(scene, tmp_path / "none.json")
+
+
+def deploy(*args):
+    return CliRunner().invoke(build_cli(), ["deploy", str(SCENE), "--connect-timeout", "0.3", *args])
+
+
+def test_cli_dry_run_without_robot():
+    refused = deploy("--dry-run")
+    assert refused.exit_code == 1 and "REFUSED" in refused.output and "joint2: velocity" in refused.output
+    ok = deploy("--speed", "0.25")
+    assert ok.exit_code == 0, ok.output
+    assert "PASSED" in ok.output and "nothing moved (pass --arm to move the robot)" in ok.output
+    bad = deploy("--speed", "2")
+    assert bad.exit_code == 2 and "outside (0, 1]" in bad.output
+
+
+@pytest.fixture(scope="module")
+def lab_sim():
+    """`deft lab-sim` on the default scene, in another process."""
+    deft = Path(sys.executable).with_name("deft")
+    proc = subprocess.Popen([str(deft), "lab-sim", str(SCENE), "--object-width", "0.02"], cwd=REPO,
+                            env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    ready = threading.Event()
+
+    def drain():
+        for line in proc.stdout:
+            lines.append(line)
+            if "lab-sim ready" in line:
+                ready.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        assert ready.wait(30), "".join(lines)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.ros
+def test_armed_deploy_moves_records_and_succeeds(lab_sim, tmp_path):
+    pytest.importorskip("control_msgs.action")
+    from robot.recording import read_bag
+
+    unarmed = deploy("--speed", "0.25", "--connect-timeout", "10")
+    assert unarmed.exit_code == 0 and "approach:" in unarmed.output and "nothing moved" in unarmed.output
+    bag = tmp_path / "run"
+    t0 = time.monotonic()
+    armed = deploy("--speed", "0.25", "--arm", "--record", str(bag), "--connect-timeout", "10")
+    assert armed.exit_code == 0, armed.output
+    assert "execution succeeded" in armed.output and "recorded to" in armed.output
+    assert time.monotonic() - t0 > 3.2  # the 3.2 s trajectory really ran
+    data = read_bag(bag)
+    js = data["/joint_states"]
+    arm = js.arrays["position"][:, [js.names.index(f"joint{i}") for i in range(1, 8)]]
+    final = arm[~np.isnan(arm[:, 0])][-1]
+    # The arm ended where the last keyframe asks; the gripper closed on the 2 cm object.
+    scene = load_scene(SCENE)
+    p = plan(scene, SCENE, speed=0.25, measured=final)
+    end = arm_base_pose(scene) @ forward(p.model, final)
+    world_tool = end @ np.linalg.inv(pose_matrix(scene.lab.tool_offset.position, scene.lab.tool_offset.rotation))
+    np.testing.assert_allclose(world_tool[:3, 3], scene.trajectory.keyframes[-1].position, atol=2e-3)
+    grip = js.arrays["position"][:, js.names.index("gripper_opening")]
+    assert np.nanmin(grip) == pytest.approx(0.02, abs=1e-6)
+    assert data["/gripper/command"].arrays["position"].tolist() == [0.0]
+    assert data["/tactile/left/image"].arrays["images"].max() > 200  # pressed while holding
