@@ -58,6 +58,11 @@ def _substep_rotations(rot: np.ndarray, substeps: int) -> np.ndarray:
     return out
 
 
+@ti.func
+def _col(m, k: ti.template()):
+    return ti.Vector([m[0, k], m[1, k], m[2, k]])
+
+
 def stable_dt(bodies: list[FemBodySpec], contact: ContactParams | None) -> float:
     """The largest explicit substep these bodies (and contact, if given) stay stable at:
     half the CFL limit of the stiffest element (P-wave across its smallest height) and half
@@ -239,35 +244,67 @@ class FemSystem:
         return np.einsum("nij,nj->ni", R, self.rest_np) + p
 
     # --- kernels ---------------------------------------------------------------------
+    @ti.func
+    def _tet_state(self, s, t):
+        """Deformation gradient, Lame parameters (mu, lam' = lam + mu), alpha, J, dJ/dF."""
+        ids = self.tet[t]
+        x0 = self.x[s, ids[0]]
+        ds = ti.Matrix.cols([self.x[s, ids[1]] - x0, self.x[s, ids[2]] - x0, self.x[s, ids[3]] - x0])
+        F = ds @ self.dm_inv[t]
+        b = self.tet_body[t]
+        E, nu = self.E[b], self.nu[b]
+        mu = E / (2.0 * (1.0 + nu))
+        lam = E * nu / ((1.0 + nu) * (1.0 - 2.0 * nu)) + mu
+        f0, f1, f2 = _col(F, 0), _col(F, 1), _col(F, 2)
+        J = f0.dot(f1.cross(f2))
+        cof = ti.Matrix.cols([f1.cross(f2), f2.cross(f0), f0.cross(f1)])
+        return F, mu, lam, 1.0 + mu / lam, J, cof
+
     @ti.kernel
     def elastic(self, s: ti.i32):
         for t in range(self.n_tets):
+            F, mu, lam, alpha, J, cof = self._tet_state(s, t)
+            P = mu * F + lam * (J - alpha) * cof
+            H = -self.vol[t] * (P @ self.dm_inv[t].transpose())
             ids = self.tet[t]
-            x0 = self.x[s, ids[0]]
-            ds = ti.Matrix.cols([self.x[s, ids[1]] - x0, self.x[s, ids[2]] - x0, self.x[s, ids[3]] - x0])
-            F = ds @ self.dm_inv[t]
+            for k in ti.static(range(3)):
+                self.fe[s, ids[k + 1]] += _col(H, k)
+                self.fe[s, ids[0]] -= _col(H, k)
+
+    @ti.kernel
+    def elastic_adjoint(self, s: ti.i32):
+        """Hand-written reverse of ``elastic`` (Taichi's takes minutes to compile): from
+        fe.grad[s] into x.grad[s], E.grad and nu.grad. The stress derivative is symmetric
+        (P is the gradient of the energy), so dP/dF^T[gP] = dP/dF[gP]."""
+        for t in range(self.n_tets):
+            F, mu, lam, alpha, J, cof = self._tet_state(s, t)
+            ids = self.tet[t]
+            g0 = self.fe.grad[s, ids[0]]
+            gH = ti.Matrix.cols([self.fe.grad[s, ids[1]] - g0, self.fe.grad[s, ids[2]] - g0, self.fe.grad[s, ids[3]] - g0])
+            gP = -self.vol[t] * (gH @ self.dm_inv[t])
+            f0, f1, f2 = _col(F, 0), _col(F, 1), _col(F, 2)
+            a0, a1, a2 = _col(gP, 0), _col(gP, 1), _col(gP, 2)
+            dcof = ti.Matrix.cols([a1.cross(f2) + f1.cross(a2), a2.cross(f0) + f2.cross(a0), a0.cross(f1) + f0.cross(a1)])
+            gF = mu * gP + lam * (cof * gP).sum() * cof + lam * (J - alpha) * dcof
+            gDs = gF @ self.dm_inv[t].transpose()
+            for k in ti.static(range(3)):
+                self.x.grad[s, ids[k + 1]] += _col(gDs, k)
+                self.x.grad[s, ids[0]] -= _col(gDs, k)
+            # dP/dmu = F - cof and dP/dlam' = (J - 1) cof (alpha depends on both)
+            g_mu = (gP * (F - cof)).sum()
+            g_lam = (J - 1.0) * (gP * cof).sum()
             b = self.tet_body[t]
             E, nu = self.E[b], self.nu[b]
-            mu = E / (2.0 * (1.0 + nu))
-            lam = E * nu / ((1.0 + nu) * (1.0 - 2.0 * nu)) + mu
-            alpha = 1.0 + mu / lam
-            f0 = ti.Vector([F[0, 0], F[1, 0], F[2, 0]])
-            f1 = ti.Vector([F[0, 1], F[1, 1], F[2, 1]])
-            f2 = ti.Vector([F[0, 2], F[1, 2], F[2, 2]])
-            J = f0.dot(f1.cross(f2))
-            dJ = ti.Matrix.cols([f1.cross(f2), f2.cross(f0), f0.cross(f1)])
-            P = mu * F + lam * (J - alpha) * dJ
-            H = -self.vol[t] * (P @ self.dm_inv[t].transpose())
-            for k in ti.static(range(3)):
-                col = ti.Vector([H[0, k], H[1, k], H[2, k]])
-                self.fe[s, ids[k + 1]] += col
-                self.fe[s, ids[0]] -= col
+            d = (1.0 + nu) * (1.0 - 2.0 * nu)
+            dmu_dE, dmu_dnu = 1.0 / (2.0 * (1.0 + nu)), -E / (2.0 * (1.0 + nu) ** 2)
+            self.E.grad[b] += g_mu * dmu_dE + g_lam * (nu / d + dmu_dE)
+            self.nu.grad[b] += g_mu * dmu_dnu + g_lam * (E * (1.0 + 2.0 * nu * nu) / (d * d) + dmu_dnu)
 
     @ti.kernel
     def contact(self, s: ti.i32):
-        delta = self.contact_params.smoothing
-        eps2 = self.contact_params.slip_velocity ** 2
         for c, k in ti.ndrange(self.n_contact, self.n_shapes):
+            delta = ti.static(self.contact_params.smoothing)
+            eps2 = ti.static(self.contact_params.slip_velocity**2)
             i = self.cn[c]
             R, p = self.shape_R[s, k], self.shape_p[s, k]
             q = R.transpose() @ (self.x[s, i] - p)
@@ -326,7 +363,7 @@ class FemSystem:
         for s in reversed(range(self.substeps)):
             self.update.grad(s)
             self.contact.grad(s)
-            self.elastic.grad(s)
+            self.elastic_adjoint(s)
 
     def _row(self, f, s: int) -> np.ndarray:
         out = np.empty((self.n_nodes, 3), self.runtime.np_real)

@@ -1,0 +1,1 @@
+"""Tactile outputs of FEM pads: markers, forces, depth map and a photometric image."""
