@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from app.scene.migrations import MigrationError, migrate
-from app.scene.model import Lab, MeshShape, Scene, UrdfShape, deferred_reference_checks
+from app.scene.model import ASSET_SHAPES, Scene, deferred_reference_checks
 from app.scene.paths import AssetPathError, resolve_asset
 
 MAX_SCENE_BYTES = 4 * 1024 * 1024
@@ -236,7 +236,7 @@ def _asset_fields(scene: Scene) -> list[tuple[Loc, str]]:
     out: list[tuple[Loc, str]] = []
     for i, e in enumerate(scene.entities):
         shape = getattr(e, "shape", None)
-        if isinstance(shape, (MeshShape, UrdfShape)):
+        if isinstance(shape, ASSET_SHAPES):
             out.append((("entities", i, "shape", "path"), shape.path))
     if scene.lab.arm_urdf is not None:
         out.append((("lab", "arm_urdf"), scene.lab.arm_urdf))

@@ -220,7 +220,7 @@ Shape = Annotated[
     Union[BoxShape, SphereShape, CylinderShape, CapsuleShape, MeshShape, ClothShape, UrdfShape],
     Field(discriminator="kind"),
 ]
-ASSET_SHAPES = (MeshShape, UrdfShape)
+ASSET_SHAPES = (MeshShape, UrdfShape)  # shapes whose path names a file (checked on load)
 
 
 # ---------------------------------------------------------------- materials
