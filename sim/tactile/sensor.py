@@ -59,7 +59,7 @@ class TactileFrame:
     node_forces: torch.Tensor  # (..., G, 3) contact force on each gel node, pad frame
     total_force: torch.Tensor  # (..., 3) force the pad receives
     torque: torch.Tensor  # (..., 3) about the pad-frame origin
-    depth: torch.Tensor  # (..., H, W) indentation of the gel surface (m), 0 outside
+    depth: torch.Tensor  # (..., H, W) indentation of the gel surface (m; < 0 bulging), 0 outside
     image: torch.Tensor  # (..., H, W, 3) RGB in [0, 1]
     mask: torch.Tensor = field(default=None)  # (H, W) bool: pixel sees the gel
 
@@ -150,7 +150,7 @@ class TactileSensor:
         h, w = self.config.image_size
         height = self._interp(local, self._pix_nodes, self._pix_bary)[..., 2].reshape(*local.shape[:-2], h, w)
         mask = self.mask
-        depth = torch.where(mask, (self.rest_height - height).clamp_min(0.0), torch.zeros_like(height))
+        depth = torch.where(mask, self.rest_height - height, torch.zeros_like(height))
         return TactileFrame(
             markers=markers,
             marker_displacement=markers - self.rest_markers,
