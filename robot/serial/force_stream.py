@@ -76,12 +76,32 @@ class SensorStream:
             if time.monotonic() >= deadline:
                 raise DeviceTimeout(f"sensor on {self.port.url} sent no valid frame for {self.timeout} s "
                                     f"({self.stats.bad_checksum} bad checksums, {self.stats.skipped_bytes} bytes of noise so far)")
-            try:
-                self._buf += self.port.read_available()
-            except PortReconnected:
-                self.stats.reconnects += 1
-                self._buf.clear()
-                self._last_seq = None
+            self._fill()
+
+    def latest(self, kind: int = FORCE) -> SensorSample:
+        """The newest frame of ``kind`` among what has arrived, skipping the backlog (for
+        control loops, which must act on the present); waits for one if none is there."""
+        self._fill()
+        newest = None
+        while (sample := self._parse()) is not None:
+            if sample.kind == kind:
+                newest = sample
+        while newest is None:
+            sample = self.read()
+            newest = sample if sample.kind == kind else None
+        return newest
+
+    def _fill(self) -> int:
+        """Read what the port has (waiting briefly); the number of new bytes."""
+        try:
+            chunk = self.port.read_available()
+        except PortReconnected:
+            self.stats.reconnects += 1
+            self._buf.clear()  # half a frame from before the drop would never complete
+            self._last_seq = None
+            return 0
+        self._buf += chunk
+        return len(chunk)
 
     def _parse(self) -> SensorSample | None:
         buf = self._buf

@@ -267,3 +267,38 @@ def test_killed_controller_is_a_fault_within_a_second(lab):
             elapsed = time.monotonic() - t_kill
     assert outcome.status == "fault" and "stopped responding" in outcome.message
     assert elapsed < 1.0
+
+
+def test_force_monitor_stops_the_motion(link, tmp_path):
+    """A serial force sensor (emulated) feels a rising force during the motion; the guard
+    cancels the execution once it passes 10 N."""
+    import threading
+
+    from robot.monitors import ForceLimit, MotionGuard
+    from robot.serial.emulators.force_sensor import ForceSensorEmulator
+    from robot.serial.force_stream import FORCE, SensorStream
+
+    q0 = settled_state(link)
+    traj = move_from(q0, delta=0.3, duration=3.0)
+    with ForceSensorEmulator(tmp_path / "ttyForce") as sensor:
+        stream = SensorStream(sensor.path)
+        ex = link.execute(traj)
+        t_start = time.monotonic()
+        sensor.wrench = lambda t: np.array([0, 0, 20.0 * (time.monotonic() - t_start), 0, 0, 0])  # 10 N at 0.5 s
+        guard = MotionGuard(lambda: ex.cancel(), [ForceLimit(10.0)])
+
+        def feed():
+            while not guard.stopped.is_set() and time.monotonic() - t_start < 5:
+                s = stream.read()
+                if s.kind == FORCE:
+                    guard.force(s.time, s.values)
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        outcome = ex.wait(5.0)
+        feeder.join(2)
+        stream.close()
+    assert guard.tripped is not None and "exceeds 10 N" in guard.tripped.reason
+    assert outcome.status == "canceled"
+    stopped = settled_state(link)
+    assert 0.005 < np.max(np.abs(stopped - q0)) < 0.1  # it moved (0.02 rad by 0.5 s), and stopped long before 0.3 rad

@@ -92,3 +92,13 @@ def test_sensor_that_vanishes_ends_in_port_lost(stream, device):
     with pytest.raises(PortLost, match="ttyForce is gone"):
         while True:
             stream.read()
+
+
+def test_latest_skips_the_backlog(stream, device):
+    device.wrench = lambda t: np.array([t, 0, 0, 0, 0, 0])  # the sensor's clock in fx
+    read_kind(stream, FORCE)
+    time.sleep(0.1)  # about 50 frames queue up
+    newest = stream.latest(FORCE)
+    following = read_kind(stream, FORCE)[0]
+    assert following.seq - newest.seq <= 4  # nothing much newer was waiting
+    assert newest.values[0] == pytest.approx(newest.time, abs=1e-5)
