@@ -7,16 +7,19 @@ a run, frames from the simulation thread replace the points of deforming entitie
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pyvista as pv
+from pydantic import TypeAdapter
 
 from app.scene import model as m
 
 MPM_KINDS = ("mpm_elastic", "mpm_elastoplastic", "mpm_fluid")
 PARTICLES_PER_AXIS = 10  # display sampling of an MPM body before it is simulated
+_SHAPES = TypeAdapter(m.Shape)
 
 
 def pose_matrix(transform: m.Transform) -> np.ndarray:
@@ -47,7 +50,20 @@ class Part:
 
 
 def shape_mesh(shape, resolve: Callable[[str], Path]) -> pv.PolyData:
-    """The shape as a surface mesh in its local frame (metres)."""
+    """The shape as a surface mesh in its local frame (metres); a copy the caller may move."""
+    if isinstance(shape, m.MeshShape):
+        path = resolve(shape.path)
+        return _cached_shape(shape.model_dump_json(), str(path), path.stat().st_mtime_ns).copy()
+    return _cached_shape(shape.model_dump_json(), "", 0).copy()
+
+
+@lru_cache(maxsize=256)
+def _cached_shape(shape_json: str, path: str, _mtime: int) -> pv.PolyData:
+    """Meshing is redone only when a shape (or its file) changes, not on every edit."""
+    return _mesh_shape(_SHAPES.validate_json(shape_json), path)
+
+
+def _mesh_shape(shape, path: str) -> pv.PolyData:
     if isinstance(shape, m.BoxShape):
         return pv.Box(bounds=_centered_bounds(shape.size)).triangulate()
     if isinstance(shape, m.SphereShape):
@@ -62,10 +78,25 @@ def shape_mesh(shape, resolve: Callable[[str], Path]) -> pv.PolyData:
             i_size=shape.size[0], j_size=shape.size[1], i_resolution=nx - 1, j_resolution=ny - 1
         ).triangulate()
     if isinstance(shape, m.MeshShape):
-        path = resolve(shape.path)
-        mesh = pv.read(str(path)).extract_surface(algorithm=None).triangulate()
-        return mesh.scale(shape.scale, inplace=False)
+        return read_mesh(Path(path)).scale(shape.scale, inplace=False)
     raise TypeError(f"no display geometry for shape {shape.kind!r}")
+
+
+def read_mesh(path: Path) -> pv.PolyData:
+    """A triangle mesh file (.obj, .stl, .ply) through VTK's reader for its format."""
+    from vtkmodules.vtkIOGeometry import vtkOBJReader, vtkSTLReader
+    from vtkmodules.vtkIOPLY import vtkPLYReader
+
+    readers = {".obj": vtkOBJReader, ".stl": vtkSTLReader, ".ply": vtkPLYReader}
+    if path.suffix.lower() not in readers:
+        raise ValueError(f"{path.name}: unsupported mesh format (expected one of {sorted(readers)})")
+    reader = readers[path.suffix.lower()]()
+    reader.SetFileName(str(path))
+    reader.Update()
+    mesh = pv.wrap(reader.GetOutput())
+    if mesh.n_points == 0:
+        raise ValueError(f"{path.name}: no geometry read")
+    return mesh.triangulate()
 
 
 def _centered_bounds(size) -> tuple[float, ...]:
@@ -95,10 +126,18 @@ def body_parts(body: m.Body, resolve: Callable[[str], Path]) -> list[Part]:
 
 def robot_parts(body: m.Body, resolve: Callable[[str], Path]) -> list[Part]:
     """The robot's link visuals posed by its kinematics (middle of every joint range)."""
+    urdf = resolve(body.shape.path)
+    meshes = _robot_meshes(str(urdf), urdf.stat().st_mtime_ns, body.transform.model_dump_json())
+    return [Part(body.name, "solid", mesh.copy(), color) for mesh, color in meshes]
+
+
+@lru_cache(maxsize=16)
+def _robot_meshes(urdf: str, _mtime: int, transform_json: str) -> list[tuple[pv.PolyData, tuple]]:
     from app.services.robot_view import robot_visuals
 
+    pose = pose_matrix(m.Transform.model_validate_json(transform_json))
     parts = []
-    for visual in robot_visuals(resolve(body.shape.path), pose_matrix(body.transform)):
+    for visual in robot_visuals(Path(urdf), pose):
         if visual.kind == "box":
             local = pv.Box(bounds=_centered_bounds(visual.size))
         elif visual.kind == "cylinder":
@@ -107,8 +146,8 @@ def robot_parts(body: m.Body, resolve: Callable[[str], Path]) -> list[Part]:
         elif visual.kind == "sphere":
             local = pv.Sphere(radius=visual.size[0])
         else:
-            local = pv.read(str(visual.mesh_path)).extract_surface(algorithm=None).scale(visual.size, inplace=False)
-        parts.append(Part(body.name, "solid", local.triangulate().transform(visual.pose, inplace=False), visual.color))
+            local = read_mesh(visual.mesh_path).scale(visual.size, inplace=False)
+        parts.append((local.triangulate().transform(visual.pose, inplace=False), visual.color))
     return parts
 
 
@@ -157,7 +196,25 @@ def trajectory_path(trajectory: m.Trajectory, samples: int = 200) -> tuple[np.nd
     if trajectory.interpolation == "linear" or len(keys) < 3:
         path = np.stack([np.interp(t, times, keys[:, i]) for i in range(3)], -1)
     else:
-        from scipy.interpolate import CubicSpline
-
-        path = CubicSpline(times, keys, bc_type="clamped")(t)
+        path = clamped_cubic(times, keys, t)
     return keys, path
+
+
+def clamped_cubic(times: np.ndarray, values: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """C2 cubic spline through (times, values) at rest at both ends, sampled at ``t``
+    (numpy only: scipy.interpolate would add a second to the studio's start)."""
+    h = np.diff(times)
+    n = len(times)
+    # knot slopes m: tridiagonal system of C2 continuity, zero end slopes
+    a = np.zeros((n, n))
+    rhs = np.zeros_like(values, dtype=float)
+    a[0, 0] = a[-1, -1] = 1.0
+    for i in range(1, n - 1):
+        a[i, i - 1], a[i, i], a[i, i + 1] = h[i], 2 * (h[i - 1] + h[i]), h[i - 1]
+        rhs[i] = 3 * (h[i] * (values[i] - values[i - 1]) / h[i - 1] + h[i - 1] * (values[i + 1] - values[i]) / h[i])
+    m = np.linalg.solve(a, rhs)
+    seg = np.clip(np.searchsorted(times, t, side="right") - 1, 0, n - 2)
+    dt = h[seg][:, None]
+    s = ((t - times[seg]) / h[seg])[:, None]
+    h00, h10, h01, h11 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s, -2 * s**3 + 3 * s**2, s**3 - s**2
+    return h00 * values[seg] + h10 * dt * m[seg] + h01 * values[seg + 1] + h11 * dt * m[seg + 1]

@@ -24,6 +24,7 @@ class StudioBridge(QtCore.QObject):
     preview_ready = QtCore.Signal(object)  # Run
     simulation_done = QtCore.Signal(object)  # Run
     simulation_failed = QtCore.Signal(str)
+    availability_checked = QtCore.Signal(str, str, str)  # task kind, optimizer method, why not ('' if fine)
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -40,6 +41,7 @@ class StudioBridge(QtCore.QObject):
     def connect_window(self, window) -> None:
         self.window = window
         panel = window.optimize_panel
+        self.availability_checked.connect(self._on_availability)
         self.report_ready.connect(self._on_report)
         self.optimization_done.connect(self._on_optimization_done)
         self.optimization_failed.connect(lambda why: self._finish_optimization(f"failed: {why}", can_resume=True))
@@ -53,10 +55,19 @@ class StudioBridge(QtCore.QObject):
         self._check_optimizable(scene)
 
     def _check_optimizable(self, scene) -> None:
+        """Asked on the simulation thread: the task registry loads torch, which the first
+        frame should not wait for."""
         from app.services.optimize_driver import why_not_optimizable
 
-        if not self.driver.running:
-            why = why_not_optimizable(scene)
+        if self.driver.running:
+            return
+        kind, method = scene.task.kind, scene.task.optimizer.method
+        probe = scene.model_copy(deep=True)
+        self.sim_thread.submit(lambda: self.availability_checked.emit(kind, method, why_not_optimizable(probe)))
+
+    def _on_availability(self, kind: str, method: str, why: str) -> None:
+        task = self.window.scene.task
+        if (task.kind, task.optimizer.method) == (kind, method) and not self.driver.running:
             self.window.optimize_panel.set_available(not why, why)
 
     def document_edited(self, scene) -> None:
