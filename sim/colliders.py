@@ -1,0 +1,63 @@
+"""The kinematic colliders every system sees: shapes, contact parameters and two poses.
+
+During step n -> n+1, ``pos1``/``quat1`` hold the colliders' poses at the end of the step
+and ``pos0``/``quat0`` at its start (friction compares the two). Poses, friction and
+contact stiffness carry gradients, which systems accumulate in their backward passes.
+"""
+
+
+import numpy as np
+import taichi as ti
+
+from sim.spec import COLLIDER_SHAPES, WorldSpec
+
+
+@ti.data_oriented
+class Colliders:
+    def __init__(self, spec: WorldSpec, real) -> None:
+        self.count = len(spec.colliders)
+        self.names = [c.name for c in spec.colliders]
+        n = max(self.count, 1)  # Taichi fields cannot be empty
+        self.kind = ti.field(ti.i32, n)
+        self.size = ti.Vector.field(3, real, n)
+        self.pos0 = ti.Vector.field(3, real, n, needs_grad=True)
+        self.quat0 = ti.Vector.field(4, real, n, needs_grad=True)
+        self.pos1 = ti.Vector.field(3, real, n, needs_grad=True)
+        self.quat1 = ti.Vector.field(4, real, n, needs_grad=True)
+        self.friction = ti.field(real, n, needs_grad=True)
+        self.stiffness = ti.field(real, n, needs_grad=True)
+        if self.count:
+            self.kind.from_numpy(np.array([COLLIDER_SHAPES.index(c.shape) for c in spec.colliders], np.int32))
+            self.size.from_numpy(np.array([c.size for c in spec.colliders], np.float64))
+            self.set_params(
+                np.array([c.friction for c in spec.colliders]), np.array([c.contact_stiffness for c in spec.colliders])
+            )
+
+    def set_params(self, friction: np.ndarray, stiffness: np.ndarray) -> None:
+        if self.count:
+            self.friction.from_numpy(np.asarray(friction, np.float64))
+            self.stiffness.from_numpy(np.asarray(stiffness, np.float64))
+
+    def set_poses(self, start: np.ndarray, end: np.ndarray) -> None:
+        """Poses (colliders, 7) at the start and the end of the coming step."""
+        if self.count:
+            self.pos0.from_numpy(np.ascontiguousarray(start[:, :3]))
+            self.quat0.from_numpy(np.ascontiguousarray(start[:, 3:]))
+            self.pos1.from_numpy(np.ascontiguousarray(end[:, :3]))
+            self.quat1.from_numpy(np.ascontiguousarray(end[:, 3:]))
+
+    def clear_grads(self) -> None:
+        for f in (self.pos0, self.quat0, self.pos1, self.quat1, self.friction, self.stiffness):
+            f.grad.fill(0)
+
+    def pose_grads(self) -> tuple[np.ndarray, np.ndarray]:
+        """Gradients for the (start, end) poses, each (colliders, 7)."""
+        start = np.concatenate([self.pos0.grad.to_numpy(), self.quat0.grad.to_numpy()], axis=1)[: self.count]
+        end = np.concatenate([self.pos1.grad.to_numpy(), self.quat1.grad.to_numpy()], axis=1)[: self.count]
+        return start, end
+
+    def param_grads(self) -> dict[str, np.ndarray]:
+        return {
+            "collider_friction": self.friction.grad.to_numpy()[: self.count],
+            "collider_stiffness": self.stiffness.grad.to_numpy()[: self.count],
+        }

@@ -1,0 +1,29 @@
+"""Small world specs shared by the simulator tests."""
+
+import numpy as np
+
+from sim import geometry
+from sim.spec import ColliderSpec, ShellMaterial, ShellSpec, Settings, ToolSpec, WorldSpec
+
+
+def sheet_spec(n=5, size=0.04, height=0.0, pinned=(), material=None, **settings) -> ShellSpec:
+    v, t = geometry.sheet(n, n, size, size)
+    v[:, 2] += height
+    return ShellSpec("sheet", v, t, material=material or ShellMaterial(), pinned=np.array(pinned, np.int32))
+
+
+def pushed_sheet(steps=12, dt=2e-3, **settings) -> WorldSpec:
+    """A 5 x 5 sheet on a table while a ball presses into it and drags it sideways: active
+    sticking and sliding friction against both the table and the ball."""
+    shell = sheet_spec(5, 0.04, 0.00026, material=ShellMaterial(youngs_modulus=1e5, bending_stiffness=1e-5, damping=1.0))
+    colliders = (
+        ColliderSpec("table", "box", (0.2, 0.2, 0.01), position=(0, 0, -0.01), friction=0.4, contact_stiffness=2e3),
+        ColliderSpec("ball", "sphere", (0.01, 0, 0), friction=0.3, contact_stiffness=1e3),
+    )
+    tools = (ToolSpec("pusher", "rigid", ("ball",), position=(0.0, 0.0, 0.0104)),)
+    base = WorldSpec(settings=Settings(dt=dt, steps=steps, **settings), shells=(shell,), colliders=colliders, tools=tools)
+    acts = base.default_actions()
+    ramp = np.linspace(0, 1, steps + 1)[1:]
+    acts[:, 0, 0] = 0.006 * ramp
+    acts[:, 0, 2] = 0.0104 - 0.0004 * ramp
+    return WorldSpec(settings=base.settings, shells=base.shells, colliders=colliders, tools=tools, actions=acts)
