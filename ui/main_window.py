@@ -82,6 +82,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.path: Path | None = None
         self.stack = None
         self._unsaved_restore = False
+        self._closed = False
         self.run: Run | None = None
         self._selection: tuple = ()
         self.setWindowTitle("Deft")
@@ -290,8 +291,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.prompts.error(self, "Cannot open scene", f"{path}:\n{exc}")
             return False
         self.set_document(scene, path)
-        self.recent.add(path)
-        self._refresh_recent_menu()
+        if Path(path).resolve() != default_scene_path().resolve():  # the default is always one click away
+            self.recent.add(path)
+            self._refresh_recent_menu()
         self.statusBar().showMessage(f"opened {path}")
         return True
 
@@ -647,9 +649,13 @@ class MainWindow(QtWidgets.QMainWindow):
     # ------------------------------------------------------------------ closing
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        if self._closed:
+            event.accept()
+            return
         if not self._maybe_save():
             event.ignore()
             return
+        self._closed = True
         self.save_layout()
         self._autosave_timer.stop()
         self.autosave.end_session()
