@@ -182,7 +182,7 @@ class RosLink:
         self.gripper_opening: float | None = None
         self.tactile: dict[str, np.ndarray] = {}
         self.feedback_listeners: list[Callable[[Feedback], None]] = []
-        self.state_listeners: list[Callable[[np.ndarray], None]] = []
+        self.state_listeners: list[Callable[[float, np.ndarray], None]] = []  # (stamp [s], positions)
         self.tactile_listeners: list[Callable[[str, np.ndarray], None]] = []
         self.active: Execution | None = None
         self._FollowJointTrajectory = FollowJointTrajectory
@@ -218,7 +218,7 @@ class RosLink:
                 if len(msg.velocity) == len(msg.name) else None
         self._state_event.set()
         for cb in list(self.state_listeners):
-            cb(q)
+            cb(stamp * 1e-9, q)
 
     def _on_image(self, name: str, msg) -> None:
         from robot.ros2.conversions import image_array
@@ -234,8 +234,9 @@ class RosLink:
     def joint_state(self, timeout: float = 2.0) -> np.ndarray:
         """Latest measured arm joint positions (controller order); TimeoutError if none arrive."""
         if not self._state_event.wait(timeout):
+            why = "" if self.runtime.alive else f" (the ROS 2 executor stopped: {self.runtime.error!r})"
             raise TimeoutError(f"no joint states for {list(self.topics.joint_names)} on "
-                               f"{self.topics.joint_states_topic} within {timeout} s")
+                               f"{self.topics.joint_states_topic} within {timeout} s{why}")
         with self._lock:
             return self._state.copy()
 

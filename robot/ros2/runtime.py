@@ -21,6 +21,7 @@ class RosRuntime:
         rclpy.init(context=self.context)  # domain id and discovery range from the environment
         self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
         self.node = Node(node_name, context=self.context)
+        self.error: BaseException | None = None  # what stopped the executor, if anything did
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, name=f"ros2-{node_name}", daemon=True)
         self._thread.start()
@@ -28,9 +29,14 @@ class RosRuntime:
     def _spin(self) -> None:
         try:
             self.executor.spin()
-        except Exception:  # context shut down under the executor: the runtime is closing
+        except Exception as e:  # a context shut down under the executor is a normal close
             if self.context.ok():
+                self.error = e
                 raise
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def add_node(self, node: Node) -> None:
         self.executor.add_node(node)

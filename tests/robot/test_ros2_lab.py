@@ -29,8 +29,8 @@ def lab():
 @pytest.fixture(scope="module")
 def link(lab):
     with RosLink(TOPICS) as link:
-        assert link.wait_for_controller(10.0)
-        link.joint_state(10.0)
+        assert link.wait_for_controller(20.0)
+        link.joint_state(20.0)  # generous: discovery on a loaded 2-core machine can take seconds
         yield link
 
 
@@ -44,7 +44,7 @@ def settled_state(link, messages=5, timeout=3.0):
     """The joint state once ``messages`` joint states in a row report the same positions
     and zero velocity."""
     seen = []
-    link.state_listeners.append(lambda q: seen.append((q, link.joint_velocity())))
+    link.state_listeners.append(lambda stamp, q: seen.append((q, link.joint_velocity())))
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -135,20 +135,25 @@ def test_unarmed_robot_does_not_move(link, arm):
 
 def test_cancel_stops_motion_within_100_ms(link):
     q0 = settled_state(link)
-    ex = link.execute(move_from(q0, delta=0.3, duration=3.0))
-    deadline = time.monotonic() + 5
-    while len(ex.feedback) < 10 and time.monotonic() < deadline:  # well into the motion
-        time.sleep(0.01)
-    t_request = time.monotonic()
-    latency = ex.cancel()
-    stopped_at = []
-    link.state_listeners.append(lambda q: stopped_at.append((time.monotonic(), q)))
-    time.sleep(0.3)
-    link.state_listeners.clear()
+    states = []  # (controller's stamp, positions): when the arm really stopped, whatever the load here
+    link.state_listeners.append(lambda stamp, q: states.append((stamp, q)))
+    try:
+        ex = link.execute(move_from(q0, delta=0.3, duration=3.0))
+        deadline = time.monotonic() + 5
+        while len(ex.feedback) < 10 and time.monotonic() < deadline:  # well into the motion
+            time.sleep(0.01)
+        t_request = time.time()  # the controller stamps joint states with the same system clock
+        latency = ex.cancel()
+        deadline = time.monotonic() + 3
+        while sum(stamp > t_request + 0.1 for stamp, _ in states) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        link.state_listeners.clear()
     assert latency < 0.1
-    after = [q for t, q in stopped_at if t > t_request + 0.1]
-    assert len(after) > 10 and all(np.array_equal(q, after[0]) for q in after)  # at rest from 100 ms on
-    assert np.max(np.abs(after[0] - q0)) > 0.01  # it had moved before the cancel
+    moving = [stamp for (stamp, q), (_, prev) in zip(states[1:], states) if not np.array_equal(q, prev)]
+    assert moving and moving[-1] < t_request + 0.1  # the last change of position came within 100 ms
+    after = [q for stamp, q in states if stamp > t_request + 0.1]
+    assert len(after) >= 20 and np.max(np.abs(after[0] - q0)) > 0.01  # it had moved before the cancel
     outcome = ex.wait(2.0)
     assert outcome.status == "canceled", outcome
 
@@ -229,7 +234,7 @@ def test_simulated_tactile_images_are_published(link):
 def test_execution_is_recorded_and_reads_back(tmp_path, lab):
     received = []
     with BagRecorder(tmp_path / "run") as bag, RosLink(TOPICS, recorder=bag, node_name="recording") as rec:
-        rec.state_listeners.append(lambda q: received.append(q))
+        rec.state_listeners.append(lambda stamp, q: received.append((stamp, q)))
         assert rec.wait_for_controller(10.0)
         q0 = rec.joint_state(5.0)
         traj = move_from(q0, delta=0.1, duration=0.5)
@@ -239,12 +244,15 @@ def test_execution_is_recorded_and_reads_back(tmp_path, lab):
         rec.state_listeners.clear()
     data = read_bag(tmp_path / "run")
     js = data["/joint_states"]
-    arm_rows = ~np.isnan(js.arrays["position"][:, 0])
-    recorded = js.arrays["position"][arm_rows][:, :7]
-    assert js.names[:7] == list(TOPICS.joint_names)
-    assert len(recorded) >= len(received) > 50
-    np.testing.assert_array_equal(recorded[: len(received)], np.array(received))
-    assert np.all(np.diff(js.stamps[arm_rows]) > 0)
+    columns = [js.names.index(n) for n in TOPICS.joint_names]
+    arm_rows = ~np.isnan(js.arrays["position"][:, columns[0]])
+    stamps, recorded = js.stamps[arm_rows], js.arrays["position"][arm_rows][:, columns]
+    assert len(received) > 50 and len(recorded) >= len(received)
+    for stamp, q in received:  # every joint state the link saw is in the bag, unchanged
+        i = int(np.argmin(np.abs(stamps - stamp)))
+        assert abs(stamps[i] - stamp) < 1e-6
+        np.testing.assert_array_equal(recorded[i], q)
+    assert np.all(np.diff(stamps) > 0)
     cmd = data[TOPICS.command_topic].messages[0]
     np.testing.assert_array_equal([p.positions for p in cmd.points], traj.positions)
     assert data[TOPICS.gripper_action].arrays["position"].tolist() == [0.05]
