@@ -104,7 +104,7 @@ class OptimizationRun:
             "iteration": report.iteration,
             "params": report.params.tolist(),
             "trajectory": {"tool": self.task.tool, "interpolation": interpolation, "keyframes": frames},
-            "motion": self.task.parameterization.motion(report.params).tolist(),
+            "motion": self.task.motion(report.params).tolist(),
         }
         _write_atomic(self.out_dir / "best.json", json.dumps(best))
 

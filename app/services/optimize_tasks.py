@@ -40,6 +40,9 @@ def task_context(scene: Scene, world=None) -> TaskContext:
         terms=[TermSpec(t.kind, t.weight, t.entity, tuple(t.target)) for t in scene.task.loss],
         success_threshold=scene.task.success_threshold,
         world=world,
+        bodies=[b.model_dump(mode="json") for b in scene.bodies()],
+        sensors=[s.model_dump(mode="json") for s in tool.sensors],
+        tool_rotation=tuple(tool.transform.rotation),
     )
 
 

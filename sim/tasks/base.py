@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
 from sim.optim.parameterization import Parameterization, SplineKeyframes
 from sim.optim.problem import Problem
+
+TOOL_CHANNELS = ("x", "y", "z", "opening")
 
 
 @dataclass(frozen=True)
@@ -23,32 +25,35 @@ class TaskDefaults:
 
 @dataclass
 class BoundTask:
-    """A task on one world: the problem to minimise and how to judge and export a solution."""
+    """A task on one world: the problem to minimise and how to judge and export a solution.
+
+    tool_motion maps parameters to the tool's (steps + 1, 4) x, y, z, opening; by default the
+    parameterization's own motion (when it drives exactly those four channels)."""
 
     kind: str
     parameterization: Parameterization
     problem: Problem
     defaults: TaskDefaults
     tool: str  # the scene entity the trajectory drives
-    channel_names: tuple[str, ...] = ("x", "y", "z", "opening")
+    tool_motion: Callable[[np.ndarray], np.ndarray] | None = None
 
     def success(self, loss: float) -> bool:
         return loss <= self.defaults.success_threshold
 
+    def motion(self, x: np.ndarray) -> np.ndarray:
+        return self.tool_motion(x) if self.tool_motion else self.parameterization.motion(x)
+
     def keyframes(self, x: np.ndarray) -> tuple[str, list[dict]]:
-        """The solution as scene keyframes (interpolation, [{time, position, opening}])."""
+        """The solution as scene keyframes (interpolation, [{time, position, opening}]):
+        the B-spline's own keyframes when it drives the tool directly, else every step."""
         p = self.parameterization
-        if isinstance(p, SplineKeyframes):
+        if self.tool_motion is None and isinstance(p, SplineKeyframes) and p.channels.names == TOOL_CHANNELS:
             times = p.keyframe_times()
             pts = np.vstack([p.start, np.asarray(x, dtype=np.float64).reshape(p.keyframes - 1, -1)])
             interpolation = "bspline"
         else:
-            pts = p.motion(x)
+            pts = self.motion(x)
             times = np.arange(len(pts)) * p.dt
             interpolation = "linear"
-        names = self.channel_names
-        frames = []
-        for t, row in zip(times, pts):
-            values = dict(zip(names, map(float, row)))
-            frames.append({"time": float(t), "position": [values["x"], values["y"], values["z"]], "opening": values["opening"]})
+        frames = [{"time": float(t), "position": [float(v) for v in row[:3]], "opening": float(row[3])} for t, row in zip(times, pts)]
         return interpolation, frames

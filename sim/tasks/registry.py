@@ -36,6 +36,9 @@ class TaskContext:
     terms: list[TermSpec] = field(default_factory=list)
     success_threshold: float | None = None  # None: the task's own
     world: Any = None  # the built simulator world, for tasks that simulate
+    bodies: list[dict] = field(default_factory=list)  # the scene's bodies as plain data (SI)
+    sensors: list[dict] = field(default_factory=list)  # the tool's tactile sensors as plain data
+    tool_rotation: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)  # w, x, y, z
 
     def term(self, kind: str) -> TermSpec | None:
         return next((t for t in self.terms if t.kind == kind), None)
@@ -51,6 +54,12 @@ class TaskContext:
     def weight(self, kind: str, default: float) -> float:
         spec = self.term(kind)
         return spec.weight if spec else default
+
+    def body(self, name: str) -> dict:
+        for b in self.bodies:
+            if b["name"] == name:
+                return b
+        raise ValueError(f"the task needs a body named {name!r}; the scene has {[b['name'] for b in self.bodies]}")
 
 
 @dataclass(frozen=True)
@@ -118,3 +127,4 @@ def all_tasks() -> list[TaskDefinition]:
 def _load_suite() -> None:
     """Import the modules that register the shipped tasks (once)."""
     import sim.tasks.reach  # noqa: F401
+    import sim.tasks.tactile  # noqa: F401
