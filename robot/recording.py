@@ -208,3 +208,19 @@ def _image(m) -> np.ndarray:
     channels = 1 if m.encoding in ("mono8", "8UC1") else 3
     rows = np.asarray(m.data, np.uint8).reshape(m.height, m.step)[:, : m.width * channels]
     return rows.reshape(m.height, m.width) if channels == 1 else rows.reshape(m.height, m.width, channels)
+
+
+def joint_series(data: dict[str, TopicData], joint_names, topic: str = "/joint_states") -> tuple[np.ndarray, np.ndarray]:
+    """Times [s, from the first sample] and positions (N, len(joint_names)) of the messages
+    on ``topic`` that carry all of ``joint_names`` (e.g. the arm, or ["gripper_opening"]),
+    for replaying a recording or fitting the simulator to it."""
+    if topic not in data:
+        raise KeyError(f"the recording has no topic {topic} (it has {sorted(data)})")
+    js = data[topic]
+    missing = [n for n in joint_names if n not in js.names]
+    if missing:
+        raise KeyError(f"{topic} never carried joints {missing} (it carried {js.names})")
+    q = js.arrays["position"][:, [js.names.index(n) for n in joint_names]]
+    rows = ~np.isnan(q).any(axis=1)
+    t = js.stamps[rows]
+    return t - t[0], q[rows]

@@ -45,12 +45,13 @@ class RosRuntime:
         return self.node.get_clock().now().to_msg()
 
     def close(self) -> None:
+        # Stop spinning and let running callbacks finish before their entities go away.
+        nodes = list(self.executor.get_nodes())
         self.executor.shutdown(timeout_sec=1.0)
-        for node in list(self.executor.get_nodes()):
-            node.destroy_node()
-        self.node.destroy_node()
-        self.context.try_shutdown()
         self._thread.join(timeout=2.0)
+        for node in nodes:
+            node.destroy_node()
+        self.context.try_shutdown()
 
     def __enter__(self) -> RosRuntime:
         return self

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from robot.recording import BagRecorder, read_bag
+from robot.recording import BagRecorder, joint_series, read_bag
 from tests.robot.conftest import smooth_trajectory
 
 
@@ -39,6 +39,13 @@ def test_every_message_kind_round_trips(tmp_path, arm):
     np.testing.assert_array_equal([p.positions for p in cmd.points], traj.positions)
     assert [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in cmd.points] == pytest.approx(traj.times)
     assert data["/gripper/command"].arrays["position"].tolist() == [0.02]
+    t, q = joint_series(data, arm.joint_names)
+    np.testing.assert_allclose(t, [0, 0.01, 0.02, 0.03])
+    np.testing.assert_array_equal(q, states)
+    t, g = joint_series(data, ["gripper_opening"])
+    assert g.tolist() == [[0.04]]
+    with pytest.raises(KeyError, match="never carried joints \\['wrist'\\]"):
+        joint_series(data, ["wrist"])
 
 
 def test_existing_recording_is_never_overwritten(tmp_path):
