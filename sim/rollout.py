@@ -62,8 +62,9 @@ class Rollout:
         actions = np.zeros_like(self.world.actions)
         if self.actions_t is not None and self.actions_t.numel():
             acts = self.actions_t.detach().clone().requires_grad_(True)
-            poses = collider_poses(self.world.spec, acts)
-            poses.backward(torch.as_tensor(pose_grads))
+            with torch.enable_grad():  # autograd's backward runs with grad mode off
+                poses = collider_poses(self.world.spec, acts)
+                poses.backward(torch.as_tensor(pose_grads))
             actions = acts.grad.numpy()
         return Gradients(actions, pose_grads, params, gx, gv)
 
