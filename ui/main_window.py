@@ -300,8 +300,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def resolve(self, rel: str) -> Path:
         return resolve_asset(self.path, rel)
 
-    def _on_stack_changed(self, _paths) -> None:
-        self._refresh_views(camera=False)
+    def _on_stack_changed(self, paths) -> None:
+        self._refresh_views(camera=False, paths=[tuple(p) for p in paths])
         self.services.document_edited(self.scene)
 
     def _on_stack_state(self) -> None:
@@ -313,9 +313,9 @@ class MainWindow(QtWidgets.QMainWindow):
         a["undo"].setText(f"&Undo {self.stack.undo_text}" if self.stack.can_undo else "&Undo")
         a["redo"].setText(f"&Redo {self.stack.redo_text}" if self.stack.can_redo else "&Redo")
 
-    def _refresh_views(self, camera: bool) -> None:
+    def _refresh_views(self, camera: bool, paths: list[tuple] | None = None) -> None:
         scene = self.scene
-        problems = self.viewport.show_scene(scene, self.resolve)
+        problems = self._redraw(paths)
         if camera:
             self.viewport.camera_preset("iso")
         self.outliner.show_scene(scene)
@@ -335,6 +335,21 @@ class MainWindow(QtWidgets.QMainWindow):
         if problems:
             self.statusBar().showMessage("; ".join(problems))
         self.document_changed.emit()
+
+    def _redraw(self, paths: list[tuple] | None) -> list[str]:
+        """Redraw what the changed ``paths`` touch (None: everything)."""
+        entities = set()
+        for path in paths if paths is not None else [()]:
+            if path[:1] in (("task",), ("simulation",), ("lab",), ("name",), ("description",)):
+                continue
+            if path[:1] == ("trajectory",):
+                self.viewport.show_trajectory(self.scene.trajectory)
+                continue
+            if len(path) >= 3 and path[0] == "entities" and path[2] != "name":
+                entities.add(path[1])
+                continue
+            return self.viewport.show_scene(self.scene, self.resolve)  # entities added, removed, renamed
+        return [p for i in sorted(entities) for p in self.viewport.update_entity(self.scene.entities[i], self.resolve)]
 
     @property
     def dirty(self) -> bool:

@@ -59,63 +59,83 @@ class Viewport(QtWidgets.QWidget):
     def show_scene(self, scene, resolve: Callable[[str], Path]) -> list[str]:
         """Redraw every entity of ``scene``; returns one message per entity that could not be drawn."""
         self._clear_entities()
-        problems = []
-        for entity in scene.entities:
-            try:
-                parts = geometry.entity_parts(entity, resolve)
-            except (OSError, ValueError, TypeError) as exc:
-                problems.append(f"{entity.name}: not drawn ({exc})")
-                continue
-            self._parts[entity.name] = parts
-            self._rest_pose[entity.name] = geometry.pose_matrix(entity.transform)
-            self._actors[entity.name] = [self._add_part(p, entity) for p in parts]
-        if scene.trajectory is not None and scene.trajectory.keyframes:
-            keys, path = geometry.trajectory_path(scene.trajectory)
-            if len(path) > 1:
-                self._keep("trajectory", self._plotter.add_lines(path, color="#50c8ff", width=3, connected=True))
-            handles = pv.PolyData(keys)
-            self._keep(
-                "keyframes",
-                self._plotter.add_mesh(handles, color="#50c8ff", point_size=12, render_points_as_spheres=True),
-            )
+        problems = [p for entity in scene.entities for p in self._draw_entity(entity, resolve)]
+        self.show_trajectory(scene.trajectory, render=False)
         self._apply_selection()
         self.render()
         return problems
 
+    def update_entity(self, entity, resolve: Callable[[str], Path]) -> list[str]:
+        """Redraw one entity after an edit of its fields (same name)."""
+        self._remove_gizmo()
+        self._remove_entity(entity.name)
+        problems = self._draw_entity(entity, resolve)
+        self._apply_selection()
+        self.render()
+        return problems
+
+    def _draw_entity(self, entity, resolve) -> list[str]:
+        try:
+            parts = geometry.entity_parts(entity, resolve)
+        except (OSError, ValueError, TypeError) as exc:
+            return [f"{entity.name}: not drawn ({exc})"]
+        self._parts[entity.name] = parts
+        self._rest_pose[entity.name] = geometry.pose_matrix(entity.transform)
+        self._actors[entity.name] = [self._add_part(p, entity) for p in parts]
+        return []
+
+    def _remove_entity(self, name: str) -> None:
+        for actor in self._actors.pop(name, []):
+            self._plotter.remove_actor(actor, render=False)
+        self._parts.pop(name, None)
+        self._rest_pose.pop(name, None)
+
+    def show_trajectory(self, trajectory, render: bool = True) -> None:
+        """The tool path and a handle at every keyframe."""
+        self._drop("trajectory")
+        self._drop("keyframes")
+        if trajectory is not None and trajectory.keyframes:
+            keys, path = geometry.trajectory_path(trajectory)
+            if len(path) > 1:
+                self._keep("trajectory", self._add_lines(path, "#50c8ff", 3))
+            handles = pv.PolyData(keys)
+            self._keep("keyframes", self._add(handles, color="#50c8ff", point_size=12, render_points_as_spheres=True))
+        if render:
+            self.render()
+
+    def _add(self, mesh, **style):
+        """Every actor goes through here: no implicit render, the camera stays where it is."""
+        return self._plotter.add_mesh(mesh, render=False, reset_camera=False, **style)
+
+    def _add_lines(self, points: np.ndarray, color: str, width: int):
+        return self._add(pv.lines_from_points(np.asarray(points)), color=color, line_width=width)
+
     def _add_part(self, part: geometry.Part, entity):
         visible = getattr(entity, "visible", True)
         if part.role == "particles":
-            actor = self._plotter.add_mesh(
-                part.mesh, color=part.color, point_size=5, render_points_as_spheres=True, render=False
-            )
+            actor = self._add(part.mesh, color=part.color, point_size=5, render_points_as_spheres=True)
         elif part.role == "shell":
             back = tuple(0.6 * c for c in part.color)
-            actor = self._plotter.add_mesh(
-                part.mesh, color=part.color, smooth_shading=True, backface_params={"color": back}, render=False
-            )
+            actor = self._add(part.mesh, color=part.color, smooth_shading=True, backface_params={"color": back})
         elif part.role == "pad":
             part.mesh.point_data[self._field] = np.zeros(part.mesh.n_points)
-            actor = self._plotter.add_mesh(
-                part.mesh, scalars=self._field, cmap="viridis", clim=(0, 1e-3), show_scalar_bar=False, render=False
-            )
+            actor = self._add(part.mesh, scalars=self._field, cmap="viridis", clim=(0, 1e-3), show_scalar_bar=False)
         else:
-            actor = self._plotter.add_mesh(part.mesh, color=part.color, smooth_shading=True, render=False)
+            actor = self._add(part.mesh, color=part.color, smooth_shading=True)
         actor.SetVisibility(visible)
         return actor
 
     def _clear_entities(self) -> None:
         self._remove_gizmo()
-        for actors in self._actors.values():
-            for actor in actors:
-                self._plotter.remove_actor(actor, render=False)
-        self._actors.clear()
-        self._parts.clear()
-        self._rest_pose.clear()
+        for name in list(self._actors):
+            self._remove_entity(name)
         for name in list(self._overlay):
             self._drop(name)
 
     def _keep(self, name: str, actor) -> None:
+        """An overlay (path, outline, arrows): drawn over entities, never picked by a click."""
         self._drop(name)
+        actor.SetPickable(False)
         self._overlay[name] = actor
 
     def _drop(self, name: str) -> None:
@@ -130,7 +150,7 @@ class Viewport(QtWidgets.QWidget):
             self._drop("preview_path")
             self.render()
             return
-        self._keep("preview_path", self._plotter.add_lines(np.asarray(points), color="#ffa040", width=4, connected=True))
+        self._keep("preview_path", self._add_lines(points, "#ffa040", 4))
         self.render()
 
     # ------------------------------------------------------------------ frames
@@ -153,10 +173,10 @@ class Viewport(QtWidgets.QWidget):
             cloud["force"] = np.asarray(frame.contact_forces)
             magnitude = float(np.linalg.norm(frame.contact_forces, axis=1).max()) or 1.0
             arrows = cloud.glyph(orient="force", scale="force", factor=0.05 / magnitude)
-            self._keep("contacts", self._plotter.add_mesh(arrows, color="#ff5050", render=False))
+            self._keep("contacts", self._add(arrows, color="#ff5050"))
         if frame is not None and frame.tool_position is not None:
             tool = pv.Sphere(radius=0.008, center=np.asarray(frame.tool_position))
-            self._keep("tool", self._plotter.add_mesh(tool, color="#50c8ff", render=False))
+            self._keep("tool", self._add(tool, color="#50c8ff"))
         self.render()
 
     def _apply_entity_frame(self, part: geometry.Part, data) -> None:
@@ -198,7 +218,7 @@ class Viewport(QtWidgets.QWidget):
         if not parts:
             return
         outline = pv.merge([p.mesh for p in parts]).outline()
-        self._keep("selection", self._plotter.add_mesh(outline, color=SELECTION_COLOR, line_width=3, render=False))
+        self._keep("selection", self._add(outline, color=SELECTION_COLOR, line_width=3))
         if self._gizmo_enabled:
             self._add_gizmo()
 

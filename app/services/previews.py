@@ -22,9 +22,7 @@ def tool_pose(position, rest_pose: np.ndarray) -> np.ndarray:
 
 def motion_positions(task, params: np.ndarray) -> np.ndarray:
     """(T, 3) tool positions of the motion ``params`` describe (``task``: a BoundTask)."""
-    motion = np.asarray(task.parameterization.motion(np.asarray(params, dtype=np.float64)))
-    names = list(task.channel_names)
-    return motion[:, [names.index("x"), names.index("y"), names.index("z")]]
+    return np.asarray(task.motion(np.asarray(params, dtype=np.float64)))[:, :3]  # rows: x, y, z, opening
 
 
 def motion_run(task, params: np.ndarray, rest_pose: np.ndarray, kind: str = "optimization preview") -> Run:

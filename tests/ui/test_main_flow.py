@@ -123,7 +123,8 @@ def test_new_user_main_flow(qtbot, open_window, prompts, tmp_path):
     type_into(qtbot, task_form.rows[("task", "success_threshold")].editor, "0")
     type_into(qtbot, task_form.rows[("task", "optimizer", "iterations")].editor, "5")
     assert window.scene.task.kind == "reach" and window.scene.task.optimizer.iterations == 5
-    assert window.optimize_panel.start_button.isEnabled(), window.optimize_panel.status.text()
+    # the task registry is asked on the simulation thread: wait for its answer
+    wait_until(qtbot, window.optimize_panel.start_button.isEnabled, 60, "the reach task to be available")
     qtbot.mouseClick(window.optimize_panel.start_button, LEFT)
     wait_until(qtbot, lambda: window.run is not None, 120, "the optimization preview")
     rows = window.optimize_panel.rows
