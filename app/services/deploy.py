@@ -243,3 +243,12 @@ def execute_plan(link, p: DeployPlan, arming, measured: np.ndarray, margin: floa
     stop.set()
     gripper.join(5.0)
     return outcome, gripper.errors
+
+
+def report_rows(report: SafetyReport) -> list[tuple[str, float, str, str]]:
+    """The gate's violations as (joint, time [s], limit, description) rows for the deploy panel."""
+    rows = []
+    for v in report.violations:
+        limit = "" if v.limit is None else f"{v.limit:.4g}"
+        rows.append((v.joint or "-", v.time if v.time is not None else float("nan"), limit, v.message))
+    return rows

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from app.cli.root import build_cli
 from app.scene.io import load_scene
 from app.scene.paths import default_scene_path
-from app.services.deploy import DeployError, arm_base_pose, load_solution, plan, preflight
+from app.services.deploy import DeployError, arm_base_pose, load_solution, plan, preflight, report_rows
 from robot.kinematics import forward, pose_matrix
 from tests.robot.conftest import REPO
 
@@ -48,6 +48,10 @@ def test_full_speed_is_refused_by_joint_and_time(scene):
     report = preflight(plan(scene, SCENE, speed=1.0), None)
     assert not report.passed and "velocity" in report.kinds()
     assert all(v.joint and v.time is not None for v in report.violations)
+    rows = report_rows(report)
+    assert len(rows) == len(report.violations)
+    joint, t, limit, what = rows[0]
+    assert joint == "joint2" and t >= 0 and float(limit) > 0 and joint in what
 
 
 def test_unreachable_keyframe_is_reported(scene):
