@@ -43,6 +43,7 @@ def task_context(scene: Scene, world=None) -> TaskContext:
         bodies=[b.model_dump(mode="json") for b in scene.bodies()],
         sensors=[s.model_dump(mode="json") for s in tool.sensors],
         tool_rotation=tuple(tool.transform.rotation),
+        finger_size=tuple(tool.finger_size),
     )
 
 

@@ -73,11 +73,16 @@ class CMAES:
         for z in zs:
             x, off = self._candidate(z)
             loss = self.problem.value(x)
-            if not math.isfinite(loss):
-                raise OptimizationError(f"the loss is {loss} at a CMA-ES sample of iteration {self.iteration + 1}")
             xs.append(x)
             losses.append(loss)
             fitness.append(loss + self.settings.infeasible_penalty * off)
+        finite = [f for f in fitness if math.isfinite(f)]
+        if not finite:
+            raise OptimizationError(f"the loss is {losses[0]} at every CMA-ES sample of iteration {self.iteration + 1}")
+        # samples the objective rejects (inf/NaN: a simulation that blew up) rank last
+        worst = max(finite) + abs(max(finite)) + 1.0
+        fitness = [f if math.isfinite(f) else worst for f in fitness]
+        losses = [v if math.isfinite(v) else math.inf for v in losses]
         self._es.tell(zs, fitness)
         self._history.append(fitness)
         k = int(np.argmin(losses))

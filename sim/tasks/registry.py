@@ -39,6 +39,7 @@ class TaskContext:
     bodies: list[dict] = field(default_factory=list)  # the scene's bodies as plain data (SI)
     sensors: list[dict] = field(default_factory=list)  # the tool's tactile sensors as plain data
     tool_rotation: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)  # w, x, y, z
+    finger_size: tuple[float, float, float] = (0.02, 0.01, 0.05)  # gripper finger x, y, z (m)
 
     def term(self, kind: str) -> TermSpec | None:
         return next((t for t in self.terms if t.kind == kind), None)
@@ -127,4 +128,5 @@ def all_tasks() -> list[TaskDefinition]:
 def _load_suite() -> None:
     """Import the modules that register the shipped tasks (once)."""
     import sim.tasks.reach  # noqa: F401
+    import sim.tasks.shell  # noqa: F401
     import sim.tasks.tactile  # noqa: F401
