@@ -79,7 +79,8 @@ def build_pad_rig(
     rigid = [b for b in bodies if b["shape"]["kind"] in RIGID_SHAPES]
     if not rigid:
         raise ValueError("the tactile task needs at least one box, sphere, cylinder or capsule body to press on")
-    contact = ContactParams(stiffness=contact_stiffness, damping=5.0, friction=friction)
+    # the pad's friction against the surfaces: the first surface's, as the scene gives it
+    contact = ContactParams(stiffness=contact_stiffness, damping=5.0, friction=rigid[0]["material"].get("friction", friction))
     substeps = max(1, math.ceil(step_time / (0.9 * stable_dt([pad], contact))))
     system = FemSystem([pad], [shape_of(b) for b in rigid], contact, dt=step_time / substeps, substeps=substeps)
     shape_pos = torch.tensor([[b["transform"]["position"] for b in rigid]] * (steps + 1), dtype=torch.float64)
