@@ -15,6 +15,9 @@ from app.services.optimize_driver import OptimizeDriver, Outcome
 from app.services.sim_thread import SimulationThread
 
 
+PREVIEW_INTERVAL_MS = 250
+
+
 class StudioBridge(QtCore.QObject):
     # emitted from the simulation thread; Qt queues them to the GUI thread
     report_ready = QtCore.Signal(object)  # IterationReport
@@ -35,6 +38,9 @@ class StudioBridge(QtCore.QObject):
         self._opt_scene_text = None  # the document the run was started from
         self._runs_dir = Path(tempfile.mkdtemp(prefix="deft-studio-runs-"))
         self._started = 0
+        self._latest_params = None
+        self._preview_timer = QtCore.QTimer(self, singleShot=True, interval=PREVIEW_INTERVAL_MS)
+        self._preview_timer.timeout.connect(self._show_latest_path)
 
     # ------------------------------------------------------------------ window wiring
 
@@ -144,13 +150,14 @@ class StudioBridge(QtCore.QObject):
                 self._started += 1
                 self._opt_run = OptimizationRun(task, self._runs_dir / f"run-{self._started}", method)
             run = self._opt_run
-            for report in run.reports(iterations):
-                yield report
-            if run.curve:
-                best = np.asarray(run.best_solution()["params"], dtype=float)
-                from app.services.previews import motion_run
+            try:
+                yield from run.reports(iterations)
+            finally:  # finished or stopped: preview the best so far
+                if run.curve:
+                    from app.services.previews import motion_run
 
-                self.preview_ready.emit(motion_run(run.task, best, rest_pose))
+                    best = np.asarray(run.best_solution()["params"], dtype=float)
+                    self.preview_ready.emit(motion_run(run.task, best, rest_pose))
 
         self.driver.start(reports, self.report_ready.emit, self.optimization_done.emit,
                           lambda exc: self.optimization_failed.emit(f"{type(exc).__name__}: {exc}"))
@@ -160,10 +167,17 @@ class StudioBridge(QtCore.QObject):
 
     def _on_report(self, report) -> None:
         self.window.optimize_panel.add_report(report.row())
-        if self._opt_run is not None:
+        self._latest_params = report.params
+        if not self._preview_timer.isActive():
+            self._preview_timer.start()
+
+    def _show_latest_path(self) -> None:
+        """The viewport follows the optimization a few times a second, not at every report:
+        a render costs more than an iteration of a small task."""
+        if self._opt_run is not None and self._latest_params is not None:
             from app.services.previews import motion_positions
 
-            self.window.viewport.show_preview_path(motion_positions(self._opt_run.task, report.params))
+            self.window.viewport.show_preview_path(motion_positions(self._opt_run.task, self._latest_params))
 
     def _on_optimization_done(self, outcome: Outcome) -> None:
         if self._opt_run is None:

@@ -28,6 +28,7 @@ class OptimizeDriver:
         self._thread = sim_thread
         self._token: CancelToken | None = None
         self._future: Future | None = None
+        self.delivered = 0  # reports pulled by the current start, counted on the simulation thread
 
     @property
     def running(self) -> bool:
@@ -45,6 +46,7 @@ class OptimizeDriver:
             raise RuntimeError("an optimization is already running; stop it first")
         token = CancelToken()
         self._token = token
+        self.delivered = 0
 
         def job() -> None:
             started, count = time.perf_counter(), 0
@@ -52,6 +54,7 @@ class OptimizeDriver:
                 generator = reports()
                 for report in generator:
                     count += 1
+                    self.delivered = count
                     on_report(report)
                     if token.cancelled:
                         generator.close()

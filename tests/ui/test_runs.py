@@ -1,0 +1,96 @@
+"""Runs in the window: an optimization stopped within one iteration and resumed, the event
+loop kept responsive meanwhile, playback and looping, screenshot and video of a run."""
+
+from __future__ import annotations
+
+import imageio_ffmpeg
+import numpy as np
+from PySide6 import QtCore
+
+from app.scene.paths import assets_root
+from studio_helpers import SCREENSHOTS, save_screenshot, settle, wait_until
+from test_main_flow import type_into
+from ui.stall_probe import StallProbe
+
+LEFT = QtCore.Qt.MouseButton.LeftButton
+REACH = assets_root() / "scenes" / "tasks" / "reach.yaml"
+
+
+def test_stop_within_one_iteration_then_resume(open_window, qtbot):
+    window = open_window(REACH)
+    panel = window.optimize_panel
+    type_into(qtbot, panel.settings.rows[("task", "success_threshold")].editor, "0")
+    type_into(qtbot, panel.settings.rows[("task", "optimizer", "iterations")].editor, "400")
+    wait_until(qtbot, panel.start_button.isEnabled, 60, "the reach task to be available")
+
+    probe = StallProbe()
+    probe.start()
+    qtbot.mouseClick(panel.start_button, LEFT)
+    wait_until(qtbot, lambda: len(panel.rows) >= 3, 60, "three iterations")
+    assert panel.stop_button.isEnabled() and not panel.start_button.isEnabled()
+    driver = window.services.driver
+    qtbot.mouseClick(panel.stop_button, LEFT)
+    stopped_at = driver.delivered
+    wait_until(qtbot, lambda: "stopped" in panel.status.text(), 30, "the optimization to stop")
+    longest = probe.stop()
+    # the driver checks the token after every report: at most the iteration in flight finishes
+    assert driver.delivered <= stopped_at + 1
+    assert len(panel.rows) == driver.delivered
+    assert panel.resume_button.isEnabled()
+    print(f"longest event-loop stall while optimizing: {longest * 1000:.0f} ms over {probe.ticks} ticks")
+
+    done = len(panel.rows)
+    qtbot.mouseClick(panel.resume_button, LEFT)
+    wait_until(qtbot, lambda: len(panel.rows) >= done + 2, 60, "resumed iterations")
+    window.actions_by_name["stop_optimize"].trigger()
+    wait_until(qtbot, lambda: "stopped" in panel.status.text(), 30, "the second stop")
+    iterations = [r["iteration"] for r in panel.rows]
+    assert iterations == list(range(1, len(iterations) + 1)), "resume must continue the same run"
+    wait_until(qtbot, lambda: window.run is not None, 30, "the preview of the best so far")
+    save_screenshot(window, "optimization_stopped_and_resumed")
+
+    # an edit of the document makes the stopped run stale: no resume of another scene's run
+    type_into(qtbot, panel.settings.rows[("task", "success_threshold")].editor, "1e-9")
+    assert not panel.resume_button.isEnabled()
+
+
+def test_playback_loop_screenshot_and_video(open_window, qtbot, prompts, tmp_path):
+    window = open_window(REACH)
+    panel = window.optimize_panel
+    type_into(qtbot, panel.settings.rows[("task", "optimizer", "iterations")].editor, "2")
+    wait_until(qtbot, panel.start_button.isEnabled, 60, "the reach task to be available")
+    window.actions_by_name["optimize"].trigger()
+    wait_until(qtbot, lambda: window.run is not None, 60, "the optimization preview")
+    run = window.run
+    assert len(run) == window.scene.simulation.horizon + 1
+
+    timeline = window.timeline
+    timeline.loop_box.setChecked(True)
+    timeline.seek(len(run) - 3)
+    window.actions_by_name["play"].trigger()
+    assert timeline.playing
+    wait_until(qtbot, lambda: timeline.index < len(run) - 3, 10, "playback to wrap around")
+    window.actions_by_name["play"].trigger()
+    assert not timeline.playing
+    timeline.seek(5)
+    window.actions_by_name["step"].trigger()
+    assert timeline.index == 6
+    window.actions_by_name["step_back"].trigger()
+    assert timeline.index == 5
+
+    picture = tmp_path / "shot.png"
+    prompts.paths.append(str(picture))
+    window.actions_by_name["screenshot"].trigger()
+    assert picture.stat().st_size > 10_000
+
+    video = SCREENSHOTS / "reach_preview.mp4"
+    prompts.paths.append(str(video))
+    window.actions_by_name["record"].trigger()
+    reader = imageio_ffmpeg.read_frames(str(video))
+    meta = reader.__next__()
+    frames = [np.frombuffer(f, np.uint8) for f in reader]
+    duration = run.times[-1] - run.times[0]
+    assert len(frames) == int(np.floor(duration * 30 + 1e-9)) + 1
+    width, height = meta["size"]
+    first, last = (f.reshape(height, width, 3) for f in (frames[0], frames[-1]))
+    assert np.mean(np.abs(first.astype(int) - last.astype(int)).max(axis=-1) > 24) > 1e-4, "the tool did not move"
