@@ -197,21 +197,21 @@ def load_solution(scene: Scene, path: Path) -> Scene:
 
 
 class GripperSchedule:
-    """Sends the plan's gripper openings at their times during an execution, on its own thread."""
+    """Calls ``grip(opening)`` at the plan's gripper times during an execution, on its own thread."""
 
-    def __init__(self, link, events: list[tuple[float, float]], stop: threading.Event) -> None:
+    def __init__(self, grip, events: list[tuple[float, float]], stop: threading.Event) -> None:
         self.errors: list[str] = []
-        self._thread = threading.Thread(target=self._run, args=(link, events, stop), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(grip, events, stop), daemon=True)
         self._thread.start()
 
-    def _run(self, link, events, stop) -> None:
+    def _run(self, grip, events, stop) -> None:
         t0 = time.monotonic()
         for at, opening in events:
             if stop.wait(max(0.0, t0 + at - time.monotonic())):
                 return
             try:
-                link.grip(opening, timeout=5.0)
-            except (TimeoutError, RuntimeError) as e:
+                grip(opening)
+            except (TimeoutError, RuntimeError, ValueError) as e:  # SerialLinkError is a RuntimeError
                 self.errors.append(f"gripper to {opening * 1000:.1f} mm at t={at:.2f} s: {e}")
 
     def join(self, timeout: float) -> None:
@@ -227,22 +227,57 @@ def lab_topics(scene: Scene, controller: str | None = None):
                      dict(lab.tactile_topics))
 
 
-def execute_plan(link, p: DeployPlan, arming, measured: np.ndarray, margin: float = 5.0):
+FORCE_TOPIC = "/deft/force_sensor/wrench"  # where recordings keep the serial force sensor's samples
+TAXEL_TOPIC = "/deft/force_sensor/taxels"
+
+
+def sensor_listeners(recorder=None, guard=None) -> list:
+    """Listeners of serial sensor samples: recording forces and taxel images, feeding a guard."""
+    from robot.serial.force_stream import FORCE
+
+    out = []
+    if recorder is not None:
+        out.append(lambda s: recorder.wrench(FORCE_TOPIC, time.time_ns(), s.values[:3], s.values[3:])
+                   if s.kind == FORCE else recorder.image(TAXEL_TOPIC, time.time_ns(), s.values))
+    if guard is not None:
+        out.append(lambda s: guard.force(s.time, s.values) if s.kind == FORCE else None)
+    return out
+
+
+def execute_plan(link, p: DeployPlan, arming, measured: np.ndarray, grip=None, sensor=None, monitors=(),
+                 recorder=None, margin: float = 5.0):
     """Gate the plan (unreachable poses included) on ``measured``, then run it through
-    ``link`` if armed, sending gripper openings on time. Returns the Outcome and any
-    gripper errors; raises robot.execution.GateRefused or NotArmed before anything moves."""
+    ``link`` if armed: gripper openings sent on time through ``grip(opening)`` (default:
+    the link's ROS gripper), the serial force ``sensor`` (a SensorStream, optional)
+    recorded and fed to ``monitors`` that cancel the motion when they trip.
+
+    Returns (Outcome, notes); raises robot.execution.GateRefused or NotArmed before
+    anything moves."""
     from robot.execution import GateRefused, send_checked
+    from robot.monitors import MotionGuard
+    from robot.serial.force_stream import SensorPump
 
     report = preflight(p, measured)
     if not report.passed:
         raise GateRefused(report)
-    ex, _ = send_checked(link, p.model, p.trajectory, arming, p.config)
-    stop = threading.Event()
-    gripper = GripperSchedule(link, p.gripper_events, stop)
-    outcome = ex.wait(p.trajectory.duration + margin)
-    stop.set()
-    gripper.join(5.0)
-    return outcome, gripper.errors
+    guard = MotionGuard(lambda: link.active.cancel(), list(monitors)) if monitors else None
+    pump = SensorPump(sensor, sensor_listeners(recorder, guard)) if sensor is not None else None
+    try:
+        ex, _ = send_checked(link, p.model, p.trajectory, arming, p.config)
+        stop = threading.Event()
+        gripper = GripperSchedule(grip or (lambda opening: link.grip(opening, timeout=5.0)), p.gripper_events, stop)
+        outcome = ex.wait(p.trajectory.duration + margin)
+        stop.set()
+        gripper.join(5.0)
+    finally:
+        if pump is not None:
+            pump.stop()
+    notes = list(gripper.errors)
+    if guard is not None and guard.tripped is not None:
+        notes.append(f"stopped by {guard.tripped}")
+    if pump is not None and pump.error is not None:
+        notes.append(f"force sensor: {pump.error}")
+    return outcome, notes
 
 
 def report_rows(report: SafetyReport) -> list[tuple[str, float, str, str]]:

@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.interpolate import BPoly
 
 GRIPPER_JOINT = "gripper_opening"  # the gripper's opening [m], published on the joint states topic
 
@@ -67,33 +66,57 @@ def _tolerances(msgs, joints, default: float) -> np.ndarray:
     return tol
 
 
-def _spline(t0_q, t0_qd, msg, joints):
-    """Piecewise Hermite polynomials from the current state through the goal's points
-    (quintic where accelerations are given, cubic with velocities, linear otherwise)."""
+def hermite_coefficients(h, p0, v0, a0, p1, v1, a1) -> np.ndarray:
+    """(6, n) coefficients of the quintic on [0, h] meeting position, velocity and
+    acceleration at both ends (pass NaN velocities for linear, NaN accelerations for cubic)."""
+    c = np.zeros((6, len(p0)))
+    c[0] = p0
+    if np.isnan(v0).any() or np.isnan(v1).any():
+        c[1] = (p1 - p0) / h
+    elif np.isnan(a0).any() or np.isnan(a1).any():
+        c[1], c[2] = v0, (3 * (p1 - p0) / h - 2 * v0 - v1) / h
+        c[3] = (2 * (p0 - p1) / h + v0 + v1) / h**2
+    else:
+        c[1], c[2] = v0, a0 / 2
+        c[3] = (20 * (p1 - p0) - (8 * v1 + 12 * v0) * h - (3 * a0 - a1) * h**2) / (2 * h**3)
+        c[4] = (30 * (p0 - p1) + (14 * v1 + 16 * v0) * h + (3 * a0 - 2 * a1) * h**2) / (2 * h**4)
+        c[5] = (12 * (p1 - p0) - 6 * (v1 + v0) * h - (a0 - a1) * h**2) / (2 * h**5)
+    return c
+
+
+def _spline(q0, qd0, msg, joints):
+    """Piecewise polynomials from the current state through the goal's points, as
+    joint_trajectory_controller interpolates: quintic where accelerations are given, cubic
+    with velocities, linear otherwise. Returns (end time, sample(t) -> q, qd, qdd)."""
     from robot.ros2.conversions import duration_s
 
     order = [list(msg.joint_names).index(j) for j in joints]
-    times = [0.0] + [duration_s(p.time_from_start) for p in msg.points]
-    polys = []
-    for j, k in enumerate(order):
-        rows = [[t0_q[j], t0_qd[j], 0.0][: 1 + bool(msg.points[0].velocities) + bool(msg.points[0].accelerations)]]
-        for p in msg.points:
-            row = [p.positions[k]]
-            if p.velocities:
-                row.append(p.velocities[k])
-                if p.accelerations:
-                    row.append(p.accelerations[k])
-            rows.append(row)
-        polys.append(BPoly.from_derivatives(times, rows))
-    vel = [p.derivative() for p in polys]
-    acc = [p.derivative(2) for p in polys]
-    end = times[-1]
+    n = len(joints)
+
+    def field(p, name) -> np.ndarray:
+        values = getattr(p, name)
+        return np.asarray(values, dtype=float)[order] if len(values) else np.full(n, np.nan)
+
+    times = np.array([0.0] + [duration_s(p.time_from_start) for p in msg.points])
+    has_acc = len(msg.points[0].accelerations) > 0
+    states = [(np.asarray(q0, float), np.asarray(qd0, float), np.zeros(n) if has_acc else np.full(n, np.nan))]
+    states += [(field(p, "positions"), field(p, "velocities"), field(p, "accelerations")) for p in msg.points]
+    if np.isnan(states[1][1]).any():  # no velocities in the goal: linear from the current state too
+        states[0] = (states[0][0], np.full(n, np.nan), np.full(n, np.nan))
+    coeffs = np.stack([hermite_coefficients(times[k + 1] - times[k], *states[k], *states[k + 1])
+                       for k in range(len(times) - 1)])
+    powers = np.arange(6)
 
     def sample(t: float):
-        t = min(max(t, 0.0), end)
-        return (np.array([p(t) for p in polys]), np.array([v(t) for v in vel]), np.array([a(t) for a in acc]))
+        t = min(max(t, 0.0), times[-1])
+        k = min(int(np.searchsorted(times, t, side="right")) - 1, len(coeffs) - 1)
+        c, tau = coeffs[k], t - times[k]
+        q = tau ** powers @ c
+        qd = (powers[1:] * tau ** powers[:-1]) @ c[1:]
+        qdd = (powers[2:] * powers[1:-1] * tau ** powers[:-2]) @ c[2:]
+        return q, qd, qdd
 
-    return end, sample
+    return times[-1], sample
 
 
 def validate(msg, joints: tuple[str, ...], now_ns: int) -> str | None:
@@ -133,7 +156,8 @@ def validate(msg, joints: tuple[str, ...], now_ns: int) -> str | None:
 
 
 def build_nodes(runtime, cfg: LabSimConfig):
-    """Create the lab's nodes on ``runtime`` (a RosRuntime); returns the arm controller."""
+    """Create the lab's nodes on ``runtime`` (a RosRuntime); returns them (each has
+    ``release()``, to call before closing the runtime)."""
     from control_msgs.action import FollowJointTrajectory, GripperCommand
     from rclpy.action import ActionServer, CancelResponse, GoalResponse
     from rclpy.callback_groups import ReentrantCallbackGroup
@@ -230,6 +254,13 @@ def build_nodes(runtime, cfg: LabSimConfig):
                 handle.abort()
             return Result(error_code=code, error_string=text)
 
+        def release(self) -> None:
+            """Shutting down: end the running goal, so no callback waits forever."""
+            with self.lock:
+                if self.active is not None and not self.active.done.is_set():
+                    self.active.outcome = ("aborted", Result.INVALID_GOAL, "the controller shut down")
+                    self.active.done.set()
+
         def _on_stuck(self, msg) -> None:
             with self.lock:
                 self.stuck = {n.strip() for n in msg.data.split(",") if n.strip()}
@@ -288,6 +319,7 @@ def build_nodes(runtime, cfg: LabSimConfig):
             self.opening = cfg.gripper_opening
             self.effort = 0.0
             self.lock = threading.Lock()
+            self.closing = threading.Event()
             self.states = self.create_publisher(JointState, cfg.joint_states_topic, 10)
             ActionServer(self, GripperCommand, cfg.gripper_action, self._execute, callback_group=self.group)
             self.create_timer(0.02, self._publish, callback_group=self.group)
@@ -314,12 +346,20 @@ def build_nodes(runtime, cfg: LabSimConfig):
                         self.effort = max_effort if max_effort > 0 else 40.0
                     opening, effort = self.opening, self.effort
                 last = now
-                if reached or handle.is_cancel_requested:
+                if reached or handle.is_cancel_requested or self.closing.is_set():
                     break
             result = GripperCommand.Result(position=opening, effort=effort, stalled=stall is not None,
                                            reached_goal=stall is None and reached)
-            handle.canceled() if handle.is_cancel_requested else handle.succeed()
+            if handle.is_cancel_requested:
+                handle.canceled()
+            elif self.closing.is_set():
+                handle.abort()
+            else:
+                handle.succeed()
             return result
+
+        def release(self) -> None:
+            self.closing.set()
 
         def _publish(self) -> None:
             with self.lock:
@@ -348,10 +388,9 @@ def build_nodes(runtime, cfg: LabSimConfig):
 
     arm = ArmController()
     gripper = Gripper()
-    nodes = [arm, gripper] + ([Tactile(gripper)] if cfg.tactile_topics else [])
-    for node in nodes:
+    for node in [arm, gripper] + ([Tactile(gripper)] if cfg.tactile_topics else []):
         runtime.add_node(node)
-    return arm
+    return arm, gripper
 
 
 def run(cfg: LabSimConfig, ready=lambda: print("lab-sim ready", flush=True)) -> None:
@@ -362,9 +401,11 @@ def run(cfg: LabSimConfig, ready=lambda: print("lab-sim ready", flush=True)) -> 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with RosRuntime("lab_sim") as runtime:
-        build_nodes(runtime, cfg)
+        nodes = build_nodes(runtime, cfg)
         ready()
         stop.wait()
+        for node in nodes:
+            node.release()
 
 
 def parse_args(argv: list[str]) -> LabSimConfig:

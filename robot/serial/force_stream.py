@@ -13,13 +13,14 @@ drops, and raises ``DeviceTimeout`` when no valid frame arrives in time.
 from __future__ import annotations
 
 import struct
+import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from robot.serial.modbus import crc16
-from robot.serial.port import DeviceTimeout, PortReconnected, ReconnectingPort
+from robot.serial.port import DeviceTimeout, PortReconnected, ReconnectingPort, SerialLinkError
 
 SYNC = b"\xa5\x5a"
 FORCE, TACTILE = 1, 2
@@ -147,3 +148,32 @@ class SensorStream:
 
     def close(self) -> None:
         self.port.close()
+
+
+class SensorPump:
+    """Reads a ``SensorStream`` on its own thread and hands every sample to ``listeners``
+    (a recorder, a motion guard) until stopped; a stream error ends it and is kept in ``error``."""
+
+    def __init__(self, stream: SensorStream, listeners: list) -> None:
+        self.stream = stream
+        self.listeners = listeners
+        self.error: Exception | None = None
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sensor-pump", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sample = self.stream.read()
+            except SerialLinkError as e:
+                self.error = e
+                return
+            self.samples += 1
+            for listener in list(self.listeners):
+                listener(sample)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.stream.timeout + 1.0)

@@ -49,7 +49,10 @@ class ReconnectingPort:
         self.reconnect_timeout = reconnect_timeout
         self.reconnects = 0
         self._port: serial.Serial | None = None
-        self._open(deadline=time.monotonic() + reconnect_timeout)
+        try:
+            self._open(deadline=time.monotonic())  # a port that is not there at all is an error at once
+        except PortLost as e:
+            raise PortLost(f"cannot open serial port {url}: {e.__cause__}") from None
 
     def _open(self, deadline: float) -> None:
         last = None
@@ -63,7 +66,7 @@ class ReconnectingPort:
                 last = e
             if time.monotonic() >= deadline:
                 raise PortLost(f"serial port {self.url} is gone and did not come back within "
-                               f"{self.reconnect_timeout} s ({last})")
+                               f"{self.reconnect_timeout} s ({last})") from last
             time.sleep(0.02)
 
     def reconnect(self) -> None:

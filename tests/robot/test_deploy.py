@@ -137,3 +137,33 @@ def test_armed_deploy_moves_records_and_succeeds(lab_sim, tmp_path):
     assert np.nanmin(grip) == pytest.approx(0.02, abs=1e-6)
     assert data["/gripper/command"].arrays["position"].tolist() == [0.0]
     assert data["/tactile/left/image"].arrays["images"].max() > 200  # pressed while holding
+
+
+@pytest.mark.ros
+def test_serial_gripper_and_force_stop_during_deploy(lab_sim, tmp_path):
+    """The lab's serial gripper and force sensor (emulated): the gripper closes on schedule,
+    the sensor then feels 40 N, and --max-force 30 cancels the motion."""
+    pytest.importorskip("control_msgs.action")
+    from app.scene.io import save_scene
+    from app.scene.model import SerialLink
+    from app.services.deploy import FORCE_TOPIC
+    from robot.recording import read_bag
+    from robot.serial.emulators.force_sensor import ForceSensorEmulator
+    from robot.serial.emulators.robotiq import RobotiqEmulator
+
+    with RobotiqEmulator(tmp_path / "ttyGripper") as grip_dev, ForceSensorEmulator(tmp_path / "ttyForce") as ft_dev:
+        ft_dev.wrench = lambda t: np.array([0, 0, 40.0 if grip_dev.output[3] > 200 else 0.0, 0, 0, 0])
+        scene = load_scene(SCENE)
+        scene.lab = scene.lab.model_copy(update={"gripper_serial": SerialLink(port=grip_dev.path),
+                                                 "sensor_serial": SerialLink(port=ft_dev.path)})
+        path = tmp_path / "lab.yaml"
+        save_scene(scene, path)
+        result = CliRunner().invoke(build_cli(), ["deploy", str(path), "--speed", "0.25", "--arm", "--gripper", "serial",
+                                                  "--max-force", "30", "--record", str(tmp_path / "bag"),
+                                                  "--connect-timeout", "10"])
+        closed = grip_dev.output[3]
+    assert result.exit_code == 3, result.output
+    assert "stopped by force limit" in result.output and "execution canceled" in result.output
+    assert closed == 255  # the schedule closed the serial gripper (opening 0)
+    forces = read_bag(tmp_path / "bag")[FORCE_TOPIC].arrays["force"][:, 2]
+    assert forces.max() == 40.0 and forces.min() == 0.0

@@ -110,3 +110,10 @@ def test_port_that_vanishes_ends_in_port_lost(gripper, device):
     with pytest.raises(PortLost, match="ttyGripper is gone and did not come back within 0.5 s"):
         gripper.status()
     assert time.monotonic() - t0 < 1.5
+
+
+def test_absent_port_is_named_at_once(tmp_path):
+    t0 = time.monotonic()
+    with pytest.raises(PortLost, match="cannot open serial port .*ttyNone"):
+        SerialGripper(str(tmp_path / "ttyNone"), reconnect_timeout=5.0)
+    assert time.monotonic() - t0 < 1.0

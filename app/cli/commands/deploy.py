@@ -21,21 +21,31 @@ def register(cli: typer.Typer) -> None:
         speed: float = typer.Option(1.0, help="Speed scale in (0, 1]: 0.5 takes twice as long"),
         record: Path = typer.Option(None, help="Record the execution to this rosbag2 folder (must not exist)"),
         arm: bool = typer.Option(False, "--arm", help="Move the robot if the safety gate passes"),
+        gripper: str = typer.Option("ros", help="Gripper: ros (lab.gripper_topic), serial (lab.gripper_serial) or none"),
+        max_force: float = typer.Option(None, help="Stop the motion when the serial force sensor feels more [N]"),
         connect_timeout: float = typer.Option(3.0, help="Seconds to wait for the robot's joint states"),
     ) -> None:
         """Plan the trajectory on the lab's arm and check every limit (the report names joint
         and time of each violation; exit 1 when refused). Moves only with --arm; otherwise it
         stops after the dry run and says so."""
-        raise typer.Exit(_deploy(scene, trajectory, controller, dry_run, speed, record, arm, connect_timeout))
+        raise typer.Exit(_deploy(scene, trajectory, controller, dry_run, speed, record, arm, gripper, max_force,
+                                 connect_timeout))
 
 
-def _deploy(scene_path, trajectory, controller, dry_run, speed, record, arm, connect_timeout) -> int:
+def _deploy(scene_path, trajectory, controller, dry_run, speed, record, arm, gripper, max_force,
+            connect_timeout) -> int:
     from app.scene.io import SceneError, load_scene
     from app.services.deploy import DeployError, lab_topics, load_solution, plan, preflight
     from robot.urdf import UrdfError
 
     if not 0 < speed <= 1:
         typer.echo(f"deft deploy: --speed {speed} is outside (0, 1]", err=True)
+        return EXIT_INPUT
+    if gripper not in ("ros", "serial", "none"):
+        typer.echo(f"deft deploy: --gripper {gripper!r} is not ros, serial or none", err=True)
+        return EXIT_INPUT
+    if max_force is not None and not max_force > 0:
+        typer.echo(f"deft deploy: --max-force {max_force} must be positive", err=True)
         return EXIT_INPUT
     if record is not None and record.exists():
         typer.echo(f"deft deploy: recording {record} already exists (choose a new name)", err=True)
@@ -79,7 +89,7 @@ def _deploy(scene_path, trajectory, controller, dry_run, speed, record, arm, con
             typer.echo(f"deft deploy: cannot move: no joint states from the robot on {topics.joint_states_topic}",
                        err=True)
             return EXIT_FAILED
-        return _execute(link, p, measured)
+        return _execute(link, p, measured, doc.lab, gripper, max_force, recorder)
     finally:
         if link is not None:
             link.close()
@@ -102,17 +112,61 @@ def _connect(topics, record: Path | None):
     return RosLink(topics, recorder=recorder, node_name="deft_deploy"), recorder
 
 
-def _execute(link, p, measured) -> int:
+def _serial_devices(lab, gripper: str, max_force: float | None, recorder, closers: list):
+    """The serial gripper's grip function and the force sensor stream the run asks for
+    (their close functions go to ``closers``); raises SerialLinkError (or ValueError for a
+    missing lab entry) when a required one is absent."""
+    from robot.serial.force_stream import SensorStream
+    from robot.serial.gripper import SerialGripper
+    from robot.serial.port import SerialLinkError
+
+    grip, sensor = None, None
+    if gripper == "serial":
+        if lab.gripper_serial is None:
+            raise ValueError("--gripper serial needs lab.gripper_serial in the scene")
+        device = SerialGripper(lab.gripper_serial.port, baud=lab.gripper_serial.baud)
+        closers.append(device.close)
+        device.activate()
+
+        def grip(opening: float) -> None:
+            device.move(opening)
+            device.wait_stopped()
+
+    elif gripper == "none":
+        grip = lambda opening: None  # noqa: E731
+    if max_force is not None or recorder is not None and lab.sensor_serial is not None:
+        if lab.sensor_serial is None:
+            raise ValueError("--max-force needs lab.sensor_serial (the force sensor) in the scene")
+        try:
+            sensor = SensorStream(lab.sensor_serial.port, baud=lab.sensor_serial.baud)
+            closers.append(sensor.close)
+        except SerialLinkError as e:
+            if max_force is not None:
+                raise
+            typer.echo(f"force sensor not recorded: {e}")
+    return grip, sensor
+
+
+def _execute(link, p, measured, lab, gripper, max_force, recorder) -> int:
     from app.services.deploy import execute_plan
     from robot.execution import Arming, GateRefused
+    from robot.monitors import ForceLimit
+    from robot.serial.port import SerialLinkError
 
     arming = Arming()
     arming.arm()  # the explicit --arm of this command
     if not link.wait_for_controller(5.0):
         typer.echo(f"deft deploy: no controller action server at {link.topics.action}", err=True)
         return EXIT_FAILED
+    closers = []
     try:
-        outcome, gripper_errors = execute_plan(link, p, arming, measured)
+        try:
+            grip, sensor = _serial_devices(lab, gripper, max_force, recorder, closers)
+        except (SerialLinkError, ValueError) as e:
+            typer.echo(f"deft deploy: {e}; nothing moved", err=True)
+            return EXIT_FAILED
+        monitors = [ForceLimit(max_force)] if max_force is not None else []
+        outcome, notes = execute_plan(link, p, arming, measured, grip, sensor, monitors, recorder)
     except GateRefused as e:
         typer.echo(str(e))
         return EXIT_REFUSED
@@ -121,7 +175,10 @@ def _execute(link, p, measured) -> int:
             link.active.cancel()
         typer.echo("stopped: motion canceled (Ctrl-C)")
         return EXIT_FAILED
-    for err in gripper_errors:
-        typer.echo(f"gripper: {err}")
+    finally:
+        for close in closers:
+            close()
+    for note in notes:
+        typer.echo(note)
     typer.echo(f"execution {outcome}")
-    return 0 if outcome.ok and not gripper_errors else EXIT_FAILED
+    return 0 if outcome.ok and not notes else EXIT_FAILED
