@@ -1,4 +1,4 @@
-"""The kinematic colliders every system sees: shapes, contact parameters and two poses.
+"""The kinematic colliders every system sees: shapes, contact parameters and two poses (ndarrays).
 
 During step n -> n+1, ``pos1``/``quat1`` hold the colliders' poses at the end of the step
 and ``pos0``/``quat0`` at its start (friction compares the two). Poses, friction and
@@ -12,20 +12,17 @@ import taichi as ti
 from sim.spec import COLLIDER_SHAPES, WorldSpec
 
 
-@ti.data_oriented
 class Colliders:
     def __init__(self, spec: WorldSpec, real) -> None:
         self.count = len(spec.colliders)
         self.names = [c.name for c in spec.colliders]
-        n = max(self.count, 1)  # Taichi fields cannot be empty
-        self.kind = ti.field(ti.i32, n)
-        self.size = ti.Vector.field(3, real, n)
-        self.pos0 = ti.Vector.field(3, real, n, needs_grad=True)
-        self.quat0 = ti.Vector.field(4, real, n, needs_grad=True)
-        self.pos1 = ti.Vector.field(3, real, n, needs_grad=True)
-        self.quat1 = ti.Vector.field(4, real, n, needs_grad=True)
-        self.friction = ti.field(real, n, needs_grad=True)
-        self.stiffness = ti.field(real, n, needs_grad=True)
+        n = max(self.count, 1)  # Taichi arrays cannot be empty
+        vec = lambda k: ti.ndarray(ti.types.vector(k, real), n, needs_grad=True)  # noqa: E731
+        self.kind = ti.ndarray(ti.i32, n)
+        self.size = ti.ndarray(ti.types.vector(3, real), n)
+        self.pos0, self.quat0, self.pos1, self.quat1 = vec(3), vec(4), vec(3), vec(4)
+        self.friction = ti.ndarray(real, n, needs_grad=True)
+        self.stiffness = ti.ndarray(real, n, needs_grad=True)
         if self.count:
             self.kind.from_numpy(np.array([COLLIDER_SHAPES.index(c.shape) for c in spec.colliders], np.int32))
             self.size.from_numpy(np.array([c.size for c in spec.colliders], np.float64))

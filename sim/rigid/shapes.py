@@ -8,7 +8,7 @@ normal on local +z (the solid is z < 0). Points and normals are in the shape's f
 
 import taichi as ti
 
-SHAPE_IDS = {"sphere": 0, "box": 1, "capsule": 2, "plane": 3, "cylinder": 4}
+SHAPE_IDS = {"sphere": 0, "box": 1, "capsule": 2, "plane": 3, "cylinder": 4, "container": 5}
 _EPS = 1e-12
 
 
@@ -44,6 +44,15 @@ def sdf_local(kind, size, q):
         n = c / r
     elif kind == 3:  # plane
         phi = q[2]
+    elif kind == 5:  # container: distance to the nearest wall or the floor, inward normal
+        phi = q[2] + size[2]
+        n = ti.Vector([0.0, 0.0, 1.0])
+        for a in ti.static(range(2)):
+            d = size[a] - ti.abs(q[a])
+            if d < phi:
+                phi = d
+                n = ti.Vector([0.0, 0.0, 0.0])
+                n[a] = -1.0 if q[a] >= 0 else 1.0
     else:  # cylinder along z: the nearer of side and caps
         rho = ti.sqrt(q[0] * q[0] + q[1] * q[1] + _EPS)
         dr = rho - size[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from sim.optim import losses
 from sim.optim.parameterization import Channels, SpeedLimit, SplineKeyframes
 from sim.optim.problem import Problem
 from sim.tasks.base import BoundTask, TaskDefaults
@@ -63,5 +64,68 @@ register(
             },
         ),
         bind=_bind_follow_surface,
+    )
+)
+
+
+def _bind_tactile_press(ctx: TaskContext, defaults: TaskDefaults) -> BoundTask:
+    """Tactile servoing: press the pad onto a small bump so that the sensor's indentation
+    (depth) image matches a target reading. The target is the reading of a press at an
+    offset (term "target_press": [dx, dy, depth] in m from the start, depth into the bump's
+    top), reached by moving across first and then straight down; the optimizer sees only
+    the reading, never that pose. Loss: mean squared depth error over the target's mean
+    squared depth."""
+    from sim.tactile.sensor import TactileConfig, TactileSensor
+
+    start = np.asarray(ctx.tool_start, dtype=np.float64)
+    dx, dy, depth = ctx.target("target_press", [0.002, -0.0015, 0.0006], 3)
+    gap = float(ctx.target("gap", [0.0005], 1)[0])  # the scene starts the gel this far above the bump
+    rig = build_pad_rig(_sensor(ctx), ctx.bodies, ctx.horizon, ctx.dt, start[:3])
+    sensor = TactileSensor(rig.system.bodies[0].mesh, TactileConfig(image_size=(16, 16), markers=(3, 3)))
+    pad_rot = rig.pad_rot[0, 0]
+    channels = Channels(("x", "y", "z"), tuple(start[:3] - [0.005, 0.005, 0.003]), tuple(start[:3] + [0.005, 0.005, 0.001]),
+                        (SpeedLimit((0, 1, 2), 0.05),))
+    param = SplineKeyframes(channels, ctx.horizon, ctx.dt, start[:3], keyframes=4)
+
+    def reading(path: torch.Tensor) -> torch.Tensor:
+        x, forces = rig.run(path)
+        return sensor.read(x[-1], forces[-1], pad_rot, path[-1]).depth
+
+    with torch.no_grad():
+        t = torch.linspace(0.0, 1.0, ctx.horizon + 1, dtype=torch.float64)
+        across, down = (t / 0.4).clamp(max=1.0), ((t - 0.4) / 0.4).clamp(0.0, 1.0)
+        path = torch.as_tensor(start[:3]) + torch.stack([across * dx, across * dy, -down * (gap + depth)], 1)
+        target = reading(path)
+    scale = float((target**2).mean())
+    if not scale > 0:
+        raise ValueError("the target press does not touch the bump: increase its depth")
+
+    def loss(x: torch.Tensor) -> torch.Tensor:
+        return losses.tactile_target(reading(param.decode(x)), target) / scale
+
+    def tool_motion(x: np.ndarray) -> np.ndarray:
+        xyz = param.motion(x)
+        return np.column_stack([xyz, np.full(len(xyz), start[3])])
+
+    return BoundTask("tactile_press", param, Problem.from_parameterization(param, loss), defaults, ctx.tool, tool_motion)
+
+
+register(
+    TaskDefinition(
+        kind="tactile_press",
+        family="tactile",
+        description="Press a tactile pad onto a bump until its depth image matches a target reading",
+        scene="tactile_press.yaml",
+        defaults=TaskDefaults(
+            success_threshold=0.01,  # RMS depth error at most 10% of the target's RMS depth
+            iterations=40,
+            time_budget_s=120.0,
+            optimizer_settings={
+                "hybrid": {"explore": 5, "cmaes": {"popsize": 6, "sigma0": 0.15}, "adam": {"lr": 0.02, "horizon": 35, "final_lr_ratio": 0.05}},
+                "adam": {"lr": 0.02, "horizon": 40, "final_lr_ratio": 0.05},
+                "cmaes": {"popsize": 6, "sigma0": 0.15},
+            },
+        ),
+        bind=_bind_tactile_press,
     )
 )

@@ -8,8 +8,7 @@ from tests.sim.scenes import pushed_sheet
 
 
 def _total_energy(shells):
-    e = shells.internal_energy() + shells.body_energy(shells.dt)
-    return e + shells.contact_energy(shells._eps())
+    return shells._energy(with_body=True)  # elastic, gravity, damping, contact, friction
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""MLS-MPM bodies: elastic, elastoplastic (von Mises) and Newtonian fluid."""

@@ -1,0 +1,480 @@
+"""Differentiable MLS-MPM (Hu et al. 2018) with one state for every material.
+
+Each particle carries x, v, the affine velocity C and the elastic left Cauchy-Green tensor
+b = Fe Fe^T, updated as b <- (I + dt C) b (I + dt C)^T. That single state serves
+- elastic: Neo-Hookean Kirchhoff stress mu (b - I) + lam log(J) I, J = sqrt(det b);
+- plastic: the same after a von Mises return map of the deviatoric stress of the
+  isochoric b (radial return to sqrt(2/3) yield_stress), no SVD needed;
+- fluid: b is reset to J^(2/3) I, Kirchhoff stress K J (J - 1) I + J eta (C + C^T).
+Kinematic shapes (tools, containers) act on grid velocities with Coulomb friction; the
+domain walls are slip boundaries.
+
+Particle state is indexed by substep within a step (a segment). Steps are checkpointed in
+numpy every ``checkpoint_every`` steps; backward recomputes a block's step starts from its
+checkpoint, then each step's substeps, so memory is O(T / k + k) states.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import taichi as ti
+import torch
+
+from sim.fem.spec import ShapeSpec
+from sim.mpm.spec import MATERIAL_KINDS, MpmBodySpec, MpmGrid
+from sim.rigid.shapes import SHAPE_IDS, sdf_local
+from sim.runtime import ensure_runtime
+
+
+class SimulationError(RuntimeError):
+    """An MPM run blew up (NaN/inf or particles leaving the grid); says step and body."""
+
+
+@dataclass
+class MpmTrajectory:
+    """Shape positions at step boundaries (T+1, K, 3), differentiable; fixed rotations."""
+
+    shape_pos: torch.Tensor
+    shape_rot: np.ndarray | None = None  # (T+1, K, 3, 3)
+
+
+@ti.data_oriented
+class MpmSystem:
+    def __init__(
+        self,
+        bodies: list[MpmBodySpec],
+        grid: MpmGrid = MpmGrid(),
+        shapes: list[ShapeSpec] = (),
+        friction: float = 0.5,
+        dt: float = 5e-5,
+        substeps: int = 20,
+        gravity=(0.0, 0.0, -9.81),
+        requires_grad: bool = True,
+        checkpoint_every: int = 10,
+    ):
+        if not bodies:
+            raise ValueError("an MPM system needs at least one body")
+        self.runtime = ensure_runtime()
+        real = self.runtime.real
+        self.bodies, self.grid, self.shapes = list(bodies), grid, list(shapes)
+        self.dt, self.substeps, self.requires_grad = float(dt), int(substeps), requires_grad
+        self.checkpoint_every = max(int(checkpoint_every), 1)
+        self.gravity = ti.Vector(list(gravity), dt=real)
+        self.inv_dx, self.dx, self.n_grid = 1.0 / grid.dx, grid.dx, grid.resolution
+        self.origin = ti.Vector(list(grid.origin), dt=real)
+        pos = np.concatenate([b.positions for b in bodies])
+        self.body_of_np = np.concatenate([np.full(len(b.positions), i, np.int32) for i, b in enumerate(bodies)])
+        lo, hi = np.asarray(grid.origin) + 3 * grid.dx, np.asarray(grid.origin) + grid.size - 3 * grid.dx
+        outside = np.any((pos < lo) | (pos > hi), axis=1)
+        if outside.any():
+            name = bodies[self.body_of_np[np.argmax(outside)]].name
+            raise ValueError(f"MPM body {name!r} has particles outside the grid's interior [{lo}, {hi}]")
+        self.n = len(pos)
+        self.x0 = pos
+        self.v0 = np.concatenate([np.broadcast_to(np.asarray(b.velocity, float), b.positions.shape) for b in bodies])
+        self.n_shapes = len(self.shapes)
+
+        S, P, B, K = self.substeps, self.n, len(bodies), max(self.n_shapes, 1)
+        T = S + 1 if requires_grad else 2
+        g = requires_grad
+        self.x = ti.Vector.field(3, real, (T, P), needs_grad=g)
+        self.v = ti.Vector.field(3, real, (T, P), needs_grad=g)
+        self.C = ti.Matrix.field(3, 3, real, (T, P), needs_grad=g)
+        self.b = ti.Matrix.field(3, 3, real, (T, P), needs_grad=g)
+        self.tau = ti.Matrix.field(3, 3, real, (T, P), needs_grad=g)  # Kirchhoff stress of substep s
+        n3 = (grid.resolution,) * 3
+        self.grid_mv = ti.Vector.field(3, real, n3, needs_grad=g)
+        self.grid_m = ti.field(real, n3, needs_grad=g)
+        self.grid_v = ti.Vector.field(3, real, n3, needs_grad=g)
+        self.body = ti.field(ti.i32, P)
+        self.kind = ti.field(ti.i32, B)
+        self.mass = ti.field(real, B)
+        self.vol = ti.field(real, B)
+        self.E = ti.field(real, B, needs_grad=g)
+        self.nu = ti.field(real, B, needs_grad=g)
+        self.yield_stress = ti.field(real, B, needs_grad=g)
+        self.bulk = ti.field(real, B, needs_grad=g)
+        self.viscosity = ti.field(real, B, needs_grad=g)
+        self.friction = ti.field(real, (), needs_grad=g)
+        self.shape_p = ti.Vector.field(3, real, (S + 1, K), needs_grad=g)
+        self.shape_R = ti.Matrix.field(3, 3, real, (S + 1, K))
+        self.shape_kind = ti.field(ti.i32, K)
+        self.shape_size = ti.Vector.field(3, real, K)
+
+        npr = self.runtime.np_real
+        self.body.from_numpy(self.body_of_np)
+        self.kind.from_numpy(np.array([MATERIAL_KINDS[b.material.kind] for b in bodies], np.int32))
+        self.mass.from_numpy(np.array([b.material.density * b.particle_volume for b in bodies], npr))
+        self.vol.from_numpy(np.array([b.particle_volume for b in bodies], npr))
+        self.mass_np = np.array([b.material.density * b.particle_volume for b in bodies])[self.body_of_np]
+        for k, sh in enumerate(self.shapes):
+            self.shape_kind[k] = SHAPE_IDS[sh.shape]
+            self.shape_size[k] = sh.size
+        self.friction[None] = friction
+        self.set_params()
+
+    def set_params(self, youngs=None, poisson=None, yield_stress=None, viscosity=None, friction=None) -> None:
+        mats = [b.material for b in self.bodies]
+        npr = self.runtime.np_real
+        pick = lambda v, name: np.asarray([getattr(m, name) for m in mats] if v is None else v, npr)  # noqa: E731
+        self.E.from_numpy(pick(youngs, "youngs_modulus"))
+        self.nu.from_numpy(pick(poisson, "poisson_ratio"))
+        self.yield_stress.from_numpy(pick(yield_stress, "yield_stress"))
+        self.viscosity.from_numpy(pick(viscosity, "viscosity"))
+        self.bulk.from_numpy(pick(None, "bulk_modulus"))
+        if friction is not None:
+            self.friction[None] = float(friction)
+
+    # --- kernels ---------------------------------------------------------------------
+    @ti.func
+    def _stress(self, bt, Cp, body):
+        """Projected elastic b and Kirchhoff stress of a trial b."""
+        kind = self.kind[body]
+        E, nu = self.E[body], self.nu[body]
+        mu = E / (2.0 * (1.0 + nu))
+        lam = E * nu / ((1.0 + nu) * (1.0 - 2.0 * nu))
+        eye = ti.Matrix.identity(float, 3)
+        J = ti.sqrt(bt.determinant())
+        bn = bt
+        tau = mu * (bt - eye) + lam * ti.log(J) * eye
+        if kind == 1:  # von Mises radial return on the isochoric part
+            jm = J ** (-2.0 / 3.0)
+            bbar = jm * bt
+            tr3 = bbar.trace() / 3.0
+            dev = mu * (bbar - tr3 * eye)
+            norm = ti.sqrt((dev * dev).sum() + 1e-30)
+            limit = ti.sqrt(2.0 / 3.0) * self.yield_stress[body]
+            if norm > limit:
+                dev = dev * (limit / norm)
+                bn = (dev / mu + tr3 * eye) / jm
+            tau = mu * (bn - eye) + lam * ti.log(J) * eye
+        elif kind == 2:
+            bn = J ** (2.0 / 3.0) * eye
+            tau = self.bulk[body] * J * (J - 1.0) * eye + J * self.viscosity[body] * (Cp + Cp.transpose())
+        return bn, tau
+
+    @ti.kernel
+    def constitutive(self, s: ti.i32, o: ti.i32):
+        """b[o] and tau[s] from b[s], C[s]. Small enough for Taichi's reverse mode."""
+        for p in range(self.n):
+            Cp = self.C[s, p]
+            A = ti.Matrix.identity(float, 3) + self.dt * Cp
+            bn, tau = self._stress(A @ self.b[s, p] @ A.transpose(), Cp, self.body[p])
+            self.b[o, p] = bn
+            self.tau[s, p] = tau
+
+    @ti.func
+    def _kernel_weights(self, xp):
+        """Base cell, fractional position and quadratic B-spline weights (and their
+        derivatives) of a particle, in cell units."""
+        xc = (xp - self.origin) * self.inv_dx
+        base = ti.cast(xc - 0.5, ti.i32)
+        fx = xc - base
+        w = ti.Matrix.rows([0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2])
+        dw = ti.Matrix.rows([fx - 1.5, -2.0 * (fx - 1.0), fx - 0.5])
+        return base, fx, w, dw
+
+    @ti.kernel
+    def p2g(self, s: ti.i32):
+        for p in range(self.n):
+            base, fx, w, _ = self._kernel_weights(self.x[s, p])
+            body = self.body[p]
+            m = self.mass[body]
+            affine = -self.dt * self.vol[body] * 4.0 * self.inv_dx * self.inv_dx * self.tau[s, p] + m * self.C[s, p]
+            mv = m * self.v[s, p]
+            for i, j, k in ti.static(ti.ndrange(3, 3, 3)):
+                offset = ti.Vector([i, j, k])
+                weight = w[i, 0] * w[j, 1] * w[k, 2]
+                self.grid_mv[base + offset] += weight * (mv + affine @ ((offset - fx) * self.dx))
+                self.grid_m[base + offset] += weight * m
+
+    @ti.kernel
+    def p2g_adjoint(self, s: ti.i32):
+        """Reverse of ``p2g``: grid grads into x, v, C and tau grads of substep s."""
+        for p in range(self.n):
+            base, fx, w, dw = self._kernel_weights(self.x[s, p])
+            body = self.body[p]
+            m = self.mass[body]
+            k_tau = -self.dt * self.vol[body] * 4.0 * self.inv_dx * self.inv_dx
+            affine = k_tau * self.tau[s, p] + m * self.C[s, p]
+            mv = m * self.v[s, p]
+            g_v = ti.Vector.zero(float, 3)
+            g_fx = ti.Vector.zero(float, 3)
+            g_affine = ti.Matrix.zero(float, 3, 3)
+            for i, j, k in ti.static(ti.ndrange(3, 3, 3)):
+                offset = ti.Vector([i, j, k])
+                weight = w[i, 0] * w[j, 1] * w[k, 2]
+                dweight = ti.Vector([dw[i, 0] * w[j, 1] * w[k, 2], w[i, 0] * dw[j, 1] * w[k, 2], w[i, 0] * w[j, 1] * dw[k, 2]])
+                dpos = (offset - fx) * self.dx
+                g_mv = self.grid_mv.grad[base + offset]
+                g_v += weight * m * g_mv
+                g_affine += weight * g_mv.outer_product(dpos)
+                g_fx += (g_mv.dot(mv + affine @ dpos) + self.grid_m.grad[base + offset] * m) * dweight
+                g_fx -= weight * self.dx * (affine.transpose() @ g_mv)
+            self.v.grad[s, p] += g_v
+            self.x.grad[s, p] += g_fx * self.inv_dx
+            self.tau.grad[s, p] += k_tau * g_affine
+            self.C.grad[s, p] += m * g_affine
+
+    @ti.kernel
+    def grid_op(self, s: ti.i32):
+        for I in ti.grouped(self.grid_m):
+            m = self.grid_m[I]
+            if m > 0:
+                v = self.grid_mv[I] / m + self.dt * self.gravity
+                pos = self.origin + I * self.dx
+                for k in ti.static(range(self.n_shapes)):
+                    v = self._collide(s, k, pos, v)
+                for d in ti.static(range(3)):
+                    if I[d] < 3 and v[d] < 0:
+                        v[d] = 0.0
+                    if I[d] > self.n_grid - 3 and v[d] > 0:
+                        v[d] = 0.0
+                self.grid_v[I] = v
+
+    @ti.func
+    def _collide(self, s, k, pos, v):
+        R, p = self.shape_R[s, k], self.shape_p[s, k]
+        q = R.transpose() @ (pos - p)
+        phi, nl = sdf_local(self.shape_kind[k], self.shape_size[k], q)
+        out = v
+        if phi < 0:
+            n = R @ nl
+            v_shape = (self.shape_R[s + 1, k] @ q + self.shape_p[s + 1, k] - pos) / self.dt
+            vr = v - v_shape
+            vn = vr.dot(n)
+            if vn < 0:  # approaching: drop the normal part, Coulomb-limit the tangential
+                vt = vr - vn * n
+                speed = ti.sqrt(vt.dot(vt) + 1e-20)
+                out = v_shape + vt * ti.max(0.0, 1.0 + self.friction[None] * vn / speed)
+        return out
+
+    @ti.kernel
+    def g2p(self, s: ti.i32, o: ti.i32):
+        for p in range(self.n):
+            base, fx, w, _ = self._kernel_weights(self.x[s, p])
+            new_v = ti.Vector.zero(float, 3)
+            new_C = ti.Matrix.zero(float, 3, 3)
+            for i, j, k in ti.static(ti.ndrange(3, 3, 3)):
+                offset = ti.Vector([i, j, k])
+                weight = w[i, 0] * w[j, 1] * w[k, 2]
+                gv = self.grid_v[base + offset]
+                new_v += weight * gv
+                new_C += 4.0 * self.inv_dx * weight * gv.outer_product(offset - fx)
+            self.v[o, p] = new_v
+            self.C[o, p] = new_C
+            self.x[o, p] = self.x[s, p] + self.dt * new_v
+
+    @ti.kernel
+    def g2p_adjoint(self, s: ti.i32, o: ti.i32):
+        """Reverse of ``g2p``: new-state grads into grid_v.grad and x.grad[s]."""
+        for p in range(self.n):
+            base, fx, w, dw = self._kernel_weights(self.x[s, p])
+            G_v = self.v.grad[o, p] + self.dt * self.x.grad[o, p]
+            G_C = self.C.grad[o, p]
+            g_fx = ti.Vector.zero(float, 3)
+            for i, j, k in ti.static(ti.ndrange(3, 3, 3)):
+                offset = ti.Vector([i, j, k])
+                weight = w[i, 0] * w[j, 1] * w[k, 2]
+                dweight = ti.Vector([dw[i, 0] * w[j, 1] * w[k, 2], w[i, 0] * dw[j, 1] * w[k, 2], w[i, 0] * w[j, 1] * dw[k, 2]])
+                dpos = offset - fx
+                gv = self.grid_v[base + offset]
+                c = 4.0 * self.inv_dx
+                self.grid_v.grad[base + offset] += weight * G_v + c * weight * (G_C @ dpos)
+                g_fx += (G_v.dot(gv) + c * gv.dot(G_C @ dpos)) * dweight
+                g_fx -= c * weight * (G_C.transpose() @ gv)
+            self.x.grad[s, p] += self.x.grad[o, p] + g_fx * self.inv_dx
+
+    @ti.kernel
+    def _load(self, x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(), b: ti.types.ndarray()):
+        for p in range(self.n):
+            for i in ti.static(range(3)):
+                self.x[0, p][i] = x[p, i]
+                self.v[0, p][i] = v[p, i]
+                for j in ti.static(range(3)):
+                    self.C[0, p][i, j] = C[p, i, j]
+                    self.b[0, p][i, j] = b[p, i, j]
+
+    @ti.kernel
+    def _save(self, s: ti.i32, x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(), b: ti.types.ndarray()):
+        for p in range(self.n):
+            for i in ti.static(range(3)):
+                x[p, i] = self.x[s, p][i]
+                v[p, i] = self.v[s, p][i]
+                for j in ti.static(range(3)):
+                    C[p, i, j] = self.C[s, p][i, j]
+                    b[p, i, j] = self.b[s, p][i, j]
+
+    @ti.kernel
+    def _save_grad(self, x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(), b: ti.types.ndarray()):
+        for p in range(self.n):
+            for i in ti.static(range(3)):
+                x[p, i] = self.x.grad[0, p][i]
+                v[p, i] = self.v.grad[0, p][i]
+                for j in ti.static(range(3)):
+                    C[p, i, j] = self.C.grad[0, p][i, j]
+                    b[p, i, j] = self.b.grad[0, p][i, j]
+
+    @ti.kernel
+    def _load_grad(self, s: ti.i32, x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(), b: ti.types.ndarray()):
+        for p in range(self.n):
+            for i in ti.static(range(3)):
+                self.x.grad[s, p][i] = x[p, i]
+                self.v.grad[s, p][i] = v[p, i]
+                for j in ti.static(range(3)):
+                    self.C.grad[s, p][i, j] = C[p, i, j]
+                    self.b.grad[s, p][i, j] = b[p, i, j]
+
+    # --- steps ---------------------------------------------------------------------------
+    def initial_state(self) -> tuple[np.ndarray, ...]:
+        eye = np.broadcast_to(np.eye(3), (self.n, 3, 3)).copy()
+        return self.x0.copy(), self.v0.copy(), np.zeros((self.n, 3, 3)), eye
+
+    def _slots(self, s: int) -> tuple[int, int]:
+        return (s, s + 1) if self.requires_grad else (s % 2, (s + 1) % 2)
+
+    def _clear_grid(self) -> None:
+        self.grid_mv.fill(0)
+        self.grid_m.fill(0)
+        self.grid_v.fill(0)
+
+    def _substep(self, s: int) -> None:
+        i, o = self._slots(s)
+        self._clear_grid()
+        self.constitutive(i, o)
+        self.p2g(i)
+        self.grid_op(s)
+        self.g2p(i, o)
+
+    def _step(self, state, poses) -> tuple[np.ndarray, ...]:
+        npr = self.runtime.np_real
+        self._load(*(np.ascontiguousarray(a, npr) for a in state))
+        sp, sR = poses
+        self.shape_p.from_numpy(sp.astype(npr))
+        self.shape_R.from_numpy(sR.astype(npr))
+        for s in range(self.substeps):
+            self._substep(s)
+        out = tuple(np.empty(a.shape, npr) for a in state)
+        self._save(self._slots(self.substeps - 1)[1], *out)
+        return tuple(a.astype(np.float64) for a in out)
+
+    def _poses(self, traj: MpmTrajectory | None, steps: int):
+        S, K = self.substeps, max(self.n_shapes, 1)
+        if traj is None or self.n_shapes == 0:
+            return np.zeros((steps, S + 1, K, 3)), np.broadcast_to(np.eye(3), (steps, S + 1, K, 3, 3))
+        from sim.fem.solver import _substep_rotations
+
+        sp = traj.shape_pos.detach().cpu().numpy().astype(np.float64)
+        if sp.shape != (steps + 1, self.n_shapes, 3):
+            raise ValueError(f"shape_pos must have shape ({steps + 1}, {self.n_shapes}, 3), got {sp.shape}")
+        w = np.linspace(0.0, 1.0, S + 1)[None, :, None, None]
+        sps = sp[:-1, None] * (1 - w) + sp[1:, None] * w
+        rot = np.broadcast_to(np.eye(3), (steps + 1, self.n_shapes, 3, 3)) if traj.shape_rot is None else traj.shape_rot
+        return sps, _substep_rotations(np.asarray(rot), S)
+
+    def _check(self, step: int, x: np.ndarray) -> None:
+        lo = np.asarray(self.grid.origin) + 2 * self.dx
+        hi = np.asarray(self.grid.origin) + self.grid.size - 2 * self.dx
+        bad = ~np.all(np.isfinite(x), axis=1) | np.any((x < lo) | (x > hi), axis=1)
+        if bad.any():
+            name = self.bodies[self.body_of_np[np.argmax(bad)]].name
+            raise SimulationError(f"MPM body {name!r} blew up (NaN/inf or left the grid) at step {step}")
+
+    def run(self, steps: int, traj: MpmTrajectory | None = None, state=None, record=None):
+        """Forward only: the final state (x, v, C, b) and positions at ``record`` steps."""
+        sps, sRs = self._poses(traj, steps)
+        state = self.initial_state() if state is None else state
+        frames = {}
+        for t in range(steps):
+            state = self._step(state, (sps[t], sRs[t]))
+            self._check(t, state[0])
+            if record is not None and t + 1 in record:
+                frames[t + 1] = state[0]
+        return state, frames
+
+    def rollout(self, steps: int, traj: MpmTrajectory | None = None, youngs=None, poisson=None, yield_stress=None, viscosity=None, friction=None, velocity=None):
+        """Differentiable run; returns final particle positions and velocities (P, 3)
+        w.r.t. shape keyframes, material parameters (per body), friction and the initial
+        velocity (P, 3)."""
+        if not self.requires_grad:
+            raise RuntimeError("this MPM system was built with requires_grad=False")
+        mats = [b.material for b in self.bodies]
+        t = lambda v, name: torch.as_tensor([getattr(m, name) for m in mats] if v is None else v, dtype=torch.float64)  # noqa: E731
+        friction = torch.as_tensor(self.friction[None] if friction is None else friction, dtype=torch.float64)
+        velocity = torch.as_tensor(self.v0 if velocity is None else velocity, dtype=torch.float64)
+        shape_pos = traj.shape_pos if traj is not None else torch.zeros(steps + 1, 0, 3, dtype=torch.float64)
+        return _MpmRollout.apply(
+            self, steps, traj, shape_pos, t(youngs, "youngs_modulus"), t(poisson, "poisson_ratio"), t(yield_stress, "yield_stress"), t(viscosity, "viscosity"), friction, velocity
+        )
+
+    def backward(self, steps, traj, block_states, gx, gv):
+        sps, sRs = self._poses(traj, steps)
+        npr, S, k = self.runtime.np_real, self.substeps, self.checkpoint_every
+        params = (self.E, self.nu, self.yield_stress, self.viscosity, self.friction)
+        for f in params:
+            f.grad.fill(0)
+        adj = [gx, gv, np.zeros((self.n, 3, 3)), np.zeros((self.n, 3, 3))]
+        g_shape = np.zeros((steps + 1, max(self.n_shapes, 1), 3))
+        w = np.linspace(0.0, 1.0, S + 1)[:, None, None]
+        for block in reversed(range(len(block_states))):
+            first = block * k
+            starts = [block_states[block]]
+            for t in range(first, min(first + k, steps) - 1):
+                starts.append(self._step(starts[-1], (sps[t], sRs[t])))
+            for t in reversed(range(first, min(first + k, steps))):
+                self._load(*(np.ascontiguousarray(a, npr) for a in starts[t - first]))
+                self.shape_p.from_numpy(sps[t].astype(npr))
+                self.shape_R.from_numpy(sRs[t].astype(npr))
+                for s in range(S):
+                    self._substep(s)
+                for f in (self.x, self.v, self.C, self.b, self.tau, self.shape_p):
+                    f.grad.fill(0)
+                self._load_grad(S, *(np.ascontiguousarray(a, npr) for a in adj))
+                for s in reversed(range(S)):
+                    self._clear_grid()
+                    self.p2g(s)
+                    self.grid_op(s)
+                    for f in (self.grid_mv, self.grid_m, self.grid_v):
+                        f.grad.fill(0)
+                    self.g2p_adjoint(s, s + 1)
+                    self.grid_op.grad(s)
+                    self.p2g_adjoint(s)
+                    self.constitutive.grad(s, s + 1)
+                out = [np.empty(a.shape, npr) for a in adj]
+                self._save_grad(*out)
+                adj = [a.astype(np.float64) for a in out]
+                gs = self.shape_p.grad.to_numpy().astype(np.float64)
+                g_shape[t] += ((1 - w) * gs).sum(0)
+                g_shape[t + 1] += (w * gs).sum(0)
+        grads = [f.grad.to_numpy().astype(np.float64) for f in params]
+        return g_shape[:, : self.n_shapes], grads, adj[1]
+
+
+class _MpmRollout(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, sim: MpmSystem, steps, traj, shape_pos, E, nu, ys, visc, friction, velocity):
+        sim.set_params(E.numpy(), nu.numpy(), ys.numpy(), visc.numpy(), float(friction))
+        sps, sRs = sim._poses(traj, steps)
+        x0, _, C0, b0 = sim.initial_state()
+        state = (x0, velocity.detach().numpy().astype(np.float64), C0, b0)
+        blocks = []
+        for t in range(steps):
+            if t % sim.checkpoint_every == 0:
+                blocks.append(state)
+            state = sim._step(state, (sps[t], sRs[t]))
+            sim._check(t, state[0])
+        ctx.sim, ctx.steps, ctx.traj, ctx.blocks = sim, steps, traj, blocks
+        ctx.params = (E.numpy(), nu.numpy(), ys.numpy(), visc.numpy(), float(friction))
+        ctx.shape_shape = shape_pos.shape
+        return torch.from_numpy(state[0]), torch.from_numpy(state[1])
+
+    @staticmethod
+    def backward(ctx, gx, gv):
+        sim = ctx.sim
+        sim.set_params(*ctx.params)
+        zero = np.zeros((sim.n, 3))
+        gx = zero if gx is None else gx.numpy()
+        gv = zero if gv is None else gv.numpy()
+        g_shape, (gE, gnu, gys, gvisc, gfr), g_v0 = sim.backward(ctx.steps, ctx.traj, ctx.blocks, gx, gv)
+        t = torch.from_numpy
+        return None, None, None, t(g_shape).reshape(ctx.shape_shape), t(gE), t(gnu), t(gys), t(gvisc), torch.tensor(float(gfr)), t(g_v0)

@@ -1,0 +1,318 @@
+"""Taichi kernels of the shell system, over ndarrays (compiled once per process, whatever the
+mesh size, and kept in the offline cache between runs).
+
+Naming: x = positions being solved for, xn / xm = positions at the step's start and one
+step before, f = forces; c* = collider arrays (see sim.colliders). Force kernels only
+accumulate into f, so their reverse-mode versions give Hessian-vector products
+(seed f.grad = v, read x.grad) and, at the solution, the adjoint's parameter terms.
+"""
+
+import taichi as ti
+
+from sim.sdf import collider_sdf, quat_to_mat
+from sim.shell.energies import bending, fold_angle, friction_coefficient, friction_potential, membrane
+
+A = ti.types.ndarray()
+T = ti.template()  # arrays handed on to ti.func helpers by reference
+
+
+# ---------------------------------------------------------------- forces and energies
+
+
+@ti.func
+def _body(i, x: T, xn: T, xm: T, mass: T, vshell: T, damp: T, gravity: T, dt):
+    """Gravity and mass-proportional damping of the BDF2 velocity: (energy, force)."""
+    m = mass[i]
+    c = damp[vshell[i]]
+    anchor = (4.0 * xn[i] - xm[i]) / 3.0
+    energy = -m * gravity[0].dot(x[i]) + 0.75 * c * m / dt * (x[i] - anchor).norm_sqr()
+    force = m * gravity[0] - c * m * (3.0 * x[i] - 4.0 * xn[i] + xm[i]) / (2.0 * dt)
+    return energy, force
+
+
+@ti.func
+def _membrane(t, x: T, tri: T, tshell: T, dm_inv: T, area: T, thick: T, youngs: T, poisson: T):
+    s = tshell[t]
+    return membrane(x[tri[t][0]], x[tri[t][1]], x[tri[t][2]], dm_inv[t], area[t], thick[s], youngs[s], poisson[s])
+
+
+@ti.func
+def _bending(h, x: T, hinge: T, hshell: T, hweight: T, rest: T, bend: T):
+    q = hinge[h]
+    return bending(x[q[0]], x[q[1]], x[q[2]], x[q[3]], rest[h], hweight[h], bend[hshell[h]])
+
+
+@ti.kernel
+def internal_force(
+    x: A, xn: A, xm: A, f: A, mass: A, vshell: A, damp: A, gravity: A,
+    tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A,
+    hinge: A, hshell: A, hweight: A, rest: A, bend: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, dt: ti.f64,
+):
+    for i in range(nv):
+        _, force = _body(i, x, xn, xm, mass, vshell, damp, gravity, dt)
+        f[i] += force
+    for t in range(nt):
+        _, fb, fc = _membrane(t, x, tri, tshell, dm_inv, area, thick, youngs, poisson)
+        f[tri[t][0]] += -fb - fc
+        f[tri[t][1]] += fb
+        f[tri[t][2]] += fc
+    for h in range(nh):
+        _, f0, f1, f2, f3 = _bending(h, x, hinge, hshell, hweight, rest, bend)
+        q = hinge[h]
+        f[q[0]] += f0
+        f[q[1]] += f1
+        f[q[2]] += f2
+        f[q[3]] += f3
+
+
+@ti.kernel
+def internal_energy(
+    x: A, xn: A, xm: A, mass: A, vshell: A, damp: A, gravity: A,
+    tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A,
+    hinge: A, hshell: A, hweight: A, rest: A, bend: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, dt: ti.f64,
+    with_body: ti.i32,
+) -> ti.f64:
+    e = 0.0
+    if with_body:
+        for i in range(nv):
+            w, _ = _body(i, x, xn, xm, mass, vshell, damp, gravity, dt)
+            e += w
+    for t in range(nt):
+        w, _, _ = _membrane(t, x, tri, tshell, dm_inv, area, thick, youngs, poisson)
+        e += w
+    for h in range(nh):
+        w, _, _, _, _ = _bending(h, x, hinge, hshell, hweight, rest, bend)
+        e += w
+    return e
+
+
+@ti.func
+def _contact(
+    i, c, x: T, xn: T, radius: T, ckind: T, csize: T, cpos0: T, cquat0: T, cpos1: T, cquat1: T, cmu: T, ck: T, eps
+):
+    """(energy, force) on vertex i from collider c: penalty normal force plus smoothed
+    Coulomb friction with the normal force and tangent plane of the step's start."""
+    r = radius[i]
+    rot1 = quat_to_mat(cquat1[c])
+    p = rot1.transpose() @ (x[i] - cpos1[c])
+    d, n_local = collider_sdf(ckind[c], csize[c], p)
+    energy = 0.0
+    force = ti.Vector([0.0, 0.0, 0.0])
+    k = ck[c]
+    if d < r:
+        energy += 0.5 * k * (d - r) * (d - r)
+        force += -k * (d - r) * (rot1 @ n_local)
+    rot0 = quat_to_mat(cquat0[c])
+    p0 = rot0.transpose() @ (xn[i] - cpos0[c])
+    d0, n0_local = collider_sdf(ckind[c], csize[c], p0)
+    if d0 < r:
+        n0 = rot0 @ n0_local
+        slip = rot0 @ p + cpos0[c] - xn[i]  # where the tool point now at x[i] was, relative to xn[i]
+        u = slip - slip.dot(n0) * n0
+        y = u.norm()
+        mu_n = cmu[c] * k * (r - d0)
+        energy += mu_n * friction_potential(y, eps)
+        force += -mu_n * friction_coefficient(y, eps) * (rot1 @ (rot0.transpose() @ u))
+    return energy, force
+
+
+@ti.kernel
+def contact_force(
+    x: A, xn: A, f: A, radius: A, ckind: A, csize: A, cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
+    nv: ti.i32, nc: ti.i32, eps: ti.f64,
+):
+    for i, c in ti.ndrange(nv, nc):
+        _, force = _contact(i, c, x, xn, radius, ckind, csize, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+        f[i] += force
+
+
+@ti.kernel
+def contact_energy(
+    x: A, xn: A, radius: A, ckind: A, csize: A, cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
+    nv: ti.i32, nc: ti.i32, eps: ti.f64,
+) -> ti.f64:
+    e = 0.0
+    for i, c in ti.ndrange(nv, nc):
+        w, _ = _contact(i, c, x, xn, radius, ckind, csize, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+        e += w
+    return e
+
+
+@ti.kernel
+def penetration(x: A, radius: A, ckind: A, csize: A, cpos: A, cquat: A, pen: A, nv: ti.i32, nc: ti.i32):
+    """pen[i] = deepest overlap of vertex i's contact radius with any collider (<= 0: none)."""
+    for i in range(nv):
+        pen[i] = -1e30
+    for i, c in ti.ndrange(nv, nc):
+        rot = quat_to_mat(cquat[c])
+        d, _ = collider_sdf(ckind[c], csize[c], rot.transpose() @ (x[i] - cpos[c]))
+        ti.atomic_max(pen[i], radius[i] - d)
+
+
+# ---------------------------------------------------------------- solver
+
+
+@ti.kernel
+def predict(xn: A, xm: A, vn: A, vm: A, xhat: A, x: A, free: A, pin: A, nv: ti.i32, beta: ti.f64):
+    for i in range(nv):
+        xhat[i] = (4.0 * xn[i] - xm[i]) / 3.0 + beta * (4.0 * vn[i] - vm[i]) / 3.0
+        x[i] = free[i] * xhat[i] + (1.0 - free[i]) * pin[i]
+
+
+@ti.kernel
+def inertia_energy(x: A, xhat: A, mass: A, free: A, nv: ti.i32, beta: ti.f64) -> ti.f64:
+    e = 0.0
+    for i in range(nv):
+        e += 0.5 * mass[i] / (beta * beta) * (x[i] - xhat[i]).norm_sqr() * free[i]
+    return e
+
+
+@ti.kernel
+def residual(x: A, xhat: A, f: A, mass: A, free: A, r: A, nv: ti.i32, beta: ti.f64) -> ti.f64:
+    """r = M (x - x_hat) / beta^2 - f on free vertices; returns max |r| beta^2 / m (m)."""
+    worst = 0.0
+    for i in range(nv):
+        r[i] = free[i] * (mass[i] * (x[i] - xhat[i]) / (beta * beta) - f[i])
+        ti.atomic_max(worst, r[i].norm() * beta * beta / mass[i])
+    return worst
+
+
+@ti.kernel
+def preconditioner(
+    x: A, mass: A, kdiag: A, radius: A, prec: A, ckind: A, csize: A, cpos: A, cquat: A, cmu: A, ck: A,
+    nv: ti.i32, nc: ti.i32, beta: ti.f64, eps: ti.f64,
+):
+    """Inverse of a diagonal estimate of H: mass, membrane stiffness, contact and sticking."""
+    for i in range(nv):
+        prec[i] = mass[i] / (beta * beta) + kdiag[i]
+    for i, c in ti.ndrange(nv, nc):
+        rot = quat_to_mat(cquat[c])
+        d, _ = collider_sdf(ckind[c], csize[c], rot.transpose() @ (x[i] - cpos[c]))
+        if d < radius[i]:
+            prec[i] += ck[c] * (1.0 + 2.0 * cmu[c] * (radius[i] - d) / eps)
+    for i in range(nv):
+        prec[i] = 1.0 / prec[i]
+
+
+@ti.kernel
+def static_diagonal(tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A, kdiag: A, nv: ti.i32, nt: ti.i32):
+    """Per-vertex estimate of the membrane stiffness diagonal (for the preconditioner)."""
+    for i in range(nv):
+        kdiag[i] = 0.0
+    for t in range(nt):
+        s = tshell[t]
+        k = area[t] * thick[s] * youngs[s] / (1.0 - poisson[s] * poisson[s])
+        g1 = ti.Vector([dm_inv[t][0, 0], dm_inv[t][0, 1]])
+        g2 = ti.Vector([dm_inv[t][1, 0], dm_inv[t][1, 1]])
+        kdiag[tri[t][0]] += k * (g1 + g2).norm_sqr()
+        kdiag[tri[t][1]] += k * g1.norm_sqr()
+        kdiag[tri[t][2]] += k * g2.norm_sqr()
+
+
+@ti.kernel
+def cg_start(b: A, sol: A, r: A, z: A, p: A, prec: A, f_grad: A, x_grad: A, nv: ti.i32) -> ti.f64:
+    """sol = 0, r = b, z = P r, p = z (seeded as f.grad for H p); returns r.z"""
+    rz = 0.0
+    for i in range(nv):
+        sol[i] = ti.zero(sol[i])
+        r[i] = b[i]
+        z[i] = prec[i] * b[i]
+        p[i] = z[i]
+        f_grad[i] = p[i]
+        x_grad[i] = ti.zero(x_grad[i])
+        rz += r[i].dot(z[i])
+    return rz
+
+
+@ti.kernel
+def cg_curvature(p: A, ap: A, mass: A, free: A, x_grad: A, nv: ti.i32, beta: ti.f64) -> ti.f64:
+    """Ap = H p = M p / beta^2 - (df/dx) p, from the reverse pass; returns p.Ap"""
+    pap = 0.0
+    for i in range(nv):
+        ap[i] = free[i] * (mass[i] * p[i] / (beta * beta) - x_grad[i])
+        pap += p[i].dot(ap[i])
+    return pap
+
+
+@ti.kernel
+def cg_update(sol: A, r: A, z: A, p: A, ap: A, prec: A, nv: ti.i32, alpha: ti.f64) -> ti.f64:
+    rz = 0.0
+    for i in range(nv):
+        sol[i] += alpha * p[i]
+        r[i] -= alpha * ap[i]
+        z[i] = prec[i] * r[i]
+        rz += r[i].dot(z[i])
+    return rz
+
+
+@ti.kernel
+def cg_direction(z: A, p: A, f_grad: A, x_grad: A, nv: ti.i32, gamma: ti.f64):
+    for i in range(nv):
+        p[i] = z[i] + gamma * p[i]
+        f_grad[i] = p[i]
+        x_grad[i] = ti.zero(x_grad[i])
+
+
+@ti.kernel
+def max_norm(a: A, nv: ti.i32) -> ti.f64:
+    worst = 0.0
+    for i in range(nv):
+        ti.atomic_max(worst, a[i].norm())
+    return worst
+
+
+@ti.kernel
+def dot(a: A, b: A, nv: ti.i32) -> ti.f64:
+    s = 0.0
+    for i in range(nv):
+        s += a[i].dot(b[i])
+    return s
+
+
+@ti.kernel
+def axpy(alpha: ti.f64, a: A, y: A, nv: ti.i32):
+    """y += alpha * a"""
+    for i in range(nv):
+        y[i] += alpha * a[i]
+
+
+@ti.kernel
+def copy(src: A, dst: A, nv: ti.i32):
+    for i in range(nv):
+        dst[i] = src[i]
+
+
+@ti.kernel
+def scaled(s: A, src: A, dst: A, sign: ti.f64, nv: ti.i32):
+    """dst = sign * s * src (s a per-vertex scalar)"""
+    for i in range(nv):
+        dst[i] = sign * s[i] * src[i]
+
+
+@ti.kernel
+def clear(a: A, nv: ti.i32):
+    for i in range(nv):
+        a[i] = ti.zero(a[i])
+
+
+@ti.kernel
+def plastic_update(x: A, hinge: A, hshell: A, rest: A, rest_new: A, yield_angle: A, nh: ti.i32):
+    """Rest fold angles follow the fold beyond the yield angle (paper keeps a crease)."""
+    for h in range(nh):
+        q = hinge[h]
+        angle = fold_angle(x[q[0]], x[q[1]], x[q[2]], x[q[3]])
+        over = angle - rest[h]
+        limit = yield_angle[hshell[h]]
+        rest_new[h] = ti.select(over > limit, angle - limit, ti.select(over < -limit, angle + limit, rest[h]))
+
+
+@ti.kernel
+def advance(x: A, xn: A, xm: A, vn: A, vm: A, rest: A, rest_new: A, nv: ti.i32, nh: ti.i32, dt: ti.f64):
+    for i in range(nv):
+        v = (3.0 * x[i] - 4.0 * xn[i] + xm[i]) / (2.0 * dt)
+        xm[i] = xn[i]
+        vm[i] = vn[i]
+        xn[i] = x[i]
+        vn[i] = v
+    for h in range(nh):
+        rest[h] = rest_new[h]

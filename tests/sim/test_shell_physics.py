@@ -1,0 +1,131 @@
+"""Thin-shell physics against analytic cases: free fall, pinned drape, friction on a slope,
+energy, determinism, blow-up reports."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sim import geometry
+from sim.errors import SimulationError
+from sim.spec import ColliderSpec, Settings, ShellMaterial, ShellSpec, WorldSpec
+from sim.world import World
+from tests.sim.scenes import pushed_sheet, sheet_spec
+
+
+def test_free_fall_matches_the_analytic_parabola():
+    # BDF2 integrates constant acceleration exactly (it is exact on quadratics), and the
+    # first step's history comes from gravity alone, so the only error is round-off.
+    v0 = (0.3, -0.2, 1.5)
+    shell = dataclasses.replace(sheet_spec(4, 0.05, 1.0), velocity=v0)
+    steps, dt = 200, 5e-3
+    world = World(WorldSpec(settings=Settings(dt=dt, steps=steps), shells=(shell,)))
+    x0 = shell.vertices
+    g = np.array(world.spec.settings.gravity)
+    for k in range(1, steps + 1):
+        world.step()
+        if k % 50 == 0:
+            t = k * dt
+            exact = x0 + np.array(v0) * t + 0.5 * g * t * t
+            state = world.get_state()["shells"]
+            moved = np.linalg.norm(exact - x0)
+            assert np.abs(state["x"] - exact).max() <= 1e-6 * moved
+            assert np.abs(state["v"] - (np.array(v0) + g * t)).max() <= 1e-6 * np.linalg.norm(g * t)
+
+
+def test_sheet_pinned_at_two_corners_settles_symmetric_and_at_rest():
+    n = 7
+    mat = ShellMaterial(youngs_modulus=5e4, bending_stiffness=1e-6, damping=15.0)
+    shell = sheet_spec(n, 0.1, 0.0, pinned=(n * (n - 1), n * n - 1), material=mat)  # the two corners at +y
+    world = World(WorldSpec(settings=Settings(dt=4e-2, steps=40), shells=(shell,)))
+    for _ in range(40):
+        world.step()
+    state = world.get_state()["shells"]
+    x = state["x"].reshape(n, n, 3)  # [j, i]: i along x
+    mirrored = x[:, ::-1] * np.array([-1.0, 1.0, 1.0])
+    assert np.abs(x - mirrored).max() < 1e-6
+    assert np.linalg.norm(state["v"], axis=1).max() < 2e-3
+    assert x[0, :, 2].max() < -0.05  # the free edge hangs well below the pins
+
+
+def _slope_world(angle_deg: float, friction: float) -> World:
+    tilt = np.radians(angle_deg)
+    rot = (np.cos(tilt / 2), np.sin(tilt / 2), 0.0, 0.0)  # about x: the slope descends towards -y
+    mat = ShellMaterial(youngs_modulus=1e5, bending_stiffness=1e-5, thickness=5e-4)
+    v, t = geometry.sheet(4, 4, 0.03, 0.03)
+    v[:, 2] += mat.thickness / 2
+    v = geometry.transform_points(v, (0, 0, 0), rot)
+    table_center = geometry.transform_points(np.array([[0.0, 0.0, -0.01]]), (0, 0, 0), rot)[0]
+    table = ColliderSpec("table", "box", (0.3, 0.3, 0.01), position=tuple(table_center), rotation=rot,
+                         friction=friction, contact_stiffness=1e3)
+    spec = WorldSpec(settings=Settings(dt=5e-3, steps=40), shells=(ShellSpec("sheet", v, t, material=mat),),
+                     colliders=(table,))
+    return World(spec)
+
+
+@pytest.mark.parametrize("angle, slides", [(15.0, False), (40.0, True)])
+def test_sheet_on_a_slope_sticks_below_the_friction_angle_and_slides_above(angle, slides):
+    mu = 0.5  # friction angle 26.6 degrees
+    world = _slope_world(angle, mu)
+    x0 = world.get_state()["shells"]["x"].mean(0)
+    for _ in range(40):
+        world.step()
+    t = 40 * world.spec.settings.dt
+    moved = np.linalg.norm(world.get_state()["shells"]["x"].mean(0) - x0)
+    tilt = np.radians(angle)
+    if slides:  # Coulomb sliding: a = g (sin - mu cos)
+        expected = 0.5 * 9.81 * (np.sin(tilt) - mu * np.cos(tilt)) * t * t
+        assert moved == pytest.approx(expected, rel=0.1)
+    else:  # sticking: at most the creep the smoothed friction allows (below friction_velocity)
+        assert moved < world.spec.contact.friction_velocity * t
+
+
+def test_energy_does_not_grow_without_input():
+    n = 6
+    shell = sheet_spec(n, 0.06, 0.0, pinned=tuple(range(n)), material=ShellMaterial(youngs_modulus=1e5, bending_stiffness=1e-5))
+    world = World(WorldSpec(settings=Settings(dt=5e-3, steps=60), shells=(shell,)))
+    total = lambda e: e["kinetic"] + e["elastic"] + e["gravity"]  # noqa: E731
+    start = total(world.energies())
+    history = []
+    for _ in range(60):
+        world.step()
+        history.append(total(world.energies()))
+    # The first step's gravity-only history may add at most the kinetic energy of one step
+    # of free fall (pinned neighbours never had it); after that nothing may be added.
+    mass = world.shells.mass_np.sum()
+    startup = 0.5 * mass * (9.81 * world.spec.settings.dt) ** 2
+    assert max(history) <= start + startup
+    assert max(history[1:]) <= history[0] + 1e-9 * startup
+    assert history[-1] < start - 1e-3 * mass * 9.81 * 0.06  # BDF2 dissipates part of the swing
+
+
+def test_runs_are_deterministic_and_state_round_trips():
+    world = World(pushed_sheet(steps=6))
+    for _ in range(3):
+        world.step()
+    saved = world.get_state()
+    for _ in range(3):
+        world.step()
+    first = world.get_state()["shells"]["x"]
+    world.set_state(saved)
+    for _ in range(3):
+        world.step()
+    np.testing.assert_array_equal(world.get_state()["shells"]["x"], first)
+
+
+def test_blow_up_names_step_entity_and_quantity_and_the_world_recovers():
+    spec = pushed_sheet(steps=8)
+    acts = spec.resolved_actions()
+    acts[:, 0, 2] -= 0.02 * np.linspace(0, 1, 9)[1:]  # ram the ball through the sheet into the table
+    world = World(dataclasses.replace(spec, actions=acts))
+    with pytest.raises(SimulationError) as err:
+        for _ in range(8):
+            world.step()
+    assert err.value.entity == "sheet"
+    assert err.value.quantity == "penetration"
+    assert f"step {err.value.step}" in str(err.value)
+    world.set_actions(spec.resolved_actions())
+    world.reset()
+    for _ in range(8):
+        world.step()
+    assert np.all(np.isfinite(world.get_state()["shells"]["x"]))
