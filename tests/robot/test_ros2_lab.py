@@ -40,6 +40,13 @@ def move_from(start, delta=0.2, duration=1.0, points=11):
     return joint_trajectory_through(TOPICS.joint_names, times, start + np.outer(s, np.full(7, delta)))
 
 
+def wait_until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
 def settled_state(link, messages=5, timeout=3.0):
     """The joint state once ``messages`` joint states in a row report the same positions
     and zero velocity."""
@@ -161,7 +168,7 @@ def test_cancel_stops_motion_within_100_ms(link):
 def test_preemption(link):
     q0 = settled_state(link)
     first = link.execute(move_from(q0, delta=0.3, duration=3.0))
-    time.sleep(0.3)
+    wait_until(lambda: len(first.feedback) >= 3)
     second = link.execute(move_from(link.joint_state(), delta=-0.1, duration=0.5))
     assert first.wait(3.0).status == "preempted"
     assert second.wait(3.0).ok
@@ -209,14 +216,12 @@ def test_topic_fallback_moves_the_arm(link):
 def test_gripper_holds_object_and_tactile_images_arrive(link):
     result = link.grip(0.08, timeout=3.0)
     assert result.reached_goal and not result.stalled
-    time.sleep(0.1)
+    wait_until(lambda: "left" in link.tactile and link.tactile["left"].max() < 100)
     relaxed = link.tactile["left"].copy()
     result = link.grip(0.0, max_effort=20.0, timeout=3.0)
     assert result.stalled and result.position == pytest.approx(0.03) and result.effort == 20.0
-    time.sleep(0.2)
-    assert link.gripper_opening == pytest.approx(0.03)
-    pressed = link.tactile["left"]
-    assert pressed.shape == (48, 64) and pressed.max() > relaxed.max() + 50
+    wait_until(lambda: link.gripper_opening == pytest.approx(0.03) and link.tactile["left"].max() > relaxed.max() + 50)
+    assert link.tactile["left"].shape == (48, 64)
 
 
 def test_simulated_tactile_images_are_published(link):
