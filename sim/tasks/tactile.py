@@ -117,7 +117,7 @@ register(
         description="Press a tactile pad onto a bump until its depth image matches a target reading",
         scene="tactile_press.yaml",
         defaults=TaskDefaults(
-            success_threshold=0.01,  # RMS depth error at most 10% of the target's RMS depth
+            success_threshold=0.05,  # RMS depth error at most ~22% of the target RMS depth
             iterations=40,
             time_budget_s=120.0,
             optimizer_settings={
