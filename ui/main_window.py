@@ -101,6 +101,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
         self._build_docks()
         self._build_actions()
+        from ui.deploy_controller import DeployController
+
+        self.deploy = DeployController(self)
         self._connect()
         self.statusBar().showMessage("ready")
 
@@ -675,5 +678,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._autosave_timer.stop()
         self.autosave.end_session()
         self.services.shutdown()
+        self.deploy.shutdown()
         self.viewport.close_viewport()
         event.accept()

@@ -20,10 +20,12 @@ class StallProbe(QtCore.QObject):
         self._last = 0.0
         self.longest_stall_s = 0.0
         self.ticks = 0
+        self.stalls: list[float] = []  # every gap beyond the period, seconds
 
     def start(self) -> None:
         self.longest_stall_s = 0.0
         self.ticks = 0
+        self.stalls = []
         self._last = time.perf_counter()
         self._timer.start()
 
@@ -33,6 +35,8 @@ class StallProbe(QtCore.QObject):
 
     def _tick(self) -> None:
         now = time.perf_counter()
-        self.longest_stall_s = max(self.longest_stall_s, now - self._last - self._period)
+        stall = max(0.0, now - self._last - self._period)
+        self.stalls.append(stall)
+        self.longest_stall_s = max(self.longest_stall_s, stall)
         self._last = now
         self.ticks += 1

@@ -10,9 +10,13 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore
 
+from app.scene.io import scene_to_text
 from app.services.frames import Run
-from app.services.optimize_driver import OptimizeDriver, Outcome
+from app.services.optimize_driver import OptimizeDriver, Outcome, optimizer_for, why_not_optimizable
+from app.services.previews import motion_positions, motion_run
 from app.services.sim_thread import SimulationThread
+from app.services.simulation import SimulationUnavailable, runtime_message, simulate_scene, warm_up
+from ui.geometry import pose_matrix
 
 
 PREVIEW_INTERVAL_MS = 250
@@ -27,6 +31,7 @@ class StudioBridge(QtCore.QObject):
     preview_ready = QtCore.Signal(object)  # Run
     simulation_done = QtCore.Signal(object)  # Run
     simulation_failed = QtCore.Signal(str)
+    simulator_ready = QtCore.Signal(str)  # where kernels run
     availability_checked = QtCore.Signal(str, str, str)  # task kind, optimizer method, why not ('' if fine)
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
@@ -38,6 +43,7 @@ class StudioBridge(QtCore.QObject):
         self._opt_scene_text = None  # the document the run was started from
         self._runs_dir = Path(tempfile.mkdtemp(prefix="deft-studio-runs-"))
         self._started = 0
+        self._warmed = False
         self._latest_params = None
         self._preview_timer = QtCore.QTimer(self, singleShot=True, interval=PREVIEW_INTERVAL_MS)
         self._preview_timer.timeout.connect(self._show_latest_path)
@@ -48,6 +54,7 @@ class StudioBridge(QtCore.QObject):
         self.window = window
         panel = window.optimize_panel
         self.availability_checked.connect(self._on_availability)
+        self.simulator_ready.connect(lambda where: window.statusBar().showMessage(f"simulator ready: {where}", 10_000))
         self.report_ready.connect(self._on_report)
         self.optimization_done.connect(self._on_optimization_done)
         self.optimization_failed.connect(lambda why: self._finish_optimization(f"failed: {why}", can_resume=True))
@@ -59,12 +66,15 @@ class StudioBridge(QtCore.QObject):
     def document_replaced(self, scene) -> None:
         self._opt_run = None
         self._check_optimizable(scene)
+        if not self._warmed:
+            self._warmed = True
+            self.window.statusBar().showMessage("starting the simulator (the first start compiles kernels)…")
+            backend, precision = scene.simulation.backend, scene.simulation.precision
+            self.sim_thread.submit(lambda: self.simulator_ready.emit(warm_up(backend, precision)))
 
     def _check_optimizable(self, scene) -> None:
         """Asked on the simulation thread: the task registry loads torch, which the first
         frame should not wait for."""
-        from app.services.optimize_driver import why_not_optimizable
-
         if self.driver.running:
             return
         kind, method = scene.task.kind, scene.task.optimizer.method
@@ -80,22 +90,16 @@ class StudioBridge(QtCore.QObject):
         """Edits make runs of the old document stale; a stopped optimization can no longer resume."""
         self._check_optimizable(scene)
         if self._opt_run is not None and not self.driver.running:
-            from app.scene.io import scene_to_text
-
             if scene_to_text(scene) != self._opt_scene_text:
                 self._opt_run = None
                 self.window.optimize_panel.set_running(False, can_resume=False)
 
     def runtime_message(self) -> str:
-        from app.services.simulation import runtime_message
-
         return runtime_message()
 
     # ------------------------------------------------------------------ simulation
 
     def simulate(self, scene, path) -> None:
-        from app.services.simulation import SimulationUnavailable, simulate_scene
-
         scene = scene.model_copy(deep=True)  # the simulation thread must not see later edits
         self.window.statusBar().showMessage("simulating…")
 
@@ -119,8 +123,6 @@ class StudioBridge(QtCore.QObject):
     # ------------------------------------------------------------------ optimization
 
     def optimize(self, scene, path, resume: bool) -> None:
-        from app.scene.io import scene_to_text
-
         panel = self.window.optimize_panel
         if self.driver.running:
             return
@@ -137,7 +139,6 @@ class StudioBridge(QtCore.QObject):
 
         def reports():
             from app.services.optimize import OptimizationRun
-            from app.services.optimize_driver import optimizer_for
             from app.services.optimize_tasks import TaskSetupError, bind_scene_task
 
             if not resume:
@@ -154,8 +155,6 @@ class StudioBridge(QtCore.QObject):
                 yield from run.reports(iterations)
             finally:  # finished or stopped: preview the best so far
                 if run.curve:
-                    from app.services.previews import motion_run
-
                     best = np.asarray(run.best_solution()["params"], dtype=float)
                     self.preview_ready.emit(motion_run(run.task, best, rest_pose))
 
@@ -175,8 +174,6 @@ class StudioBridge(QtCore.QObject):
         """The viewport follows the optimization a few times a second, not at every report:
         a render costs more than an iteration of a small task."""
         if self._opt_run is not None and self._latest_params is not None:
-            from app.services.previews import motion_positions
-
             self.window.viewport.show_preview_path(motion_positions(self._opt_run.task, self._latest_params))
 
     def _on_optimization_done(self, outcome: Outcome) -> None:
@@ -199,8 +196,6 @@ class StudioBridge(QtCore.QObject):
 
 
 def _tool_rest_pose(scene) -> np.ndarray:
-    from ui.geometry import pose_matrix
-
     name = scene.trajectory.tool if scene.trajectory else (scene.grippers()[0].name if scene.grippers() else None)
     if name is None:
         return np.eye(4)

@@ -1,0 +1,89 @@
+"""The deploy and tactile panels in the window: dry-run with its pre-flight report, Stop on
+Escape from anywhere; tactile image, marker arrows, pressure and forces following the
+timeline (fed a run whose tactile frames the test builds, to check what the views draw)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from app.commands import SetField
+from app.services.frames import Frame, Run, TactileFrame, frozen
+from studio_helpers import save_screenshot, settle, wait_until
+
+LEFT = QtCore.Qt.MouseButton.LeftButton
+
+
+@pytest.fixture
+def window(open_window):
+    return open_window()
+
+
+def test_dry_run_reports_every_violation_and_escape_stops(window, qtbot):
+    window.docks["deploy"].raise_()
+    panel = window.deploy_panel
+    qtbot.mouseClick(panel.dry_run_button, LEFT)
+    wait_until(qtbot, lambda: "dry-run done" in panel.message.text() or "not available" in panel.message.text(), 120,
+               "the dry-run")
+    assert "dry-run done" in panel.message.text(), panel.message.text()
+    assert panel.verdict.text() == "pre-flight: every limit holds" and panel.report.rowCount() == 0
+    assert len(panel.planned_curves) == 7
+
+    # a keyframe out of the arm's reach: each unreachable pose is listed with its time
+    window.push(SetField(("trajectory", "keyframes", 1, "position"), (1.5, 1.5, 0.01)))
+    qtbot.mouseClick(panel.dry_run_button, LEFT)
+    wait_until(qtbot, lambda: panel.report.rowCount() > 0, 120, "the violations")
+    assert "violation" in panel.verdict.text()
+    kinds = {panel.report.item(r, 0).text() for r in range(panel.report.rowCount())}
+    times = [float(panel.report.item(r, 1).text()) for r in range(panel.report.rowCount())]
+    assert "unreachable" in kinds and max(times) > 0
+    assert not panel.execute_button.isEnabled()
+    save_screenshot(window.docks["deploy"], "deploy_preflight_violations")
+
+    # Escape stops from anywhere, even while typing in the inspector
+    window.select_entity("cloth")
+    settle(qtbot)
+    editor = next(iter(window.inspector.rows.values())).editor
+    editor.setFocus()
+    qtbot.keyClick(editor, QtCore.Qt.Key.Key_Escape)
+    assert panel.message.text() == "stop: nothing is moving"
+
+
+def test_tactile_views_follow_the_timeline(window, qtbot):
+    pads = [s.name for _, s in window.scene.sensors()]
+    assert window.tactile_panel.pad_box.count() == len(pads) == 2
+    rng = np.random.default_rng(0)
+    rest = np.stack(np.meshgrid(np.arange(40.0, 320, 40), np.arange(30.0, 240, 40)), -1).reshape(-1, 2)
+    frames = []
+    for i in range(10):
+        press = i / 9
+        tactile = {pads[0]: TactileFrame(
+            image=frozen(np.clip(rng.random((240, 320)) * 0.2 + press * 0.5, 0, 1)),
+            markers=frozen(rest), marker_displacement=frozen(np.full_like(rest, 2.0 * press)),
+            pressure=frozen(np.full((24, 32), 1e3 * press)), normal_force=2.0 * press, shear_force=0.3 * press)}
+        frames.append(Frame(index=i, time=0.01 * i, tactile=tactile))
+    window.set_run(Run("simulation", frames))
+    window.docks["tactile"].raise_()
+    panel = window.tactile_panel
+    panel.pad_box.setCurrentText(pads[0])
+
+    window.timeline.seek(9)
+    settle(qtbot)
+    t, normal = panel.normal_curve.getData()
+    np.testing.assert_allclose(normal, 2.0 * np.arange(10) / 9)
+    assert panel.cursor.value() == pytest.approx(0.09)
+    x, y = panel.arrows.getData()
+    assert len(x) == 2 * len(rest)
+    np.testing.assert_allclose(x[1::2] - x[0::2], 5.0 * 2.0)  # drawn 5x the displacement
+    assert panel.image_item.image is not None and panel.image_item.image.shape == (320, 240)
+    save_screenshot(window.docks["tactile"], "tactile_pressed")
+
+    window.timeline.seek(0)
+    settle(qtbot)
+    assert panel.cursor.value() == pytest.approx(0.0)
+    np.testing.assert_allclose(panel.arrows.getData()[0][1::2] - panel.arrows.getData()[0][0::2], 0.0)
+
+    panel.pad_box.setCurrentText(pads[1])
+    assert "recorded no tactile output" in panel.message.text()
+    assert panel.image_item.image is None
