@@ -1,0 +1,149 @@
+"""``deft simulate SCENE``: run the scene's trajectory headless; frames, summary, picture/video."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import typer
+
+
+def task_loss(scene, shells: dict[str, "np.ndarray"]) -> tuple[float | None, list[str]]:  # noqa: F821
+    """The scene's task loss on final shell positions, for the terms that depend only on
+    them (lift_height: squared gap of the mean height to the target; position: squared
+    distance of the centroid to the target). Returns (loss or None, terms not evaluated)."""
+    import numpy as np
+
+    total, skipped = None, []
+    for term in scene.task.loss:
+        x = shells.get(term.entity)
+        if x is None or term.kind not in ("lift_height", "position") or not term.target:
+            skipped.append(term.kind)
+            continue
+        if term.kind == "lift_height":
+            value = (x[:, 2].mean() - term.target[0]) ** 2
+        else:
+            value = float(np.sum((x.mean(0) - np.asarray(term.target[:3])) ** 2))
+        total = (total or 0.0) + term.weight * float(value)
+    return total, skipped
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command()
+    def simulate(
+        scene: Path = typer.Argument(..., help="Scene file (.yaml)", show_default=False),
+        steps: int = typer.Option(0, min=0, help="Steps to simulate (0: the scene's horizon)"),
+        out: Path = typer.Option(None, help="Output folder (default out/simulate/<scene file name>)"),
+        render: Path = typer.Option(None, help="Also render the run to FILE.png (last frame) or FILE.mp4"),
+        every: int = typer.Option(0, min=0, help="Write every Nth step as a frame (0: about 100 frames)"),
+    ) -> None:
+        """Simulate the scene's trajectory: writes frames (.vtp + .pvd for ParaView/pyvista) and
+        summary.json (steps, wall time, task loss, contact counts)."""
+        raise typer.Exit(_simulate(scene, steps, out, render, every))
+
+
+def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | None, every: int) -> int:
+    import time
+
+    import numpy as np
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from app.compile import compile_scene
+    from app.compile.frames import write_pvd, write_vtp
+    from app.scene.io import SceneError, load_scene
+    from sim.errors import SimulationError
+
+    if render is not None and render.suffix.lower() not in (".png", ".mp4"):
+        typer.echo(f"deft simulate: --render must name a .png or .mp4 file, got {render}", err=True)
+        return 2
+    try:
+        doc = load_scene(scene_path)
+        compiled = compile_scene(doc, scene_path, steps or None)
+    except SceneError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        return 2
+    except ValueError as exc:
+        typer.echo(f"deft simulate: {scene_path}: {exc}", err=True)
+        return 2
+    for note in compiled.skipped:
+        typer.echo(f"not simulated: {note}", err=True)
+    spec = compiled.spec
+    n_steps = spec.settings.steps
+    every = every or max(1, n_steps // 100)
+    out = out or Path("out") / "simulate" / scene_path.stem
+    out.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.perf_counter()
+    from sim.world import World
+
+    world = World(spec)
+    typer.echo(world.runtime.message)
+    build_s = time.perf_counter() - t0
+    tris = [s.triangles for s in spec.shells]
+    ranges = world.shells.shell_ranges
+    frames: list[tuple[float, str]] = []
+    contacts: list[int] = []
+    snapshots: list[np.ndarray] = []
+
+    def save_frame(k: int) -> None:
+        state = world.get_state()["shells"]
+        snapshots.append(state["x"].copy())
+        for i, shell in enumerate(spec.shells):
+            name = f"{shell.name}_{k:06d}.vtp"
+            sl = slice(ranges[i], ranges[i + 1])
+            write_vtp(out / name, state["x"][sl], tris[i], {"velocity": state["v"][sl]})
+            frames.append((k * spec.settings.dt, name))
+
+    error = None
+    t1 = time.perf_counter()
+    newton = cg = 0
+    save_frame(0)
+    with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task("steps", total=n_steps)
+        try:
+            for k in range(1, n_steps + 1):
+                stats = world.step()["shells"]
+                newton, cg = newton + stats["newton"], cg + stats["cg"]
+                if k % every == 0 or k == n_steps:
+                    contacts.append(world.contact_count())
+                    save_frame(k)
+                bar.advance(task)
+        except SimulationError as exc:
+            error = str(exc)
+    wall = time.perf_counter() - t1
+    write_pvd(out / "frames.pvd", frames)
+    final = world.get_state()["shells"]["x"]
+    shells = {s.name: final[ranges[i] : ranges[i + 1]] for i, s in enumerate(spec.shells)}
+    loss, unevaluated = task_loss(doc, shells)
+    summary = {
+        "scene": str(scene_path),
+        "steps": world.step_index,
+        "dt": spec.settings.dt,
+        "build_s": build_s,
+        "wall_s": wall,
+        "wall_per_simulated_s": wall / max(world.step_index * spec.settings.dt, 1e-12),
+        "newton_iterations": newton,
+        "cg_iterations": cg,
+        "task_loss": loss,
+        "task_terms_not_evaluated": unevaluated,
+        "contact_counts": contacts,
+        "max_contacts": max(contacts, default=0),
+        "frames": "frames.pvd",
+        "not_simulated": list(compiled.skipped),
+        "runtime": world.runtime.message,
+        "error": error,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    typer.echo(f"{world.step_index} steps in {wall:.2f} s; task loss {loss}; frames in {out / 'frames.pvd'}")
+    if render is not None:
+        # Only ui/ may import pyvista (layer rule), and app must not import ui statically:
+        # load the off-screen renderer by name, only when a picture is asked for.
+        offscreen = importlib.import_module("ui.offscreen")
+        offscreen.render_frames(snapshots, tris, ranges, render)
+        typer.echo(f"rendered {render}")
+    if error:
+        typer.echo(f"deft simulate: {error}", err=True)
+        return 1
+    return 0
