@@ -58,7 +58,7 @@ register(
             iterations=60,
             time_budget_s=420.0,
             optimizer_settings={
-                "hybrid": {"explore": 4, "cmaes": {"popsize": 6, "sigma0": 0.1}, "adam": {"lr": 0.01, "horizon": 56, "final_lr_ratio": 0.1, "clip_norm": 0.5}},
+                "hybrid": {"explore": 4, "cmaes": {"popsize": 6, "sigma0": 0.1}, "adam": {"lr": 0.03, "horizon": 56, "final_lr_ratio": 0.03, "clip_norm": 0.5}},
                 "adam": {"lr": 0.03, "horizon": 60, "final_lr_ratio": 0.03, "clip_norm": 0.5},
                 "cmaes": {"popsize": 6, "sigma0": 0.1},
             },
