@@ -198,6 +198,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         sim = bar.addMenu("&Simulate")
         a["simulate"] = self._action(sim, "&Simulate scene", self.simulate, "Ctrl+R")
+        a["stop_simulation"] = self._action(sim, "Stop s&imulation", self.services.stop_simulation, "Ctrl+Shift+.")
         a["play"] = self._action(sim, "&Play / pause", self.toggle_play, "Space")
         a["step"] = self._action(sim, "Step &forward", lambda: self.timeline.step(1), ".")
         a["step_back"] = self._action(sim, "Step &back", lambda: self.timeline.step(-1), ",")

@@ -14,7 +14,7 @@ from app.scene.io import scene_to_text
 from app.services.frames import Run
 from app.services.optimize_driver import OptimizeDriver, Outcome, optimizer_for, why_not_optimizable
 from app.services.previews import motion_positions, motion_run
-from app.services.sim_thread import SimulationThread
+from app.services.sim_thread import Cancelled, CancelToken, SimulationThread
 from app.services.simulation import SimulationUnavailable, runtime_message, simulate_scene, warm_up
 from ui.geometry import pose_matrix
 
@@ -29,8 +29,9 @@ class StudioBridge(QtCore.QObject):
     optimization_failed = QtCore.Signal(str)
     optimization_unavailable = QtCore.Signal(str)
     preview_ready = QtCore.Signal(object)  # Run
-    simulation_done = QtCore.Signal(object)  # Run
+    simulation_done = QtCore.Signal(object, object)  # Run, ["entity: why not simulated"]
     simulation_failed = QtCore.Signal(str)
+    simulation_progress = QtCore.Signal(int, int)  # step, steps
     simulator_ready = QtCore.Signal(str)  # where kernels run
     availability_checked = QtCore.Signal(str, str, str)  # task kind, optimizer method, why not ('' if fine)
 
@@ -44,6 +45,7 @@ class StudioBridge(QtCore.QObject):
         self._runs_dir = Path(tempfile.mkdtemp(prefix="deft-studio-runs-"))
         self._started = 0
         self._warmed = False
+        self._sim_token: CancelToken | None = None
         self._latest_params = None
         self._preview_timer = QtCore.QTimer(self, singleShot=True, interval=PREVIEW_INTERVAL_MS)
         self._preview_timer.timeout.connect(self._show_latest_path)
@@ -60,8 +62,9 @@ class StudioBridge(QtCore.QObject):
         self.optimization_failed.connect(lambda why: self._finish_optimization(f"failed: {why}", can_resume=True))
         self.optimization_unavailable.connect(lambda why: panel.set_available(False, why))
         self.preview_ready.connect(self._on_run)
-        self.simulation_done.connect(self._on_run)
-        self.simulation_failed.connect(lambda why: window.statusBar().showMessage(f"simulation failed: {why}"))
+        self.simulation_done.connect(self._on_simulation_done)
+        self.simulation_failed.connect(self._on_simulation_failed)
+        self.simulation_progress.connect(lambda k, n: window.statusBar().showMessage(f"simulating: step {k}/{n}"))
 
     def document_replaced(self, scene) -> None:
         self._opt_run = None
@@ -100,21 +103,42 @@ class StudioBridge(QtCore.QObject):
     # ------------------------------------------------------------------ simulation
 
     def simulate(self, scene, path) -> None:
+        if self._sim_token is not None:
+            self.window.statusBar().showMessage("a simulation is already running (Stop simulation ends it)")
+            return
         scene = scene.model_copy(deep=True)  # the simulation thread must not see later edits
+        token = self._sim_token = CancelToken()
         self.window.statusBar().showMessage("simulating…")
 
         def job() -> None:
             try:
-                run = simulate_scene(scene, path)
+                run, skipped = simulate_scene(scene, path, token, lambda k, n: self.simulation_progress.emit(k, n))
+            except Cancelled:
+                self.simulation_failed.emit("stopped")
+                return
             except SimulationUnavailable as exc:
                 self.simulation_failed.emit(f"not available: {exc}")
                 return
-            except Exception as exc:  # shown to the user with its reason
+            except Exception as exc:  # a blow-up names its step and entity; shown as is
                 self.simulation_failed.emit(f"{type(exc).__name__}: {exc}")
                 return
-            self.simulation_done.emit(run)
+            self.simulation_done.emit(run, list(skipped))
 
         self.sim_thread.submit(job)
+
+    def stop_simulation(self) -> None:
+        if self._sim_token is not None:
+            self._sim_token.cancel()
+
+    def _on_simulation_done(self, run: Run, skipped: list) -> None:
+        self._sim_token = None
+        self._on_run(run)
+        if skipped:
+            self.window.statusBar().showMessage(f"simulation: {len(run)} frames; not simulated: {'; '.join(skipped)}")
+
+    def _on_simulation_failed(self, why: str) -> None:
+        self._sim_token = None
+        self.window.statusBar().showMessage(f"simulation {why}")
 
     def _on_run(self, run: Run) -> None:
         self.window.set_run(run)
@@ -192,6 +216,7 @@ class StudioBridge(QtCore.QObject):
 
     def shutdown(self) -> None:
         self.driver.stop()
+        self.stop_simulation()
         self.sim_thread.shutdown(wait=True)
 
 
