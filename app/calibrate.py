@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from app.scene.model import Scene, Trajectory
-from sim.optim.bspline import basis_matrix
 from sim.optim.fit import FitResult, fit_parameters
 
 # name -> (lower, upper) bounds of each fittable parameter
@@ -37,18 +36,16 @@ def wrench_topic(sensor: str) -> str:
 
 
 def tool_path(trajectory: Trajectory | None, steps: int, dt: float) -> np.ndarray:
-    """(steps + 1, 4) tool x, y, z, opening at every step from the scene's keyframes."""
+    """(steps + 1, 4) tool x, y, z, opening at every step from the scene's keyframes, with
+    the scene compiler's interpolation (app.compile.trajectory)."""
+    from app.compile.trajectory import interpolation_matrix
+
     if trajectory is None or len(trajectory.keyframes) < 2:
         raise CalibrationError("the scene needs a trajectory of at least two keyframes: the motion that was recorded")
     frames = trajectory.keyframes
-    times = np.array([k.time for k in frames])
     values = np.array([[*k.position, k.opening] for k in frames])
-    t = np.arange(steps + 1) * dt
-    if trajectory.interpolation == "linear":
-        return np.column_stack([np.interp(t, times, values[:, i]) for i in range(4)])
-    if trajectory.interpolation == "bspline":  # keyframes are control points over [0, last time]
-        return basis_matrix(len(frames), min(3, len(frames) - 1), t / times[-1]) @ values
-    raise CalibrationError(f"calibrate replays linear or bspline trajectories, not {trajectory.interpolation!r}")
+    weights = interpolation_matrix(np.array([k.time for k in frames]), dt, steps, trajectory.interpolation)
+    return np.vstack([values[:1], weights @ values])
 
 
 @dataclass
