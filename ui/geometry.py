@@ -195,14 +195,21 @@ def trajectory_path(trajectory: m.Trajectory, samples: int = 200) -> tuple[np.nd
     t = np.linspace(times[0], times[-1], samples)
     if trajectory.interpolation == "linear" or len(keys) < 3:
         path = np.stack([np.interp(t, times, keys[:, i]) for i in range(3)], -1)
-    else:
+    elif trajectory.interpolation == "cubic":
         path = clamped_cubic(times, keys, t)
+    else:  # keyframes are B-spline control points: the path passes near, not through, them
+        from app.compile.trajectory import interpolation_matrix
+
+        span = times[-1] - times[0]
+        path = interpolation_matrix(times, span / (samples - 1), samples - 1, "bspline") @ keys
+        path = np.vstack([keys[:1], path])
     return keys, path
 
 
 def clamped_cubic(times: np.ndarray, values: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """C2 cubic spline through (times, values) at rest at both ends, sampled at ``t``
-    (numpy only: scipy.interpolate would add a second to the studio's start)."""
+    """C2 cubic spline through (times, values) at rest at both ends, sampled at ``t``: the
+    simulator's "cubic" (app.compile.trajectory, tested equal) in numpy only, since
+    scipy.interpolate would add a second to the studio's start."""
     h = np.diff(times)
     n = len(times)
     # knot slopes m: tridiagonal system of C2 continuity, zero end slopes
