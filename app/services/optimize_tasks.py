@@ -43,7 +43,6 @@ def task_context(scene: Scene, world=None) -> TaskContext:
         bodies=[b.model_dump(mode="json") for b in scene.bodies()],
         sensors=[s.model_dump(mode="json") for s in tool.sensors],
         tool_rotation=tuple(tool.transform.rotation),
-        finger_size=tuple(tool.finger_size),
     )
 
 
@@ -53,7 +52,12 @@ def bind_scene_task(scene: Scene) -> BoundTask:
         definition = task_definition(scene.task.kind)
     except KeyError as e:
         raise TaskSetupError(str(e.args[0])) from None
-    world = None  # kinematic tasks need no world; simulating tasks get one built here
+    world = None  # kinematic and tactile tasks build their own rigs from the context
+    if definition.family == "shell":
+        from app.compile import compile_scene
+        from sim.world import World
+
+        world = World(compile_scene(scene).spec)
     return definition.bound(task_context(scene, world))
 
 

@@ -39,7 +39,6 @@ class TaskContext:
     bodies: list[dict] = field(default_factory=list)  # the scene's bodies as plain data (SI)
     sensors: list[dict] = field(default_factory=list)  # the tool's tactile sensors as plain data
     tool_rotation: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)  # w, x, y, z
-    finger_size: tuple[float, float, float] = (0.02, 0.01, 0.05)  # gripper finger x, y, z (m)
 
     def term(self, kind: str) -> TermSpec | None:
         return next((t for t in self.terms if t.kind == kind), None)

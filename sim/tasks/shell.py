@@ -1,7 +1,8 @@
 """Thin-shell tasks: a parallel-jaw gripper handling cloth and paper (sim.world, sim.rollout).
 
-Each task binds a world built from the scene (sim.tasks.shell_world), decodes the tool's
-B-spline keyframes into per-step actions, simulates, and scores the observed vertices.
+Each task binds the world the app compiled from the scene (TaskContext.world), decodes
+the tool's B-spline keyframes into per-step actions, simulates, and scores the final
+vertices.
 A sample the simulator rejects (blow-up, deep penetration) scores infinitely badly: the
 sampling optimizer ranks it last, a gradient step reports it as an error.
 """
@@ -19,14 +20,19 @@ from sim.optim.problem import Problem
 from sim.rollout import simulate
 from sim.tasks.base import BoundTask, TaskDefaults
 from sim.tasks.registry import TaskContext, TaskDefinition, Workspace, register
-from sim.tasks.shell_world import shell_world_spec
 
 
-def tool_actions(world, motion: torch.Tensor) -> torch.Tensor:
-    """(steps, 1, 8) actions: the tool reaches row k + 1 of the motion at the end of step k,
-    keeping its initial orientation."""
-    rot = torch.as_tensor(world.spec.tools[0].rotation, dtype=motion.dtype).expand(len(motion) - 1, 4)
-    return torch.cat([motion[1:, :3], rot, motion[1:, 3:4]], dim=1)[:, None, :]
+def tool_actions(world, tool: str, motion: torch.Tensor) -> torch.Tensor:
+    """(steps, tools, 8) actions: the tool reaches row k + 1 of the motion at the end of
+    step k, keeping its initial orientation; other tools hold their poses."""
+    names = [t.name for t in world.spec.tools]
+    if tool not in names:
+        raise ValueError(f"the world has no tool {tool!r} (tools: {names})")
+    slot = names.index(tool)
+    hold = torch.as_tensor(world.spec.default_actions(), dtype=motion.dtype)
+    rot = torch.as_tensor(world.spec.tools[slot].rotation, dtype=motion.dtype).expand(len(motion) - 1, 4)
+    mine = torch.cat([motion[1:, :3], rot, motion[1:, 3:4]], dim=1)[:, None, :]
+    return torch.cat([hold[:, :slot], mine, hold[:, slot + 1 :]], dim=1)
 
 
 def bind_shell_task(
@@ -38,16 +44,16 @@ def bind_shell_task(
     keyframes: int = 5,
 ) -> BoundTask:
     """score(final vertices by shell name, tool motion) -> scalar loss."""
-    from sim.world import World
-
-    world = World(shell_world_spec(ctx, ctx.finger_size))
+    world = ctx.world
+    if world is None or getattr(world, "shells", None) is None:
+        raise ValueError(f"task {kind!r} needs a simulated world with shells (the scene's cloth bodies)")
     param = workspace.spline(ctx, keyframes)
     ranges = world.shells.shell_ranges
     names = [s.name for s in world.spec.shells]
 
     def loss(x: torch.Tensor) -> torch.Tensor:
         motion = param.decode(x)
-        final = simulate(world, tool_actions(world, motion))[-1]
+        final = simulate(world, tool_actions(world, ctx.tool, motion))[-1]
         return score({n: final[ranges[i] : ranges[i + 1]] for i, n in enumerate(names)}, motion)
 
     def evaluate(x: np.ndarray) -> float:

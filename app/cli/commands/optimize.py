@@ -81,19 +81,18 @@ def _optimize(scene_path: Path, optimizer: str, iters: int, seed: int, out: Path
         f"(best.json, curve.csv, curve.json, optimized.yaml)"
     )
     if preview:
-        _preview(optimized, run.out_dir / "preview.png")
+        from sim.tasks.registry import task_definition
+
+        _preview(optimized, run.out_dir, task_definition(task.kind).family)
     return 0
 
 
-def _preview(scene_file: Path, picture: Path) -> None:
-    """Render the optimized scene through ui/offscreen.py, loaded at run time (app never
-    imports ui at import time); skipped with a note where it is not available."""
-    import importlib
-
-    try:
-        offscreen = importlib.import_module("ui.offscreen")
-        offscreen.render_scene_file(scene_file, picture)
-    except (ImportError, AttributeError) as e:
-        typer.echo(f"preview skipped: {e}")
+def _preview(scene_file: Path, out_dir: Path, family: str) -> None:
+    """Render the optimized scene as ``deft simulate --render`` does (it loads ui/offscreen.py
+    at run time); the tactile pad rigs have no renderer yet, so only shell scenes get one."""
+    if family != "shell":
+        typer.echo(f"preview skipped: only shell scenes are rendered ({family} tasks have no renderer yet)")
         return
-    typer.echo(f"preview: {picture}")
+    from app.cli.commands.simulate import _simulate
+
+    _simulate(scene_file, 0, out_dir / "preview", out_dir / "preview.png", 0)
