@@ -112,17 +112,24 @@ class MotionGuard:
     def image(self, t: float, image: np.ndarray) -> None:
         self._feed("image", t, image)
 
+    def sensor_failed(self, error: Exception) -> None:
+        """The stream feeding the monitors broke: without them, motion must not go on."""
+        self._trip(Trip("sensor failure", str(error), time.monotonic(), float("nan")))
+
     def _feed(self, kind: str, t: float, sample) -> None:
         if self.tripped is not None:
             return
         for m in self.monitors:
             if m.kind == kind and (trip := m.update(t, sample)) is not None:
-                with self._lock:
-                    if self.tripped is not None:
-                        return
-                    self.tripped = trip
-                threading.Thread(target=self._stop, daemon=True).start()
+                self._trip(trip)
                 return
+
+    def _trip(self, trip: Trip) -> None:
+        with self._lock:
+            if self.tripped is not None:
+                return
+            self.tripped = trip
+        threading.Thread(target=self._stop, daemon=True).start()
 
     def _stop(self) -> None:
         try:

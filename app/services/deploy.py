@@ -260,13 +260,26 @@ def execute_plan(link, p: DeployPlan, arming, measured: np.ndarray, grip=None, s
     report = preflight(p, measured)
     if not report.passed:
         raise GateRefused(report)
-    guard = MotionGuard(lambda: link.active.cancel(), list(monitors)) if monitors else None
-    pump = SensorPump(sensor, sensor_listeners(recorder, guard)) if sensor is not None else None
+    def stop_motion() -> None:
+        running = link.active
+        if running is not None and running.outcome is None:
+            running.cancel()
+
+    guard = MotionGuard(stop_motion, list(monitors)) if monitors else None
+    pump = None
+    if sensor is not None:
+        pump = SensorPump(sensor, sensor_listeners(recorder, guard), guard.sensor_failed if guard else None)
     try:
+        if guard is not None and guard.tripped is not None:  # e.g. the sensor failed already
+            raise RuntimeError(f"not started: {guard.tripped}")
         ex, _ = send_checked(link, p.model, p.trajectory, arming, p.config)
+        if guard is not None and guard.tripped is not None:
+            stop_motion()  # tripped while the goal was on its way
         stop = threading.Event()
         gripper = GripperSchedule(grip or (lambda opening: link.grip(opening, timeout=5.0)), p.gripper_events, stop)
         outcome = ex.wait(p.trajectory.duration + margin)
+        if outcome.status == "timeout":
+            stop_motion()  # never leave a motion running unattended
         stop.set()
         gripper.join(5.0)
     finally:

@@ -129,11 +129,16 @@ class Execution:
         """The outcome; a fault if the controller goes silent (no feedback for
         ``feedback_timeout`` s), a timeout after ``timeout`` s (the goal keeps running)."""
         deadline = time.monotonic() + timeout
+        beats_when_silent = None  # our executor's heartbeat count when the controller went quiet
         while not self._done.wait(0.01):
             now = time.monotonic()
             if self.accepted_at is not None:
                 last = self.feedback[-1].received if self.feedback else self.accepted_at
-                if now - last > self.feedback_timeout:
+                if now - last <= self.feedback_timeout:
+                    beats_when_silent = None
+                elif beats_when_silent is None:
+                    beats_when_silent = self.link.runtime.beats
+                elif self.link.runtime.beats - beats_when_silent >= 3:  # we spin, yet hear nothing
                     self._finish(Outcome("fault", f"controller {self.link.topics.controller!r} stopped responding: "
                                                   f"no feedback for {self.feedback_timeout} s during motion; the "
                                                   f"arm's state is unknown"))

@@ -22,6 +22,10 @@ class RosRuntime:
         self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
         self.node = Node(node_name, context=self.context)
         self.error: BaseException | None = None  # what stopped the executor, if anything did
+        # Heartbeat of our own executor: silence from a peer only means something while we
+        # are spinning ourselves (a starved process hears nothing from anyone).
+        self.beats = 0
+        self.node.create_timer(0.02, self._beat)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, name=f"ros2-{node_name}", daemon=True)
         self._thread.start()
@@ -33,6 +37,9 @@ class RosRuntime:
             if self.context.ok():
                 self.error = e
                 raise
+
+    def _beat(self) -> None:
+        self.beats += 1
 
     @property
     def alive(self) -> bool:

@@ -154,9 +154,10 @@ class SensorPump:
     """Reads a ``SensorStream`` on its own thread and hands every sample to ``listeners``
     (a recorder, a motion guard) until stopped; a stream error ends it and is kept in ``error``."""
 
-    def __init__(self, stream: SensorStream, listeners: list) -> None:
+    def __init__(self, stream: SensorStream, listeners: list, on_error=None) -> None:
         self.stream = stream
         self.listeners = listeners
+        self.on_error = on_error  # called with the error that ended the pump
         self.error: Exception | None = None
         self.samples = 0
         self._stop = threading.Event()
@@ -169,6 +170,8 @@ class SensorPump:
                 sample = self.stream.read()
             except SerialLinkError as e:
                 self.error = e
+                if self.on_error is not None:
+                    self.on_error(e)
                 return
             self.samples += 1
             for listener in list(self.listeners):

@@ -122,7 +122,7 @@ class SerialGripper:
             if time.monotonic() >= deadline:
                 raise GripperFault(f"gripper on {self.port.url}: {what} not finished within {timeout} s "
                                    f"(status {OBJECT[s.object_state]}, fault 0x{s.fault:02X})")
-            time.sleep(0.005)
+            time.sleep(0.02)
 
     def close(self) -> None:
         self.port.close()

@@ -13,9 +13,11 @@ LAB_ARGS = ["--tactile", "left=/tactile/left", "--object-width", "0.03"]
 
 
 @contextmanager
-def lab_sim_process(*extra: str, timeout: float = 30.0):
-    """The lab-sim as a child process (it inherits the private ROS domain of tests/conftest.py)."""
-    proc = subprocess.Popen([sys.executable, "-m", "robot.ros2.lab_sim", *LAB_ARGS, *extra], cwd=REPO,
+def lab_sim_process(*extra: str, command: list[str] | None = None, timeout: float = 30.0):
+    """The lab-sim as a child process (it inherits the private ROS domain of tests/conftest.py);
+    ``command`` replaces the default ``python -m robot.ros2.lab_sim`` with its test arguments."""
+    command = command or [sys.executable, "-m", "robot.ros2.lab_sim", *LAB_ARGS]
+    proc = subprocess.Popen([*command, *extra], cwd=REPO,
                             env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + timeout

@@ -1,10 +1,7 @@
 """Deploying a scene: planning on the lab arm, `deft deploy` dry runs and an armed run
 against `deft lab-sim` in another process."""
 
-import os
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,7 +14,7 @@ from app.scene.io import load_scene
 from app.scene.paths import default_scene_path
 from app.services.deploy import DeployError, arm_base_pose, load_solution, plan, preflight, report_rows
 from robot.kinematics import forward, pose_matrix
-from tests.robot.conftest import REPO
+from tests.robot.ros_fixtures import lab_sim_process
 
 SCENE = default_scene_path()
 
@@ -90,24 +87,8 @@ def test_cli_dry_run_without_robot():
 def lab_sim():
     """`deft lab-sim` on the default scene, in another process."""
     deft = Path(sys.executable).with_name("deft")
-    proc = subprocess.Popen([str(deft), "lab-sim", str(SCENE), "--object-width", "0.02"], cwd=REPO,
-                            env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    ready = threading.Event()
-
-    def drain():
-        for line in proc.stdout:
-            lines.append(line)
-            if "lab-sim ready" in line:
-                ready.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    try:
-        assert ready.wait(30), "".join(lines)
+    with lab_sim_process(command=[str(deft), "lab-sim", str(SCENE), "--object-width", "0.02"]) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.mark.ros
@@ -151,7 +132,8 @@ def test_serial_gripper_and_force_stop_during_deploy(lab_sim, tmp_path):
     from robot.serial.emulators.force_sensor import ForceSensorEmulator
     from robot.serial.emulators.robotiq import RobotiqEmulator
 
-    with RobotiqEmulator(tmp_path / "ttyGripper") as grip_dev, ForceSensorEmulator(tmp_path / "ttyForce") as ft_dev:
+    with RobotiqEmulator(tmp_path / "ttyGripper") as grip_dev, \
+            ForceSensorEmulator(tmp_path / "ttyForce", rate=100) as ft_dev:
         ft_dev.wrench = lambda t: np.array([0, 0, 40.0 if grip_dev.output[3] > 200 else 0.0, 0, 0, 0])
         scene = load_scene(SCENE)
         scene.lab = scene.lab.model_copy(update={"gripper_serial": SerialLink(port=grip_dev.path),
@@ -163,7 +145,7 @@ def test_serial_gripper_and_force_stop_during_deploy(lab_sim, tmp_path):
                                                   "--connect-timeout", "10"])
         closed = grip_dev.output[3]
     assert result.exit_code == 3, result.output
-    assert "stopped by force limit" in result.output and "execution canceled" in result.output
+    assert "stopped by force limit" in result.output and "execution canceled" in result.output, result.output
     assert closed == 255  # the schedule closed the serial gripper (opening 0)
     forces = read_bag(tmp_path / "bag")[FORCE_TOPIC].arrays["force"][:, 2]
     assert forces.max() == 40.0 and forces.min() == 0.0

@@ -51,6 +51,14 @@ def test_guard_stops_once():
     assert guard.stopped.wait(1.0) and len(calls) == 1 and guard.tripped.value == 6.0
 
 
+def test_guard_stops_when_its_sensor_fails():
+    calls = []
+    guard = MotionGuard(lambda: calls.append(1), [ForceLimit(5.0)])
+    guard.sensor_failed(TimeoutError("sensor on /dev/x sent no valid frame for 1 s"))
+    assert guard.stopped.wait(1.0) and calls == [1]
+    assert guard.tripped.monitor == "sensor failure" and "no valid frame" in guard.tripped.reason
+
+
 def test_grip_hold_converges_on_a_spring_contact():
     stiffness, width = 4000.0, 0.03  # N/m, object width
     hold = GripForceHold(target=10.0, opening_range=(0.0, 0.085), gain=1.5e-4)
@@ -72,7 +80,7 @@ def test_grip_hold_with_serial_gripper_and_force_sensor(tmp_path):
         ft_dev.wrench = lambda t: np.array([0, 0, stiffness * max(0.0, width - (1 - grip_dev.position / 255) * stroke),
                                             0, 0, 0])
         gripper = SerialGripper(grip_dev.path, stroke=stroke)
-        stream = SensorStream(ft_dev.path)
+        stream = SensorStream(ft_dev.path, timeout=2.0)  # generous: the machine may be loaded
         try:
             gripper.activate(1.0)
             gripper.move(0.05)

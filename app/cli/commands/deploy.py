@@ -138,7 +138,7 @@ def _serial_devices(lab, gripper: str, max_force: float | None, recorder, closer
         if lab.sensor_serial is None:
             raise ValueError("--max-force needs lab.sensor_serial (the force sensor) in the scene")
         try:
-            sensor = SensorStream(lab.sensor_serial.port, baud=lab.sensor_serial.baud)
+            sensor = SensorStream(lab.sensor_serial.port, baud=lab.sensor_serial.baud, timeout=1.0)
             closers.append(sensor.close)
         except SerialLinkError as e:
             if max_force is not None:
@@ -170,6 +170,9 @@ def _execute(link, p, measured, lab, gripper, max_force, recorder) -> int:
     except GateRefused as e:
         typer.echo(str(e))
         return EXIT_REFUSED
+    except RuntimeError as e:  # a monitor's sensor failed before the start: nothing moved
+        typer.echo(f"deft deploy: {e}", err=True)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         if link.active is not None:
             link.active.cancel()
