@@ -93,7 +93,9 @@ class Execution:
         f = msg.feedback
         from robot.ros2.conversions import duration_s
 
-        order = [list(f.joint_names).index(n) for n in self.link.topics.joint_names] if f.joint_names else None
+        index = {n: i for i, n in enumerate(f.joint_names)}
+        names = self.link.topics.joint_names
+        order = [index[n] for n in names] if all(n in index for n in names) else slice(None)
         fb = Feedback(time.monotonic(), duration_s(f.desired.time_from_start),
                       *(np.asarray(p.positions)[order] for p in (f.desired, f.actual, f.error)))
         self.feedback.append(fb)
@@ -186,6 +188,7 @@ class RosLink:
         self._state_event = threading.Event()
         self.gripper_opening: float | None = None
         self.tactile: dict[str, np.ndarray] = {}
+        self.bad_images: dict[str, str] = {}  # sensor -> why its last image was unreadable
         self.feedback_listeners: list[Callable[[Feedback], None]] = []
         self.state_listeners: list[Callable[[float, np.ndarray], None]] = []  # (stamp [s], positions)
         self.tactile_listeners: list[Callable[[str, np.ndarray], None]] = []
@@ -228,7 +231,11 @@ class RosLink:
     def _on_image(self, name: str, msg) -> None:
         from robot.ros2.conversions import image_array
 
-        image = image_array(msg)
+        try:
+            image = image_array(msg)
+        except ValueError as e:  # an exception here would stop the executor: keep the reason instead
+            self.bad_images[name] = str(e)
+            return
         self.tactile[name] = image
         if self.recorder is not None:
             stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec

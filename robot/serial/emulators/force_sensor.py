@@ -63,3 +63,11 @@ class ForceSensorEmulator(PtyDevice):
                     frame = frame[:-1] + bytes([frame[-1] ^ 0x55])
                 self.write(frame)
             self.sent += 1
+
+
+if __name__ == "__main__":
+    import sys
+
+    from robot.serial.emulators.pty_device import serve
+
+    serve(ForceSensorEmulator(sys.argv[1] if len(sys.argv) > 1 else "/tmp/ttyDeftForce"))

@@ -90,3 +90,14 @@ class PtyDevice:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def serve(device: PtyDevice) -> None:
+    """Run an emulator until Ctrl-C (``python -m robot.serial.emulators.<name> LINK``)."""
+    print(f"{type(device).__name__} on {device.path} (Ctrl-C to stop)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        device.close()

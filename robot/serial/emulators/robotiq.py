@@ -122,3 +122,11 @@ class RobotiqEmulator(PtyDevice):
             self.position = new
             if abs(new - target) < 1e-9:
                 self.object_state = 3
+
+
+if __name__ == "__main__":
+    import sys
+
+    from robot.serial.emulators.pty_device import serve
+
+    serve(RobotiqEmulator(sys.argv[1] if len(sys.argv) > 1 else "/tmp/ttyDeftGripper"))
