@@ -180,6 +180,7 @@ def build_nodes(runtime, cfg: LabSimConfig):
             self.q = np.array(cfg.initial, dtype=float)
             self.qd = np.zeros(len(joints))
             self.active: _Goal | None = None
+            self.goals: dict[bytes, _Goal] = {}  # by goal id, while their execute callbacks run
             self.stuck: set[str] = set()
             self.ticks = 0
             self.states = self.create_publisher(JointState, cfg.joint_states_topic, 10)
@@ -218,8 +219,9 @@ def build_nodes(runtime, cfg: LabSimConfig):
         def _on_accepted(self, handle) -> None:
             g = handle.request
             goal_time = duration_s(g.goal_time_tolerance) or cfg.goal_time
-            handle._deft_goal = self._start(handle, g.trajectory, _tolerances(g.path_tolerance, joints, cfg.path_tolerance),
-                                            _tolerances(g.goal_tolerance, joints, cfg.goal_tolerance), goal_time)
+            self.goals[bytes(handle.goal_id.uuid)] = self._start(
+                handle, g.trajectory, _tolerances(g.path_tolerance, joints, cfg.path_tolerance),
+                _tolerances(g.goal_tolerance, joints, cfg.goal_tolerance), goal_time)
             handle.execute()
 
         def _on_topic(self, msg) -> None:
@@ -232,7 +234,7 @@ def build_nodes(runtime, cfg: LabSimConfig):
 
         def _on_cancel(self, handle) -> CancelResponse:
             with self.lock:
-                goal = getattr(handle, "_deft_goal", None)
+                goal = self.goals.get(bytes(handle.goal_id.uuid))
                 if goal is not None and goal is self.active and not goal.done.is_set():
                     self.qd[:] = 0.0  # hold where the arm is, at once
                     goal.outcome = ("canceled", Result.SUCCESSFUL, "canceled on request")
@@ -240,13 +242,15 @@ def build_nodes(runtime, cfg: LabSimConfig):
             return CancelResponse.ACCEPT
 
         def _execute(self, handle):
-            goal: _Goal = handle._deft_goal
+            goal = self.goals[bytes(handle.goal_id.uuid)]
             goal.done.wait()
+            del self.goals[bytes(handle.goal_id.uuid)]
             status, code, text = goal.outcome
             if status == "canceled":
                 deadline = time.monotonic() + 1.0
                 while not handle.is_cancel_requested and time.monotonic() < deadline:
                     time.sleep(0.001)  # the cancel is acknowledged just after our callback returns
+            if status == "canceled" and handle.is_cancel_requested:
                 handle.canceled()
             elif status == "succeeded":
                 handle.succeed()

@@ -78,10 +78,11 @@ def test_optimized_trajectory_passes_gate_executes_with_feedback(link, arm):
     assert report.passed and not arming.armed  # armed for one motion only
     outcome = ex.wait(5.0)
     assert outcome.ok, outcome
-    assert 12 <= len(ex.feedback) <= 30  # 20 Hz over about 1 s
-    fb = ex.feedback[len(ex.feedback) // 2]
-    np.testing.assert_allclose(fb.error, fb.desired - fb.actual, atol=1e-12)
-    assert 0.2 < fb.time < 0.9
+    assert 3 <= len(ex.feedback) <= 30  # 20 Hz over about 1 s (fewer reach a heavily loaded machine)
+    times = [fb.time for fb in ex.feedback]
+    assert all(a < b for a, b in zip(times, times[1:])) and times[0] < 0.5 < times[-1]
+    for fb in ex.feedback:
+        np.testing.assert_allclose(fb.error, fb.desired - fb.actual, atol=1e-12)
     q1 = settled_state(link)
     np.testing.assert_allclose(q1, mapping.trajectory.positions[-1], atol=0.02)
     np.testing.assert_allclose(forward(arm, q1)[:3, 3], positions[-1], atol=2e-3)
