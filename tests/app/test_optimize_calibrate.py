@@ -40,6 +40,7 @@ simulation: {dt: 0.01, horizon: 20}
 TRUTH = {"youngs_modulus": 5.0e4, "friction": 0.3}  # the scene above starts 30% and 27% off
 
 
+@pytest.mark.slow  # about 40 gradient rollouts of the FEM pad: 30-65 s on the 2-core machine
 def test_recovers_known_parameters_within_five_percent(tmp_path):
     scene_path = tmp_path / "scene.yaml"
     scene_path.write_text(SCENE)
