@@ -42,6 +42,33 @@ def run_one(request: RunRequest) -> dict:
     return {**run.summary(), "scene": request.scene, "time_budget_s": task.defaults.time_budget_s, "curve": run.curve}
 
 
+def saved_result(request: RunRequest) -> dict | None:
+    """A finished or interrupted run's result from its folder, judged by the scene's current
+    success threshold, without running anything; None where the folder holds no run."""
+    from app.scene.io import load_scene
+    from sim.tasks.registry import task_definition
+
+    folder = Path(request.out_dir)
+    try:
+        summary = json.loads((folder / "run.json").read_text())
+        curve = json.loads((folder / "curve.json").read_text())
+    except FileNotFoundError:
+        return None
+    scene = load_scene(request.scene)
+    threshold = scene.task.success_threshold
+    solved_at = next((r for r in curve if r["best_loss"] <= threshold), None)
+    return {
+        **summary,
+        "success_threshold": threshold,
+        "solved": solved_at is not None,
+        "iterations_to_success": solved_at["iteration"] if solved_at else None,
+        "wall_time_to_success": solved_at["wall_time"] if solved_at else None,
+        "scene": request.scene,
+        "time_budget_s": task_definition(scene.task.kind).defaults.time_budget_s,
+        "curve": curve,
+    }
+
+
 def run_all(requests: list[RunRequest], address: str | None = None, serial: bool = False) -> list[dict]:
     """Every request's result, in request order."""
     if serial:

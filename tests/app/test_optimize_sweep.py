@@ -50,5 +50,8 @@ def test_taskbench_command_writes_json_and_chart(tmp_path):
     summary = json.loads((tmp_path / "benchmark.json").read_text())["summary"]
     assert set(summary["reach"]) == {"hybrid", "adam", "cmaes", "hybrid_at_least_as_good"}
     assert (tmp_path / "benchmark.png").is_file()
+    again = CliRunner().invoke(build_cli(), ["taskbench", "--task", "reach", "--seeds", "1", "--report-only", "--out", str(tmp_path)])
+    assert again.exit_code == 0 and "3 of 3 runs found" in again.output
+    assert json.loads((tmp_path / "benchmark.json").read_text())["summary"] == summary
     bad = CliRunner().invoke(build_cli(), ["sweep", str(REACH), "--optimizer", "sgd"])
     assert bad.exit_code == 2 and "sgd" in bad.output

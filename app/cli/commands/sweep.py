@@ -18,14 +18,17 @@ def register(cli: typer.Typer) -> None:
         out: Path = typer.Option(Path("out/sweep"), help="Folder for the runs, benchmark.json and benchmark.png"),
         address: str = typer.Option(None, help="Ray cluster address (default: a local Ray on this machine)"),
         serial: bool = typer.Option(False, help="Run in this process, one after another, without Ray"),
+        report_only: bool = typer.Option(False, help="Summarise the runs already in --out without running any"),
     ) -> None:
         """Run every scene x optimizer x seed as an independent job (Ray), stopping each run at
-        success or its iteration budget; writes benchmark.json and benchmark.png."""
-        raise typer.Exit(run_sweep(list(scenes), list(optimizer), seeds, iters, out, address, serial))
+        success or its iteration budget; writes benchmark.json and benchmark.png. Runs already
+        in the folder are resumed (finished ones cost nothing)."""
+        raise typer.Exit(run_sweep(list(scenes), list(optimizer), seeds, iters, out, address, serial, report_only))
 
 
-def run_sweep(scenes: list[Path], optimizers: list[str], seeds: int, iters: int, out: Path, address: str | None, serial: bool) -> int:
-    from app.services.optimize_sweep import requests_for, run_all, summarize, write_report
+def run_sweep(scenes: list[Path], optimizers: list[str], seeds: int, iters: int, out: Path, address: str | None,
+              serial: bool, report_only: bool = False) -> int:
+    from app.services.optimize_sweep import requests_for, run_all, saved_result, summarize, write_report
     from sim.optim.optimizers import OPTIMIZERS
 
     unknown = [o for o in optimizers if o not in OPTIMIZERS]
@@ -34,8 +37,14 @@ def run_sweep(scenes: list[Path], optimizers: list[str], seeds: int, iters: int,
         typer.echo(f"deft sweep: unknown optimizers {unknown} (choose from {list(OPTIMIZERS)})" if unknown else f"deft sweep: no such scene files {missing}", err=True)
         return 2
     requests = requests_for(scenes, optimizers, list(range(seeds)), out, iters)
-    typer.echo(f"{len(requests)} runs ({'serial' if serial else 'Ray at ' + address if address else 'local Ray'})")
-    results = run_all(requests, address=address, serial=serial)
+    if report_only:
+        results = [r for r in map(saved_result, requests) if r is not None]
+        typer.echo(f"{len(results)} of {len(requests)} runs found in {out}")
+        if not results:
+            return 2
+    else:
+        typer.echo(f"{len(requests)} runs ({'serial' if serial else 'Ray at ' + address if address else 'local Ray'})")
+        results = run_all(requests, address=address, serial=serial)
     json_path, png_path = write_report(results, out)
     for task, rows in summarize(results).items():
         for opt, row in rows.items():

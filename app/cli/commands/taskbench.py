@@ -16,6 +16,7 @@ def register(cli: typer.Typer) -> None:
         out: Path = typer.Option(Path("artifacts/taskbench"), help="Folder for the runs, benchmark.json and benchmark.png"),
         address: str = typer.Option(None, help="Ray cluster address (default: a local Ray on this machine)"),
         serial: bool = typer.Option(False, help="Run in this process without Ray"),
+        report_only: bool = typer.Option(False, help="Summarise the runs already in --out without running any"),
     ) -> None:
         """Success rate over seeds, final loss, iterations and wall time to success per task and
         optimizer (hybrid, adam, cmaes), as benchmark.json and a loss-vs-time chart."""
@@ -28,4 +29,4 @@ def register(cli: typer.Typer) -> None:
             typer.echo(f"deft taskbench: no task matches {task or family}", err=True)
             raise typer.Exit(2)
         scenes = [assets_root() / "scenes" / "tasks" / d.scene for d in chosen]
-        raise typer.Exit(run_sweep(scenes, ["hybrid", "adam", "cmaes"], seeds, 0, out, address, serial))
+        raise typer.Exit(run_sweep(scenes, ["hybrid", "adam", "cmaes"], seeds, 0, out, address, serial, report_only))
