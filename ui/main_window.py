@@ -28,7 +28,7 @@ from ui.outliner import Outliner, node_at
 from ui.palette import Palette, PaletteItem, make_from_file
 from ui.tactile_panel import TactilePanel
 from ui.timeline import Timeline
-from ui.viewport import CAMERA_PRESETS, Viewport
+from ui.viewport import CAMERA_PRESETS, KEY_PREFIX, Viewport
 
 AUTOSAVE_MS = 60_000
 SETTINGS_VERSION = 1
@@ -444,6 +444,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
         from ui.geometry import pose_matrix
 
+        if name.startswith(KEY_PREFIX):  # the tool target of a keyframe, dragged in the viewport
+            i = int(name.removeprefix(KEY_PREFIX))
+            key = self.scene.trajectory.keyframes[i].model_dump()
+            key["position"] = tuple(float(v) for v in (delta @ np.array([*key["position"], 1.0]))[:3])
+            if not self.push(edits.set_keyframe(i, key, merge_id=f"key-drag:{i}")):
+                self.viewport.show_trajectory(self.scene.trajectory)
+            return
         i = edits.entity_index(self.scene, name)
         pose = delta @ pose_matrix(self.scene.entities[i].transform)
         quat = Rotation.from_matrix(pose[:3, :3]).as_quat(scalar_first=True)
@@ -511,14 +518,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self._selection = path
         self.outliner.select_path(path, emit=False)
         entity = self.selected_entity()
+        if path[:2] == ("trajectory", "keyframes") and len(path) == 3:
+            entity = f"{KEY_PREFIX}{path[2]}"
         if self.viewport.selected != entity:
             self.viewport.select(entity)
         node = node_at(self.scene, path) if path else None
-        title = getattr(node, "name", None) or (path[0].capitalize() if path else "")
+        title = getattr(node, "name", None) or " ".join(map(str, path))
         self.inspector.show_node(node, path, title)
 
     def _picked(self, name: str) -> None:
-        self.select_entity(name)
+        if name.startswith(KEY_PREFIX):
+            self.select_path(("trajectory", "keyframes", int(name.removeprefix(KEY_PREFIX))))
+        else:
+            self.select_entity(name)
 
     # ------------------------------------------------------------------ runs and timeline
 

@@ -49,6 +49,10 @@ class Outliner(QtWidgets.QTreeWidget):
                 continue
             item = QtWidgets.QTreeWidgetItem(self, [key.capitalize(), "settings"])
             item.setData(0, PATH_ROLE, (key,))
+            if key == "trajectory":
+                for j, frame in enumerate(scene.trajectory.keyframes):
+                    child = QtWidgets.QTreeWidgetItem(item, [f"keyframe {j}", f"t = {frame.time:g} s"])
+                    child.setData(0, PATH_ROLE, ("trajectory", "keyframes", j))
         self.expandAll()
         self._quiet = False
         self.select_path(current, emit=False)

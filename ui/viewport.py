@@ -26,6 +26,8 @@ from ui import geometry
 SELECTION_COLOR = (1.0, 0.85, 0.1)
 CAMERA_PRESETS = ("iso", "front", "top", "side")
 CLICK_SLOP_PX = 4  # a press and release closer than this is a click, not a camera drag
+KEY_PREFIX = "keyframe:"  # keyframe handles are selected like entities, under this name
+HANDLE_RADIUS = 0.015  # m
 
 
 class Viewport(QtWidgets.QWidget):
@@ -91,15 +93,22 @@ class Viewport(QtWidgets.QWidget):
         self._rest_pose.pop(name, None)
 
     def show_trajectory(self, trajectory, render: bool = True) -> None:
-        """The tool path and a handle at every keyframe."""
+        """The tool path, and a handle at every keyframe that a click selects and the gizmo drags."""
         self._drop("trajectory")
-        self._drop("keyframes")
+        for name in [n for n in self._actors if n.startswith(KEY_PREFIX)]:
+            self._remove_entity(name)
         if trajectory is not None and trajectory.keyframes:
             keys, path = geometry.trajectory_path(trajectory)
             if len(path) > 1:
                 self._keep("trajectory", self._add_lines(path, "#50c8ff", 3))
-            handles = pv.PolyData(keys)
-            self._keep("keyframes", self._add(handles, color="#50c8ff", point_size=12, render_points_as_spheres=True))
+            for i, point in enumerate(keys):
+                name = f"{KEY_PREFIX}{i}"
+                part = geometry.Part(name, "handle", pv.Sphere(radius=HANDLE_RADIUS, center=point), (0.31, 0.78, 1.0))
+                self._parts[name] = [part]
+                self._rest_pose[name] = np.eye(4)
+                self._actors[name] = [self._add(part.mesh, color=part.color, smooth_shading=True)]
+        if self._selected.startswith(KEY_PREFIX):
+            self._apply_selection()
         if render:
             self.render()
 
@@ -242,8 +251,9 @@ class Viewport(QtWidgets.QWidget):
             if not np.allclose(delta, np.eye(4)):
                 self.gizmo_released.emit(name, delta.copy())
 
+        scale = 3.0 if name.startswith(KEY_PREFIX) else 0.5  # a handle is small: longer arrows
         self._gizmo = self._plotter.add_affine_transform_widget(
-            main, origin=origin, scale=0.5, interact_callback=follow, release_callback=released
+            main, origin=origin, scale=scale, interact_callback=follow, release_callback=released
         )
 
     def _remove_gizmo(self) -> None:

@@ -9,7 +9,7 @@ from PySide6 import QtCore
 
 from app.scene.io import scene_to_text
 from studio_helpers import image_difference, save_screenshot, settle
-from test_main_flow import type_into
+from test_main_flow import drag_gizmo_arrow, type_into
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 
@@ -138,3 +138,23 @@ def test_keyframes_on_the_timeline(window, qtbot):
     window.undo()
     window.undo()
     assert [k.time for k in window.scene.trajectory.keyframes] == times
+
+
+def test_drag_a_keyframe_tool_target_in_the_viewport(window, qtbot):
+    viewport = window.viewport
+    key = window.scene.trajectory.keyframes[0]
+    x, y = viewport.world_to_display(key.position)
+    qtbot.mouseClick(viewport._plotter.interactor, LEFT, pos=QtCore.QPoint(x, y))
+    settle(qtbot)
+    assert window.outliner.current_path() == ("trajectory", "keyframes", 0)
+    assert ("trajectory", "keyframes", 0, "position") in window.inspector.rows
+
+    drag_gizmo_arrow(qtbot, window, axis=2, dx=0, dy=-150)  # the z arrow, upwards on screen
+    moved = window.scene.trajectory.keyframes[0]
+    assert moved.position[2] > key.position[2] + 0.005
+    np.testing.assert_allclose(moved.position[:2], key.position[:2], atol=1e-9)
+    assert moved.time == key.time and moved.opening == key.opening
+    assert window.stack.texts() == ["edit keyframe 0"]
+    save_screenshot(window, "keyframe_dragged")
+    window.undo()
+    assert window.scene.trajectory.keyframes[0].position == key.position
