@@ -17,7 +17,7 @@ import numpy as np
 from sim.rollout import rollout
 from sim.world import World
 
-KINDS = ("actions", "youngs_modulus", "bending_stiffness", "friction", "contact_stiffness", "initial_pose")
+KINDS = ("actions", "keyframes", "youngs_modulus", "bending_stiffness", "friction", "contact_stiffness", "initial_pose")
 _PARAM_OF = {"friction": "collider_friction", "contact_stiffness": "collider_stiffness"}
 
 
@@ -27,6 +27,7 @@ class CheckResult:
     analytic: float
     numeric: float
     step: float
+    inactive: bool = False  # the parameter barely moves the loss: both sides are solver noise
 
     @property
     def rel_error(self) -> float:
@@ -45,7 +46,10 @@ def check_gradients(
     loss: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
     seed: int = 0,
     rel_step: float = 1e-6,
+    keyframes: tuple[np.ndarray, np.ndarray, int] | None = None,
 ) -> list[CheckResult]:
+    """``keyframes`` = (W, values, tool slot): the actions of that tool are W @ values, and
+    the "keyframes" kind moves the values (skipped without it)."""
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
         raise ValueError(f"unknown parameter kinds {unknown} (expected some of {KINDS})")
@@ -74,6 +78,18 @@ def check_gradients(
             analytic = float(np.sum(grads.actions * d))
             plus = evaluate(actions + h * d, params, x0)[1][0]
             minus = evaluate(actions - h * d, params, x0)[1][0]
+        elif kind == "keyframes":
+            if keyframes is None:
+                continue
+            weights, values, slot = keyframes
+            dk = rng.normal(size=values.shape)
+            dk[:, 3:7] *= 0.1
+            d = np.zeros_like(actions)
+            d[:, slot] = weights @ dk
+            h = rel_step * max(1.0, np.abs(values).max())
+            analytic = float(np.sum((weights.T @ grads.actions[:, slot]) * dk))  # chain through W
+            plus = evaluate(actions + h * d, params, x0)[1][0]
+            minus = evaluate(actions - h * d, params, x0)[1][0]
         elif kind == "initial_pose":
             # a rigid move of every shell: a translation plus a small rotation about the centroid
             c = x0.mean(0)
@@ -93,7 +109,11 @@ def check_gradients(
             analytic = float(np.sum(grads.params[key] * d))
             plus = evaluate(actions, {**params, key: params[key] + h * d}, x0)[1][0]
             minus = evaluate(actions, {**params, key: params[key] - h * d}, x0)[1][0]
-        results.append(CheckResult(kind, analytic, (plus - minus) / (2 * h), h))
+        numeric = (plus - minus) / (2 * h)
+        # directions are O(1) moves (relative ones for materials): a change of the loss below
+        # 1e-8 of its size means this parameter does not act on this run
+        inactive = max(abs(analytic), abs(numeric)) <= 1e-8 * max(abs(value), 1e-30)
+        results.append(CheckResult(kind, analytic, numeric, h, inactive))
     world.set_params(params)
     world.set_actions(actions)
     return results

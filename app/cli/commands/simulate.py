@@ -9,26 +9,6 @@ from pathlib import Path
 import typer
 
 
-def task_loss(scene, shells: dict[str, "np.ndarray"]) -> tuple[float | None, list[str]]:  # noqa: F821
-    """The scene's task loss on final shell positions, for the terms that depend only on
-    them (lift_height: squared gap of the mean height to the target; position: squared
-    distance of the centroid to the target). Returns (loss or None, terms not evaluated)."""
-    import numpy as np
-
-    total, skipped = None, []
-    for term in scene.task.loss:
-        x = shells.get(term.entity)
-        if x is None or term.kind not in ("lift_height", "position") or not term.target:
-            skipped.append(term.kind)
-            continue
-        if term.kind == "lift_height":
-            value = (x[:, 2].mean() - term.target[0]) ** 2
-        else:
-            value = float(np.sum((x.mean(0) - np.asarray(term.target[:3])) ** 2))
-        total = (total or 0.0) + term.weight * float(value)
-    return total, skipped
-
-
 def register(cli: typer.Typer) -> None:
     @cli.command()
     def simulate(
@@ -51,6 +31,7 @@ def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | Non
 
     from app.compile import compile_scene
     from app.compile.frames import write_pvd, write_vtp
+    from app.compile.loss import final_position_loss
     from app.scene.io import SceneError, load_scene
     from sim.errors import SimulationError
 
@@ -115,8 +96,9 @@ def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | Non
     wall = time.perf_counter() - t1
     write_pvd(out / "frames.pvd", frames)
     final = world.get_state()["shells"]["x"]
-    shells = {s.name: final[ranges[i] : ranges[i + 1]] for i, s in enumerate(spec.shells)}
-    loss, unevaluated = task_loss(doc, shells)
+    shells = [s.name for s in spec.shells]
+    loss_fn, unevaluated = final_position_loss(doc, list(shells), ranges)
+    loss = loss_fn(final[None])[0] if loss_fn else None
     summary = {
         "scene": str(scene_path),
         "steps": world.step_index,

@@ -1,0 +1,120 @@
+"""Scene document -> volumetric specs: tactile pads (FEM + sensor config), FEM soft bodies
+and MPM bodies. Pure mapping; nothing here runs Taichi.
+
+Mesh-file bodies need the scene's resolved asset path; ``mesh_loader`` turns a MeshShape
+into a watertight ``trimesh.Trimesh`` (the caller knows the scene's folder).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from app.scene.model import Body, FemElastic, MpmElastic, MpmElastoplastic, MpmFluid, TactileSensor
+from sim.fem.mesh import TetMesh, box_body, dome_pad, flat_pad, voxel_tetrahedralize
+from sim.fem.spec import FemBodySpec, FemMaterial
+from sim.mpm import sampling
+from sim.mpm.spec import MpmBodySpec, MpmGrid, MpmMaterial
+from sim.tactile.sensor import TactileConfig
+
+
+def _cells(length: float, element: float) -> int:
+    return max(int(round(length / element)), 1)
+
+
+def pad_specs(sensor: TactileSensor, element_size: float = 1.5e-3, mass_scale: float = 1.0) -> tuple[FemBodySpec, TactileConfig]:
+    """The FEM pad of a tactile sensor (in its own frame: gel facing +z, back at the finger)
+    and its reading configuration."""
+    m = sensor.material
+    material = FemMaterial(m.youngs_modulus, m.poisson_ratio, m.density, max(m.damping, 20.0))
+    width, height = sensor.size
+    if sensor.pad == "flat":
+        cells = (_cells(width, element_size), _cells(height, element_size), _cells(sensor.thickness, element_size))
+        mesh = flat_pad((width, height, sensor.thickness), cells)
+        markers: tuple[int, int] | int = (sensor.markers.cols, sensor.markers.rows)
+    else:
+        if sensor.thickness >= sensor.dome_radius:
+            raise ValueError(f"sensor {sensor.name!r}: thickness must be below the dome radius")
+        half = 0.5 * min(width, height)
+        cap = math.degrees(math.asin(min(half / sensor.dome_radius, 1.0)))
+        arc = sensor.dome_radius * math.radians(cap)
+        mesh = dome_pad(sensor.dome_radius, sensor.thickness, cap, rings=_cells(arc, element_size), layers=_cells(sensor.thickness, element_size))
+        markers = sensor.markers.rows * sensor.markers.cols
+    if (markers if isinstance(markers, int) else min(markers)) < 1:
+        raise ValueError(f"sensor {sensor.name!r} has no markers; give rows and cols >= 1")
+    w_px, h_px = sensor.image_resolution
+    config = TactileConfig(image_size=(h_px, w_px), markers=markers)
+    return FemBodySpec(sensor.name, mesh, material, mass_scale=mass_scale), config
+
+
+def _tet_mesh(body: Body, element_size: float, mesh_loader) -> TetMesh:
+    shape = body.shape
+    if shape.kind == "box":
+        return box_body(tuple(shape.size), tuple(_cells(s, element_size) for s in shape.size))
+    import trimesh
+
+    if shape.kind == "sphere":
+        surface = trimesh.creation.icosphere(subdivisions=3, radius=shape.radius)
+    elif shape.kind == "cylinder":
+        surface = trimesh.creation.cylinder(radius=shape.radius, height=shape.height, sections=32)
+    elif shape.kind == "capsule":
+        surface = trimesh.creation.capsule(height=shape.length, radius=shape.radius, count=[16, 16])
+    elif shape.kind == "mesh":
+        if mesh_loader is None:
+            raise ValueError(f"body {body.name!r}: a mesh shape needs a mesh_loader to read {shape.path!r}")
+        surface = mesh_loader(shape)
+    else:
+        raise ValueError(f"body {body.name!r}: shape {shape.kind!r} cannot be an FEM body")
+    return voxel_tetrahedralize(surface, element_size)
+
+
+def fem_body_spec(body: Body, element_size: float = 2e-3, mesh_loader=None) -> FemBodySpec:
+    """A free FEM soft body (soft block, sponge) from a body with an FemElastic material."""
+    m = body.material
+    if not isinstance(m, FemElastic):
+        raise ValueError(f"body {body.name!r} has material {m.kind!r}, not fem_elastic")
+    return FemBodySpec(
+        body.name,
+        _tet_mesh(body, element_size, mesh_loader),
+        FemMaterial(m.youngs_modulus, m.poisson_ratio, m.density, m.damping),
+        position=tuple(body.transform.position),
+        rotation=tuple(body.transform.rotation),
+    )
+
+
+def mpm_material(body: Body) -> MpmMaterial:
+    m = body.material
+    if isinstance(m, MpmFluid):
+        return MpmMaterial("fluid", density=m.density, bulk_modulus=m.bulk_modulus, viscosity=m.viscosity)
+    if isinstance(m, MpmElastoplastic):
+        return MpmMaterial("plastic", density=m.density, youngs_modulus=m.youngs_modulus, poisson_ratio=m.poisson_ratio, yield_stress=m.yield_stress)
+    if isinstance(m, MpmElastic):
+        return MpmMaterial("elastic", density=m.density, youngs_modulus=m.youngs_modulus, poisson_ratio=m.poisson_ratio)
+    raise ValueError(f"body {body.name!r} has material {m.kind!r}, not an MPM material")
+
+
+def mpm_body_spec(body: Body, grid: MpmGrid, mesh_loader=None) -> MpmBodySpec:
+    """Particles at 8 per grid cell filling the body's shape, placed by its transform."""
+    from sim.fem.spec import quat_to_matrix
+
+    spacing, shape = grid.dx / 2, body.shape
+    if shape.kind == "box":
+        pts, vol = sampling.sample_box((0, 0, 0), np.asarray(shape.size) / 2, spacing)
+    elif shape.kind == "sphere":
+        pts, vol = sampling.sample_sphere((0, 0, 0), shape.radius, spacing)
+    elif shape.kind == "cylinder":
+        pts, vol = sampling.sample_cylinder((0, 0, 0), shape.radius, shape.height / 2, spacing)
+    elif shape.kind in ("capsule", "mesh"):
+        surface = mesh_loader(shape) if shape.kind == "mesh" and mesh_loader else None
+        if shape.kind == "capsule":
+            import trimesh
+
+            surface = trimesh.creation.capsule(height=shape.length, radius=shape.radius, count=[16, 16])
+        if surface is None:
+            raise ValueError(f"body {body.name!r}: a mesh shape needs a mesh_loader to read {shape.path!r}")
+        pts, vol = sampling.sample_mesh(surface, spacing)
+    else:
+        raise ValueError(f"body {body.name!r}: shape {shape.kind!r} cannot be an MPM body")
+    R = quat_to_matrix(body.transform.rotation)
+    return MpmBodySpec(body.name, pts @ R.T + np.asarray(body.transform.position), vol, mpm_material(body))
