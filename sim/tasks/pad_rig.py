@@ -46,9 +46,11 @@ class PadRig:
     shape_rot: np.ndarray
     pad_rot: np.ndarray
 
-    def run(self, tool_path: torch.Tensor, youngs=None, contact=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Node positions and contact forces (steps, nodes, 3) for a (steps + 1, 3) tool path."""
-        traj = Trajectory(tool_path[:, None, :], self.shape_pos, body_rot=self.pad_rot, shape_rot=self.shape_rot)
+    def run(self, tool_path: torch.Tensor, youngs=None, contact=None, shape_pos=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Node positions and contact forces (steps, nodes, 3) for a (steps + 1, 3) tool path
+        (and, optionally, surfaces moved to shape_pos)."""
+        shapes = self.shape_pos if shape_pos is None else shape_pos
+        traj = Trajectory(tool_path[:, None, :], shapes, body_rot=self.pad_rot, shape_rot=self.shape_rot)
         return self.system.rollout(traj, youngs=youngs, contact=contact)
 
     @staticmethod
