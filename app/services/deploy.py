@@ -260,10 +260,15 @@ def execute_plan(link, p: DeployPlan, arming, measured: np.ndarray, grip=None, s
     report = preflight(p, measured)
     if not report.passed:
         raise GateRefused(report)
+    stop_errors: list[str] = []
+
     def stop_motion() -> None:
         running = link.active
         if running is not None and running.outcome is None:
-            running.cancel()
+            try:
+                running.cancel()
+            except TimeoutError as e:
+                stop_errors.append(f"STOP NOT CONFIRMED: {e}; check the robot")
 
     guard = MotionGuard(stop_motion, list(monitors)) if monitors else None
     pump = None
@@ -285,7 +290,7 @@ def execute_plan(link, p: DeployPlan, arming, measured: np.ndarray, grip=None, s
     finally:
         if pump is not None:
             pump.stop()
-    notes = list(gripper.errors)
+    notes = stop_errors + list(gripper.errors)
     if guard is not None and guard.tripped is not None:
         notes.append(f"stopped by {guard.tripped}")
     if pump is not None and pump.error is not None:

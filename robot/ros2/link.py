@@ -134,20 +134,17 @@ class Execution:
         beats_when_silent = None  # our executor's heartbeat count when the controller went quiet
         while not self._done.wait(0.01):
             now = time.monotonic()
-            if self.accepted_at is not None:
-                last = self.feedback[-1].received if self.feedback else self.accepted_at
-                if now - last <= self.feedback_timeout:
-                    beats_when_silent = None
-                elif beats_when_silent is None:
-                    beats_when_silent = self.link.runtime.beats
-                elif self.link.runtime.beats - beats_when_silent >= 3:  # we spin, yet hear nothing
-                    self._finish(Outcome("fault", f"controller {self.link.topics.controller!r} stopped responding: "
-                                                  f"no feedback for {self.feedback_timeout} s during motion; the "
-                                                  f"arm's state is unknown"))
-                    break
-            elif now - self.sent > self.feedback_timeout + 1.0:
-                self._finish(Outcome("fault", f"controller {self.link.topics.controller!r} did not answer the goal "
-                                              f"within {self.feedback_timeout + 1.0} s"))
+            accepted = self.accepted_at is not None
+            last = (self.feedback[-1].received if self.feedback else self.accepted_at) if accepted else self.sent
+            allowed = self.feedback_timeout if accepted else self.feedback_timeout + 1.0
+            if now - last <= allowed:
+                beats_when_silent = None
+            elif beats_when_silent is None:
+                beats_when_silent = self.link.runtime.beats
+            elif self.link.runtime.beats - beats_when_silent >= 3:  # we spin, yet hear nothing
+                what = (f"stopped responding: no feedback for {allowed} s during motion; the arm's state is unknown"
+                        if accepted else f"did not answer the goal within {allowed} s")
+                self._finish(Outcome("fault", f"controller {self.link.topics.controller!r} {what}"))
                 break
             if now >= deadline:
                 return Outcome("timeout", f"still running after {timeout} s")
