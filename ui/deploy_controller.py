@@ -32,6 +32,7 @@ class DeployController(QtCore.QObject):
     connected = QtCore.Signal(object, str)  # RosLink or None, detail
     measured = QtCore.Signal(float, object)  # stamp s, joint positions
     finished = QtCore.Signal(str)
+    tactile_image = QtCore.Signal(str, object)  # sensor name, image from the real pad (uint8 or float)
 
     def __init__(self, window) -> None:
         super().__init__(window)
@@ -56,6 +57,7 @@ class DeployController(QtCore.QObject):
         self.connected.connect(self._on_connected)
         self.measured.connect(lambda t, q: p.add_measured(t, q))
         self.finished.connect(self._on_finished)
+        self.tactile_image.connect(self._on_tactile_image)
 
     def _measured_state(self):
         return self.link.joint_state(1.0) if self.link is not None else None
@@ -149,6 +151,7 @@ class DeployController(QtCore.QObject):
                 self.connected.emit(None, f"no controller answers on {topics.action} within {CONNECT_TIMEOUT_S:g} s")
                 return
             link.state_listeners.append(self._on_state)
+            link.tactile_listeners.append(lambda name, image: self.tactile_image.emit(name, np.array(image)))
             self.connected.emit(link, f"{topics.controller} answering")
 
         self.worker.submit(job)
@@ -166,6 +169,13 @@ class DeployController(QtCore.QObject):
             self.panel.set_connection("gripper", None, f"{scene.lab.gripper_topic} (checked on first grip)")
             topics = ", ".join(scene.lab.tactile_topics.values()) or "none configured"
             self.panel.set_connection("tactile sensors", None, f"subscribed: {topics}")
+
+    def _on_tactile_image(self, name: str, image) -> None:
+        """A real pad's image shown in the tactile panel, as the simulated ones are."""
+        from app.services.frames import TactileFrame, frozen
+
+        scale = 255.0 if np.asarray(image).dtype == np.uint8 else 1.0
+        self.window.tactile_panel.show_live(name, TactileFrame(image=frozen(np.asarray(image) / scale)))
 
     def _on_finished(self, message: str) -> None:
         self._t0 = 0.0

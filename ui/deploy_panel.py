@@ -88,11 +88,6 @@ class DeployPanel(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ state from the service
 
-    def set_available(self, available: bool, why: str = "") -> None:
-        for b in (self.connect_button, self.dry_run_button, self.arm_button, self.execute_button):
-            b.setEnabled(available)
-        self.message.setText("" if available else f"not available: {why}")
-
     def set_connection(self, device: str, connected: bool | None, detail: str) -> None:
         self.lights[device].set_state(connected, detail)
 

@@ -168,7 +168,9 @@ class Inspector(QtWidgets.QScrollArea):
         form = QtWidgets.QFormLayout(body)
         form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         if node is None:
-            form.addRow(QtWidgets.QLabel("Nothing selected: click an object in the viewport or the outliner."))
+            hint = QtWidgets.QLabel("Nothing selected: click an object in the viewport or the outliner.")
+            hint.setWordWrap(True)
+            form.addRow(hint)
         else:
             heading = QtWidgets.QLabel(f"<b>{title}</b>  <span style='color:#9aa3ad'>(SI units)</span>")
             form.addRow(heading)

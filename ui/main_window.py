@@ -25,10 +25,11 @@ from ui.history import HistoryView
 from ui.inspector import Inspector, describe_error
 from ui.optimize_panel import OptimizePanel
 from ui.outliner import Outliner, node_at
+from ui.palette import ITEMS as PALETTE_ITEMS
 from ui.palette import Palette, PaletteItem, make_from_file
 from ui.tactile_panel import TactilePanel
 from ui.timeline import Timeline
-from ui.viewport import CAMERA_PRESETS, KEY_PREFIX, Viewport
+from ui.viewport import CAMERA_PRESETS, KEY_PREFIX, PAD_FIELDS, Viewport
 
 AUTOSAVE_MS = 60_000
 SETTINGS_VERSION = 1
@@ -179,7 +180,7 @@ class MainWindow(QtWidgets.QMainWindow):
         a["duplicate"] = self._action(edit, "&Duplicate", self.duplicate_selected, "Ctrl+D")
         a["delete"] = self._action(edit, "De&lete", self.delete_selected, QtCore.Qt.Key.Key_Delete)
         add = edit.addMenu("&Add")
-        for item in self.palette_items():
+        for item in PALETTE_ITEMS:
             self._action(add, item.label, lambda it=item: self.add_from_palette(it))
 
         view = bar.addMenu("&View")
@@ -192,6 +193,12 @@ class MainWindow(QtWidgets.QMainWindow):
         a["axes"] = self._action(view, "Show &axes", self.viewport.set_axes_visible, checkable=True)
         a["grid"].setChecked(True)
         a["axes"].setChecked(True)
+        pad_menu = view.addMenu("Colour &pads by")
+        pad_group = QtGui.QActionGroup(self)
+        for field in PAD_FIELDS:
+            a[f"pad_{field}"] = self._action(pad_menu, field, lambda on, f=field: on and self._colour_pads(f), checkable=True)
+            pad_group.addAction(a[f"pad_{field}"])
+        a[f"pad_{PAD_FIELDS[0]}"].setChecked(True)
         view.addSeparator()
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
@@ -224,11 +231,6 @@ class MainWindow(QtWidgets.QMainWindow):
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About Deft", self.about)
         self._refresh_recent_menu()
-
-    def palette_items(self) -> list[PaletteItem]:
-        from ui.palette import ITEMS
-
-        return list(ITEMS)
 
     def _connect(self) -> None:
         self.outliner.selected.connect(self.select_path)
@@ -547,6 +549,10 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.viewport.show_frame(self.run[index])
         self.tactile_panel.show_index(index)
+
+    def _colour_pads(self, field: str) -> None:
+        self.viewport.set_field(field)
+        self.viewport.show_frame(self.run[self.timeline.index] if self.run is not None and len(self.run) else None)
 
     def toggle_play(self) -> None:
         if self.timeline.playing:

@@ -26,6 +26,7 @@ from ui import geometry
 SELECTION_COLOR = (1.0, 0.85, 0.1)
 CAMERA_PRESETS = ("iso", "front", "top", "side")
 CLICK_SLOP_PX = 4  # a press and release closer than this is a click, not a camera drag
+PAD_FIELDS = ("displacement", "pressure")  # per-vertex fields a tactile pad can be coloured by
 KEY_PREFIX = "keyframe:"  # keyframe handles are selected like entities, under this name
 HANDLE_RADIUS = 0.015  # m
 
@@ -170,8 +171,9 @@ class Viewport(QtWidgets.QWidget):
             self._drop(name)
         for entity, parts in self._parts.items():
             data = frame.entities.get(entity) if frame is not None else None
-            for part in parts:
-                self._apply_entity_frame(part, data)
+            for part in parts:  # a pad's fields come under its sensor's name
+                own = frame.entities.get(part.sensor) if frame is not None and part.sensor else data
+                self._apply_entity_frame(part, own)
             moved = np.eye(4)
             if data is not None and data.pose is not None:
                 moved = np.asarray(data.pose) @ np.linalg.inv(self._rest_pose[entity])
@@ -206,8 +208,16 @@ class Viewport(QtWidgets.QWidget):
                 part.mesh.point_data[self._field] = values
 
     def set_field(self, name: str) -> None:
-        """The per-point field pads are coloured by (e.g. displacement, pressure)."""
+        """The per-point field pads are coloured by (e.g. displacement, pressure); shown
+        from the next frame on."""
+        if name not in PAD_FIELDS:
+            raise ValueError(f"pad field must be one of {PAD_FIELDS}, got {name!r}")
         self._field = name
+        for parts in self._parts.values():
+            for part in parts:
+                if part.role == "pad":
+                    part.mesh.point_data[name] = np.zeros(part.mesh.n_points)
+                    part.mesh.set_active_scalars(name)
 
     # ------------------------------------------------------------------ selection
 

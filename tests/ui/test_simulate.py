@@ -35,11 +35,11 @@ def test_simulate_then_scrub_the_falling_cloth(open_window, qtbot, monkeypatch):
     settle(qtbot)
     cloth_mesh = window.viewport._parts["cloth"][0].mesh
     np.testing.assert_allclose(cloth_mesh.points, last)
+    save_screenshot(window, "simulated_cloth_fallen")
     window.viewport.camera_preset("front")
     fallen = window.viewport.screenshot()
     window.timeline.seek(0)
     settle(qtbot)
     np.testing.assert_allclose(cloth_mesh.points, first)
     assert image_difference(window.viewport.screenshot(), fallen) > 1e-4
-    save_screenshot(window, "simulated_cloth")
     assert image_difference(rest, fallen) > 1e-4
