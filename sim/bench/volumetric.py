@@ -1,0 +1,159 @@
+"""Benchmarks of the volumetric systems (FEM pads, MLS-MPM): seconds per substep forward
+and forward+backward, peak memory, particle-count scaling. JSON out.
+
+    python -m sim.bench.volumetric --json artifacts/bench-volumetric.json [--quick]
+    python -m sim.bench.volumetric --case mpm_fluid_100k      # one case, JSON on stdout
+
+Each case runs in its own process so its peak RSS is its own; the first (compiling) run
+is excluded from the timings (warm caches). Pad-MPM coupling is not implemented yet, so
+the "grasp" cases use kinematic fingers/tools in place of FEM pads (said in each note).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def _timed(fn, repeat: int = 1) -> float:
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat
+
+
+def _mpm_case(n_particles: int, kind: str, tool: str, steps: int, substeps: int, dt: float, backward: bool, note: str):
+    import torch
+
+    from sim.fem.spec import ShapeSpec
+    from sim.mpm.sampling import sample_box
+    from sim.mpm.solver import MpmSystem, MpmTrajectory
+    from sim.mpm.spec import MpmBodySpec, MpmGrid, MpmMaterial
+
+    grid = MpmGrid((0, 0, 0), 0.1, 64)
+    side = (n_particles * (grid.dx / 2) ** 3) ** (1 / 3)  # a cube at 8 particles per cell
+    pts, vol = sample_box((0.05, 0.05, 0.01 + side / 2), (side / 2,) * 3, grid.dx / 2)
+    mat = MpmMaterial(kind, youngs_modulus=5e4, yield_stress=2e3, bulk_modulus=2e4, viscosity=1e-3)
+    if tool == "sphere":
+        shapes = [ShapeSpec("sphere", (side / 3, 0, 0))]
+        top = 0.01 + side + side / 3
+        path = np.array([[0.05, 0.05, top - 0.002 * t / steps] for t in range(steps + 1)])[:, None, :]
+    elif tool == "fingers":  # two kinematic fingers closing on the object
+        shapes = [ShapeSpec("box", (0.004, side, side)), ShapeSpec("box", (0.004, side, side))]
+        gap = side / 2 + 0.004
+        close = np.linspace(0, 0.002, steps + 1)
+        path = np.stack(
+            [np.stack([0.05 - gap + close, np.full_like(close, 0.05), np.full_like(close, 0.01 + side / 2)], -1),
+             np.stack([0.05 + gap - close, np.full_like(close, 0.05), np.full_like(close, 0.01 + side / 2)], -1)], 1)
+    else:
+        shapes, path = [], np.zeros((steps + 1, 0, 3))
+    sim = MpmSystem([MpmBodySpec("object", pts, vol, mat)], grid, shapes, dt=dt, substeps=substeps, requires_grad=backward, checkpoint_every=steps)
+    traj = MpmTrajectory(torch.from_numpy(path))
+    per = steps * substeps
+    if not backward:
+        sim.run(1, MpmTrajectory(traj.shape_pos[:2]))  # compile
+        fwd = _timed(lambda: sim.run(steps, traj)) / per
+        return dict(particles=sim.n, grid=64, dt=dt, forward_s_per_substep=fwd, note=note)
+    def fb():
+        x, v = sim.rollout(steps, traj)
+        (x.sum() + v.sum()).backward()
+    with torch.no_grad():
+        sim.run(1, MpmTrajectory(traj.shape_pos[:2]))
+    fb()  # compile
+    fwd = _timed(lambda: sim.run(steps, traj)) / per
+    both = _timed(fb) / per
+    return dict(particles=sim.n, grid=64, dt=dt, forward_s_per_substep=fwd, forward_backward_s_per_substep=both, note=note)
+
+
+def _fem_dome(steps: int, substeps: int, backward: bool = True):
+    import torch
+
+    from sim.fem.mesh import dome_pad
+    from sim.fem.solver import FemSystem, Trajectory, stable_dt
+    from sim.fem.spec import ContactParams, FemBodySpec, ShapeSpec
+
+    mesh = dome_pad()
+    dt = 5e-5
+    base = stable_dt([FemBodySpec("pad", mesh)], ContactParams())
+    scale = float(np.ceil((dt / base) ** 2 * 1.05))
+    body = FemBodySpec("pad", mesh, mass_scale=scale)
+    sim = FemSystem([body], [ShapeSpec("sphere", (0.006, 0, 0))], ContactParams(), dt=dt, substeps=substeps)
+    top = mesh.nodes[:, 2].max()
+    sphere = torch.zeros(steps + 1, 1, 3, dtype=torch.float64)
+    sphere[:, 0, 2] = top + 0.006 - torch.linspace(0, 5e-4, steps + 1, dtype=torch.float64)
+    traj = Trajectory(torch.zeros(steps + 1, 1, 3, dtype=torch.float64), sphere.requires_grad_(True))
+    per = steps * substeps
+    def fb():
+        xs, fcs = sim.rollout(traj)
+        fcs[-1].sum().backward()
+    fb()  # compile
+    fwd = _timed(lambda: sim.forward(traj)) / per
+    both = _timed(fb) / per
+    return dict(nodes=sim.n_nodes, tets=sim.n_tets, dt=dt, mass_scale=scale, forward_s_per_substep=fwd,
+                forward_backward_s_per_substep=both, note="dome pad pressing a kinematic sphere")
+
+
+CASES = {
+    "fem_dome_press": lambda q: _fem_dome(4 if q else 10, 49),
+    "mpm_elastic_20k_sphere": lambda q: _mpm_case(20_000, "elastic", "sphere", 2 if q else 4, 10, 5e-5, True,
+                                                   "elastic object pressed by a kinematic sphere (stand-in for the dome pad; pad-MPM coupling missing)"),
+    "mpm_plastic_7k_fingers": lambda q: _mpm_case(7_300, "plastic", "fingers", 2 if q else 4, 10, 5e-5, True,
+                                                   "plastic object squeezed by two kinematic fingers (stand-in for two pads)"),
+    "mpm_water_19683": lambda q: _mpm_case(19_683, "fluid", "none", 2 if q else 4, 10, 2e-4, True, "FluidLab-sized water block"),
+    "mpm_fluid_100k": lambda q: _mpm_case(100_000, "fluid", "none", 2 if q else 4, 10, 1e-4, False, "fluid, forward only"),
+    "mpm_scaling_20k": lambda q: _mpm_case(20_000, "elastic", "sphere", 2, 10, 5e-5, False, "scaling, forward"),
+    "mpm_scaling_50k": lambda q: _mpm_case(50_000, "elastic", "sphere", 2, 10, 5e-5, False, "scaling, forward"),
+    "mpm_scaling_100k": lambda q: _mpm_case(100_000, "elastic", "sphere", 2, 10, 5e-5, False, "scaling, forward"),
+}
+
+
+def run_case(name: str, quick: bool = False) -> dict:
+    from sim.runtime import RuntimeConfig, ensure_runtime
+
+    rt = ensure_runtime(RuntimeConfig(backend="cpu", precision="f64"))
+    result = CASES[name](quick)
+    result.update(case=name, arch=rt.arch, precision="f64",
+                  peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return result
+
+
+def run_all(quick: bool = False, cases=None) -> list[dict]:
+    """Every case in its own process (own peak memory); failures are recorded, not hidden."""
+    out = []
+    for name in cases or CASES:
+        done = subprocess.run([sys.executable, "-m", "sim.bench.volumetric", "--case", name] + (["--quick"] if quick else []),
+                              capture_output=True, text=True)
+        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+        out.append(json.loads(lines[-1]) if done.returncode == 0 and lines else
+                   dict(case=name, error=(done.stderr or done.stdout)[-2000:]))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", help="write all results to this file")
+    ap.add_argument("--case", choices=sorted(CASES), help="run one case and print its JSON")
+    ap.add_argument("--quick", action="store_true", help="fewer steps")
+    args = ap.parse_args(argv)
+    if args.case:
+        print(json.dumps(run_case(args.case, args.quick)))
+        return 0
+    results = run_all(args.quick)
+    text = json.dumps(results, indent=2)
+    if args.json:
+        from pathlib import Path
+
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text)
+    print(text)
+    return 0 if all("error" not in r for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
