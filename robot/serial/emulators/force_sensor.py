@@ -50,9 +50,8 @@ class ForceSensorEmulator(PtyDevice):
                 pressure = np.clip(np.full(self.taxels, abs(w[2]) * 10), 0, 255)
                 frames.append((TACTILE, tactile_payload(pressure)))
             for kind, payload in frames:
-                if self.drop:
-                    self.drop -= 1
-                    self._seq += 1
+                self._seq += self.drop  # frames "lost" on the wire: a gap in the sequence numbers
+                self.drop = 0
                 frame = encode_frame(kind, self._seq, int(t * 1e6), payload)
                 self._seq += 1
                 if self.noise:
