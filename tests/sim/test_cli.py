@@ -11,15 +11,17 @@ SCENE = Path(__file__).parent / "data" / "pinch_lift.yaml"
 
 
 def test_gradcheck_passes_on_the_pinch_lift_scene():
-    result = CliRunner().invoke(build_cli(), ["gradcheck", str(SCENE), "--steps", "10"])
+    # every kind is checked against finite differences in test_gradients; here the CLI path
+    # (scene compile, keyframe chain, task loss) with the kinds that need the scene file
+    args = ["gradcheck", str(SCENE), "--steps", "14", "--params", "keyframes", "--params", "friction"]
+    result = CliRunner().invoke(build_cli(), args)
     assert result.exit_code == 0, result.output
-    for kind in ("actions", "keyframes", "youngs_modul", "friction", "contact_stiff", "initial_pose"):
-        assert kind in result.output
-    assert "FAIL" not in result.output
+    assert "keyframes" in result.output and "friction" in result.output
+    assert "FAIL" not in result.output and "inactive" not in result.output
 
 
 def test_gradcheck_fails_when_the_tolerance_cannot_be_met():
-    result = CliRunner().invoke(build_cli(), ["gradcheck", str(SCENE), "--steps", "4", "--params", "actions",
+    result = CliRunner().invoke(build_cli(), ["gradcheck", str(SCENE), "--steps", "3", "--params", "initial_pose",
                                               "--tolerance", "1e-15"])
     assert result.exit_code == 1, result.output
     assert "FAIL" in result.output

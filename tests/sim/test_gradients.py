@@ -33,7 +33,7 @@ def test_every_parameter_kind_matches_finite_differences(world):
 
 def test_segment_length_does_not_change_gradients(world):
     weights = np.random.default_rng(3).normal(size=(1, world.shells.nv, 3))
-    grads = [rollout(world, segment=s).backward(weights) for s in (1, 5, 12)]
+    grads = [rollout(world, segment=s).backward(weights) for s in (1, 5)]
     for g in grads[1:]:
         np.testing.assert_allclose(g.actions, grads[0].actions, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(g.initial_x, grads[0].initial_x, rtol=1e-9, atol=1e-12)

@@ -1,0 +1,137 @@
+"""Simulator benchmarks (``deft bench sim``): speed, memory, horizon, start-up, integrator.
+
+Every case returns a JSON-ready dict. Times are wall seconds on this machine; memory is the
+process's resident set (Taichi's arrays live outside Python's allocator).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from sim import geometry
+from sim.spec import ColliderSpec, ContactSettings, Settings, ShellMaterial, ShellSpec, ToolSpec, WorldSpec
+
+PAPER = ShellMaterial(density=800.0, thickness=1e-4, youngs_modulus=4e9, poisson_ratio=0.3,
+                      bending_stiffness=1e-3, damping=1.0, friction=0.5)
+CLOTH = ShellMaterial(density=300.0, thickness=5e-4, youngs_modulus=1e6, poisson_ratio=0.3,
+                      bending_stiffness=1e-5, damping=1.0)
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def pinched_sheet(n: int, steps: int, dt: float = 5e-3, material: ShellMaterial = CLOTH, size: float = 0.1) -> WorldSpec:
+    """An n x n sheet on a table; the gripper closes on the middle of one edge, then lifts."""
+    v, t = geometry.sheet(n, n, size, size)
+    v[:, 2] += material.thickness / 2
+    finger = (0.004, 0.01, 0.01)
+    start = (size / 2, 0.0, finger[2])
+    table = ColliderSpec("table", "box", (size, size, 0.01), position=(0, 0, -0.01), friction=0.4, contact_stiffness=2e3)
+    fingers = tuple(ColliderSpec(f"gripper.{s}", "box", finger, friction=1.0, contact_stiffness=1e4) for s in ("left", "right"))
+    tool = ToolSpec("gripper", "parallel_jaw", ("gripper.left", "gripper.right"), start, opening=3 * material.thickness,
+                    finger_half=finger)
+    base = WorldSpec(settings=Settings(dt=dt, steps=steps), shells=(ShellSpec("sheet", v, t, material),),
+                     colliders=(table, *fingers), tools=(tool,))
+    acts = base.default_actions()
+    s = np.arange(1, steps + 1) / steps
+    acts[:, 0, 7] = np.where(s < 0.2, 3 * material.thickness * (1 - s / 0.2) + 0.8 * material.thickness * s / 0.2,
+                             0.8 * material.thickness)
+    acts[:, 0, 2] = finger[2] + np.clip((s - 0.2) / 0.8, 0, 1) * 0.05
+    return dataclasses.replace(base, actions=acts)
+
+
+def _run(spec: WorldSpec, backward: bool) -> dict:
+    from sim.rollout import rollout
+    from sim.world import World
+
+    rss0 = rss_bytes()
+    t0 = time.perf_counter()
+    world = World(spec)
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run = rollout(world)
+    fwd = time.perf_counter() - t0
+    out = {"vertices": world.shells.nv, "steps": spec.settings.steps, "dt": spec.settings.dt, "build_s": build,
+           "forward_s_per_step": fwd / spec.settings.steps,
+           "forward_wall_per_simulated_s": fwd / (spec.settings.steps * spec.settings.dt),
+           "newton_per_step": float(np.mean([s["shells"]["newton"] for s in run.stats])),
+           "cg_per_step": float(np.mean([s["shells"]["cg"] for s in run.stats])),
+           "contacts_at_end": world.contact_count()}
+    if backward:
+        t0 = time.perf_counter()
+        run.backward(np.ones_like(run.observed))
+        bwd = time.perf_counter() - t0
+        out["forward_backward_s_per_step"] = (fwd + bwd) / spec.settings.steps
+        out["forward_backward_wall_per_simulated_s"] = (fwd + bwd) / (spec.settings.steps * spec.settings.dt)
+        out["checkpoint_bytes"] = run.memory_bytes()
+    out["rss_growth_bytes"] = rss_bytes() - rss0
+    return out
+
+
+def sheet_sizes(sizes=(17, 33, 65, 129), steps: int = 10) -> list[dict]:
+    return [{"n": n, **_run(pinched_sheet(n, steps), backward=True)} for n in sizes]
+
+
+def horizons(lengths=(100, 1000, 5000), n: int = 5) -> list[dict]:
+    """Backward memory against the horizon (checkpoints every ~sqrt(steps) steps)."""
+    out = []
+    for steps in lengths:
+        spec = pinched_sheet(n, steps, dt=2e-3)
+        out.append({"horizon": steps, **_run(spec, backward=True)})
+    return out
+
+
+def integrator_choice(n: int = 17, steps: int = 5) -> dict:
+    """Paper (E = 4 GPa, 0.1 mm): the implicit step at dt = 5 ms against the cheapest
+    possible explicit scheme, one force evaluation per substep at the membrane's stable
+    time step (CFL: edge / wave speed)."""
+    from sim.world import World
+
+    spec = pinched_sheet(n, steps, material=PAPER)
+    implicit = _run(spec, backward=False)
+    world = World(spec)
+    world.colliders.set_poses(world.poses[0], world.poses[1])
+    shells = world.shells
+    shells.forces()
+    t0 = time.perf_counter()
+    reps = 200
+    for _ in range(reps):
+        shells.forces()
+    world.shells.f.to_numpy()  # wait for the kernels
+    force_s = (time.perf_counter() - t0) / reps
+    edge = 0.1 / (n - 1)
+    wave = np.sqrt(PAPER.youngs_modulus / (PAPER.density * (1 - PAPER.poisson_ratio**2)))
+    dt_explicit = edge / wave
+    return {
+        "material": dataclasses.asdict(PAPER), "vertices": n * n,
+        "implicit_bdf2_dt": spec.settings.dt,
+        "implicit_wall_per_simulated_s": implicit["forward_wall_per_simulated_s"],
+        "implicit_newton_per_step": implicit["newton_per_step"], "implicit_cg_per_step": implicit["cg_per_step"],
+        "explicit_stable_dt": dt_explicit, "explicit_force_eval_s": force_s,
+        "explicit_lower_bound_wall_per_simulated_s": force_s / dt_explicit,
+    }
+
+
+def start_up() -> dict:
+    """Seconds from building the 31 x 31 lifting world to the end of its first step (this
+    process; cold when the kernel cache is empty, warm otherwise)."""
+    from sim.world import World
+
+    t0 = time.perf_counter()
+    world = World(pinched_sheet(31, 2))
+    world.step()
+    return {"first_step_s": time.perf_counter() - t0}
+
+
+def thinshelllab_floor(steps: int = 40) -> dict:
+    """ThinShellLab's lifting scene kind: a 31 x 31 sheet, dt = 5 ms, pinched and lifted,
+    forward + backward, against its ~480 s wall per simulated second on this CPU."""
+    result = _run(pinched_sheet(31, steps, dt=5e-3), backward=True)
+    result["thinshelllab_wall_per_simulated_s"] = 480.0
+    result["speedup"] = 480.0 / result["forward_backward_wall_per_simulated_s"]
+    return result
