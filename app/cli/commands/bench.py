@@ -1,0 +1,48 @@
+"""``deft bench sim``: simulator benchmarks with JSON output (see sim.bench)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+CASES = ("integrator", "startup", "sizes", "horizons", "thinshelllab")
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command()
+    def bench(
+        target: str = typer.Argument("sim", help="What to benchmark (sim)"),
+        json_out: Path = typer.Option(None, "--json", help="Write the results to this JSON file"),
+        cases: list[str] = typer.Option(None, "--case", help=f"Cases to run (default all): {', '.join(CASES)}"),
+        sizes: str = typer.Option("17,33,65,129", help="Sheet resolutions (vertices per side) of the sizes case"),
+        steps: int = typer.Option(10, min=2, help="Steps per run of the sizes case"),
+        horizons: str = typer.Option("100,1000,5000", help="Horizons of the backward-memory case"),
+    ) -> None:
+        """Forward and forward+backward time per step and per simulated second, memory, horizon,
+        cold/warm start and the integrator choice, as JSON."""
+        if target != "sim":
+            typer.echo(f"deft bench: unknown target {target!r} (expected 'sim')", err=True)
+            raise typer.Exit(2)
+        bad = sorted(set(cases or []) - set(CASES))
+        if bad:
+            typer.echo(f"deft bench: unknown cases {bad} (choose from {', '.join(CASES)})", err=True)
+            raise typer.Exit(2)
+        from sim import bench as b
+
+        runs = {
+            "integrator": lambda: b.integrator_choice(),
+            "startup": lambda: b.start_up(),
+            "sizes": lambda: b.sheet_sizes(tuple(int(s) for s in sizes.split(",")), steps),
+            "horizons": lambda: b.horizons(tuple(int(s) for s in horizons.split(","))),
+            "thinshelllab": lambda: b.thinshelllab_floor(),
+        }
+        results = {}
+        for case in cases or CASES:
+            typer.echo(f"bench {case} ...")
+            results[case] = runs[case]()
+            typer.echo(json.dumps(results[case], indent=1))
+            if json_out is not None:  # after every case, so a long run keeps what it measured
+                json_out.parent.mkdir(parents=True, exist_ok=True)
+                json_out.write_text(json.dumps(results, indent=2))
