@@ -9,7 +9,7 @@ import pytest
 from PySide6 import QtCore
 
 from app.commands import SetField
-from app.services.frames import Frame, Run, TactileFrame, frozen
+from app.services.frames import EntityFrame, Frame, Run, TactileFrame, frozen
 from studio_helpers import save_screenshot, settle, wait_until
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
@@ -55,6 +55,7 @@ def test_tactile_views_follow_the_timeline(window, qtbot):
     assert window.tactile_panel.pad_box.count() == len(pads) == 2
     rng = np.random.default_rng(0)
     rest = np.stack(np.meshgrid(np.arange(40.0, 320, 40), np.arange(30.0, 240, 40)), -1).reshape(-1, 2)
+    pad_part = next(p for p in window.viewport._parts["gripper"] if p.sensor == pads[0])
     frames = []
     for i in range(10):
         press = i / 9
@@ -62,7 +63,9 @@ def test_tactile_views_follow_the_timeline(window, qtbot):
             image=frozen(np.clip(rng.random((240, 320)) * 0.2 + press * 0.5, 0, 1)),
             markers=frozen(rest), marker_displacement=frozen(np.full_like(rest, 2.0 * press)),
             pressure=frozen(np.full((24, 32), 1e3 * press)), normal_force=2.0 * press, shear_force=0.3 * press)}
-        frames.append(Frame(index=i, time=0.01 * i, tactile=tactile))
+        fields = {"pressure": frozen(np.full(pad_part.mesh.n_points, 1e3 * press))}
+        entities = {pads[0]: EntityFrame(points=frozen(np.zeros((0, 3))), fields=fields)}
+        frames.append(Frame(index=i, time=0.01 * i, tactile=tactile, entities=entities))
     window.set_run(Run("simulation", frames))
     window.docks["tactile"].raise_()
     panel = window.tactile_panel
@@ -78,6 +81,8 @@ def test_tactile_views_follow_the_timeline(window, qtbot):
     np.testing.assert_allclose(x[1::2] - x[0::2], 5.0 * 2.0)  # drawn 5x the displacement
     assert panel.image_item.image is not None and panel.image_item.image.shape == (320, 240)
     save_screenshot(window.docks["tactile"], "tactile_pressed")
+    window.actions_by_name["pad_pressure"].trigger()  # the 3D pad coloured by its pressure field
+    np.testing.assert_allclose(pad_part.mesh.point_data["pressure"], 1e3)
 
     window.timeline.seek(0)
     settle(qtbot)
