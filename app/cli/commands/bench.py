@@ -29,7 +29,7 @@ def register(cli: typer.Typer) -> None:
         if bad:
             typer.echo(f"deft bench: unknown cases {bad} (choose from {', '.join(CASES)})", err=True)
             raise typer.Exit(2)
-        from sim import bench as b
+        from sim.bench import shells as b
 
         runs = {
             "integrator": lambda: b.integrator_choice(),

@@ -1,4 +1,4 @@
-"""Simulator benchmarks (``deft bench sim``): speed, memory, horizon, start-up, integrator.
+"""Thin-shell benchmarks (``deft bench sim``): speed, memory, horizon, start-up, integrator.
 
 Every case returns a JSON-ready dict. Times are wall seconds on this machine; memory is the
 process's resident set (Taichi's arrays live outside Python's allocator).
