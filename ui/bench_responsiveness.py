@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from ui.bench_startup import child_result, under_display
 
 TARGET_MS = 100.0
 
@@ -73,15 +74,14 @@ def main() -> None:
         child(args.iterations)
         return
     command = [sys.executable, "-m", "ui.bench_responsiveness", "--child", "--iterations", str(args.iterations)]
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        command = [shutil.which("xvfb-run") or "xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"] + command
+    command = under_display(command)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="deft-bench-") as config:
         done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
                               env=dict(os.environ, DEFT_CONFIG_DIR=config), timeout=900)
     if done.returncode != 0:
         raise SystemExit(f"benchmark failed:\n{done.stdout}\n{done.stderr}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = child_result(done.stdout)
     result.update({
         "benchmark": "event-loop stall while the studio optimizes (reach task)",
         "target_ms": TARGET_MS,

@@ -20,6 +20,7 @@ from ui.geometry import pose_matrix
 
 
 PREVIEW_INTERVAL_MS = 250
+WARM_UP_DELAY_MS = 300  # after the window's first frame
 
 
 class StudioBridge(QtCore.QObject):
@@ -45,6 +46,7 @@ class StudioBridge(QtCore.QObject):
         self._runs_dir = Path(tempfile.mkdtemp(prefix="deft-studio-runs-"))
         self._started = 0
         self._warmed = False
+        self._shut_down = False
         self._sim_token: CancelToken | None = None
         self._latest_params = None
         self._preview_timer = QtCore.QTimer(self, singleShot=True, interval=PREVIEW_INTERVAL_MS)
@@ -68,12 +70,22 @@ class StudioBridge(QtCore.QObject):
 
     def document_replaced(self, scene) -> None:
         self._opt_run = None
-        self._check_optimizable(scene)
-        if not self._warmed:
-            self._warmed = True
-            self.window.statusBar().showMessage("starting the simulator (the first start compiles kernels)…")
-            backend, precision = scene.simulation.backend, scene.simulation.precision
+        if self._warmed:
+            self._check_optimizable(scene)
+            return
+        # the first time, after the first frame: loading torch and Taichi on the simulation
+        # thread would otherwise compete with the GUI thread for the interpreter lock
+        self._warmed = True
+        self.window.statusBar().showMessage("starting the simulator (the first start compiles kernels)…")
+        backend, precision = scene.simulation.backend, scene.simulation.precision
+
+        def start() -> None:
+            if self._shut_down:
+                return
             self.sim_thread.submit(lambda: self.simulator_ready.emit(warm_up(backend, precision)))
+            self._check_optimizable(self.window.scene)
+
+        QtCore.QTimer.singleShot(WARM_UP_DELAY_MS, start)
 
     def _check_optimizable(self, scene) -> None:
         """Asked on the simulation thread: the task registry loads torch, which the first
@@ -215,6 +227,7 @@ class StudioBridge(QtCore.QObject):
         self.window.statusBar().showMessage(f"optimization {message}")
 
     def shutdown(self) -> None:
+        self._shut_down = True
         self.driver.stop()
         self.stop_simulation()
         self.sim_thread.shutdown(wait=True)
