@@ -26,22 +26,24 @@ def rss_bytes() -> int:
 
 
 def pinched_sheet(n: int, steps: int, dt: float = 5e-3, material: ShellMaterial = CLOTH, size: float = 0.1) -> WorldSpec:
-    """An n x n sheet on a table; the gripper closes on the middle of one edge, then lifts."""
+    """An n x n sheet on a table; the gripper, turned so its fingers close along z, pinches
+    the middle of one edge from above and below, then lifts."""
     v, t = geometry.sheet(n, n, size, size)
     v[:, 2] += material.thickness / 2
     finger = (0.004, 0.01, 0.01)
-    start = (size / 2, 0.0, finger[2])
+    start = (size / 2 - 0.005, 0.0, material.thickness / 2)
+    turn = (np.sqrt(0.5), 0.0, -np.sqrt(0.5), 0.0)  # local x (the closing axis) along world z
     table = ColliderSpec("table", "box", (size, size, 0.01), position=(0, 0, -0.01), friction=0.4, contact_stiffness=2e3)
     fingers = tuple(ColliderSpec(f"gripper.{s}", "box", finger, friction=1.0, contact_stiffness=1e4) for s in ("left", "right"))
-    tool = ToolSpec("gripper", "parallel_jaw", ("gripper.left", "gripper.right"), start, opening=3 * material.thickness,
-                    finger_half=finger)
+    tool = ToolSpec("gripper", "parallel_jaw", ("gripper.left", "gripper.right"), start, turn,
+                    opening=3 * material.thickness, finger_half=finger)
     base = WorldSpec(settings=Settings(dt=dt, steps=steps), shells=(ShellSpec("sheet", v, t, material),),
                      colliders=(table, *fingers), tools=(tool,))
     acts = base.default_actions()
     s = np.arange(1, steps + 1) / steps
     acts[:, 0, 7] = np.where(s < 0.2, 3 * material.thickness * (1 - s / 0.2) + 0.8 * material.thickness * s / 0.2,
                              0.8 * material.thickness)
-    acts[:, 0, 2] = finger[2] + np.clip((s - 0.2) / 0.8, 0, 1) * 0.05
+    acts[:, 0, 2] = start[2] + np.clip((s - 0.2) / 0.8, 0, 1) * 0.05
     return dataclasses.replace(base, actions=acts)
 
 
