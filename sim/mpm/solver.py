@@ -236,7 +236,9 @@ class MpmSystem:
         """Base cell, fractional position and quadratic B-spline weights (and their
         derivatives) of a particle, in cell units."""
         xc = (xp - self.origin) * self.inv_dx
-        base = ti.cast(xc - 0.5, ti.i32)
+        # clamped so a particle that blew out of the grid cannot write outside it; the
+        # per-step check then reports the blow-up
+        base = ti.max(ti.min(ti.cast(xc - 0.5, ti.i32), self.n_grid - 3), 0)
         fx = xc - base
         w = ti.Matrix.rows([0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2])
         dw = ti.Matrix.rows([fx - 1.5, -2.0 * (fx - 1.0), fx - 0.5])
