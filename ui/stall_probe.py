@@ -21,6 +21,7 @@ class StallProbe(QtCore.QObject):
         self.longest_stall_s = 0.0
         self.ticks = 0
         self.stalls: list[float] = []  # every gap beyond the period, seconds
+        self.longest_stall_end = 0.0  # perf_counter() when the longest stall ended
 
     def start(self) -> None:
         self.longest_stall_s = 0.0
@@ -37,6 +38,7 @@ class StallProbe(QtCore.QObject):
         now = time.perf_counter()
         stall = max(0.0, now - self._last - self._period)
         self.stalls.append(stall)
-        self.longest_stall_s = max(self.longest_stall_s, stall)
+        if stall > self.longest_stall_s:
+            self.longest_stall_s, self.longest_stall_end = stall, now
         self._last = now
         self.ticks += 1
