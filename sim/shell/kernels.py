@@ -109,7 +109,7 @@ def _contact(
         n0 = rot0 @ n0_local
         slip = rot0 @ p + cpos0[c] - xn[i]  # where the tool point now at x[i] was, relative to xn[i]
         u = slip - slip.dot(n0) * n0
-        y = u.norm()
+        y = ti.sqrt(u.norm_sqr() + (1e-6 * eps) ** 2)  # |u|, smoothed so its derivative exists at u = 0
         mu_n = cmu[c] * k * (r - d0)
         energy += mu_n * friction_potential(y, eps)
         force += -mu_n * friction_coefficient(y, eps) * (rot1 @ (rot0.transpose() @ u))

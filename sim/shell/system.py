@@ -271,7 +271,10 @@ class ShellSystem:
             self._precondition(beta)
             K.scaled(self.free, self.r, self.b, -1.0, self.nv)  # solve H dx = -r
             cg_total += self.pcg(beta, s.cg_tol, s.cg_max_iter)
-            if K.max_norm(self.sol, self.nv) <= s.newton_tol:  # the update itself is below tolerance
+            size = K.max_norm(self.sol, self.nv)
+            if not np.isfinite(size) or not np.isfinite(K.dot(self.sol, self.sol, self.nv)):
+                raise SimulationError(step, self.name, "newton update", size, "the linear solve gave a non-finite update")
+            if size <= s.newton_tol:  # the update itself is below tolerance
                 K.axpy(1.0, self.sol, self.x, self.nv)
                 return {"newton": it + 1, "cg": cg_total}
             self._line_search(beta, err)
