@@ -14,7 +14,7 @@ from app.scene.io import scene_to_text
 from app.services.frames import Run
 from app.services.optimize_driver import OptimizeDriver, Outcome, optimizer_for, why_not_optimizable
 from app.services.previews import motion_positions, motion_run
-from app.services.sim_thread import Cancelled, CancelToken, SimulationThread
+from app.services.sim_thread import Cancelled, CancelToken, shared_simulation_thread
 from app.services.simulation import SimulationUnavailable, runtime_message, simulate_scene, warm_up
 from ui.geometry import pose_matrix
 
@@ -33,12 +33,12 @@ class StudioBridge(QtCore.QObject):
     simulation_done = QtCore.Signal(object, object)  # Run, ["entity: why not simulated"]
     simulation_failed = QtCore.Signal(str)
     simulation_progress = QtCore.Signal(int, int)  # step, steps
-    simulator_ready = QtCore.Signal(str)  # where kernels run
+    simulator_ready = QtCore.Signal(str)  # where kernels run, or why they cannot
     availability_checked = QtCore.Signal(str, str, str)  # task kind, optimizer method, why not ('' if fine)
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
-        self.sim_thread = SimulationThread()
+        self.sim_thread = shared_simulation_thread()
         self.driver = OptimizeDriver(self.sim_thread)
         self.window = None
         self._opt_run = None  # the OptimizationRun that Resume continues
@@ -58,7 +58,7 @@ class StudioBridge(QtCore.QObject):
         self.window = window
         panel = window.optimize_panel
         self.availability_checked.connect(self._on_availability)
-        self.simulator_ready.connect(lambda where: window.statusBar().showMessage(f"simulator ready: {where}", 10_000))
+        self.simulator_ready.connect(lambda message: window.statusBar().showMessage(message, 10_000))
         self.report_ready.connect(self._on_report)
         self.optimization_done.connect(self._on_optimization_done)
         self.optimization_failed.connect(lambda why: self._finish_optimization(f"failed: {why}", can_resume=True))
@@ -82,7 +82,7 @@ class StudioBridge(QtCore.QObject):
         def start() -> None:
             if self._shut_down:
                 return
-            self.sim_thread.submit(lambda: self.simulator_ready.emit(warm_up(backend, precision)))
+            self.sim_thread.submit(self._warm_up, backend, precision)
             self._check_optimizable(self.window.scene)
 
         QtCore.QTimer.singleShot(WARM_UP_DELAY_MS, start)
@@ -137,6 +137,12 @@ class StudioBridge(QtCore.QObject):
             self.simulation_done.emit(run, list(skipped))
 
         self.sim_thread.submit(job)
+
+    def _warm_up(self, backend: str, precision: str) -> None:
+        try:
+            self.simulator_ready.emit(f"simulator ready: {warm_up(backend, precision)}")
+        except Exception as exc:  # the studio still edits and optimizes kinematic tasks
+            self.simulator_ready.emit(f"simulator not available: {type(exc).__name__}: {exc}")
 
     def stop_simulation(self) -> None:
         if self._sim_token is not None:
@@ -227,10 +233,10 @@ class StudioBridge(QtCore.QObject):
         self.window.statusBar().showMessage(f"optimization {message}")
 
     def shutdown(self) -> None:
+        """Stop this window's jobs; the shared simulation thread lives on for the process."""
         self._shut_down = True
         self.driver.stop()
         self.stop_simulation()
-        self.sim_thread.shutdown(wait=True)
 
 
 def _tool_rest_pose(scene) -> np.ndarray:

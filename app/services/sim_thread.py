@@ -60,3 +60,18 @@ class SimulationThread:
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)
+
+
+_shared: SimulationThread | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_simulation_thread() -> SimulationThread:
+    """The process's simulation thread, started on first use and kept for the process's
+    life: Taichi stays bound to the thread that initialised it, so every window (and every
+    window opened after another was closed) must use this same one."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = SimulationThread()
+        return _shared

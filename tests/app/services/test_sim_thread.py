@@ -44,3 +44,11 @@ def test_cancel_token_stops_a_job_between_steps(sim_thread):
     with pytest.raises(Cancelled):
         future.result(timeout=5)
     assert 0 < len(steps) < 10_000
+
+
+def test_the_process_has_one_shared_simulation_thread():
+    from app.services.sim_thread import shared_simulation_thread
+
+    first = shared_simulation_thread()
+    assert shared_simulation_thread() is first
+    assert first.submit(threading.get_ident).result(timeout=5) == first.ident
