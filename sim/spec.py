@@ -118,7 +118,10 @@ class ColliderSpec:
 
     ``size`` means, per shape: box half-extents (x, y, z); sphere (radius, -, -); capsule
     and cylinder (radius, half-length along local z, -); plane (-, -, -) with the normal
-    along local +z; mesh: the SDF grid's cell size in x (the grid is ``sdf``)."""
+    along local +z; mesh: the SDF grid's cell size in x (the grid is ``sdf``; not simulated yet).
+
+    ``position``/``rotation`` are the world pose of a static collider, and the pose in the
+    tool's frame of a collider a tool owns."""
 
     name: str
     shape: str
