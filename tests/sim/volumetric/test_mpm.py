@@ -90,6 +90,7 @@ def test_a_blow_up_names_the_body_and_step():
         sim.run(20)
 
 
+@pytest.mark.slow
 def test_gradients_of_all_three_materials_match_central_differences():
     grid = MpmGrid((0, 0, 0), 0.06, 24)
     bodies = []
