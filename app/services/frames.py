@@ -57,12 +57,16 @@ class Run:
 
     def __init__(self, kind: str, frames: list[Frame] | None = None) -> None:
         self.kind = kind  # "simulation" or "optimization preview"
-        self._frames: list[Frame] = list(frames or [])
+        self._frames: list[Frame] = []
+        self._times: np.ndarray | None = None  # cached: scrubbing looks times up often
+        for frame in frames or []:
+            self.append(frame)
 
     def append(self, frame: Frame) -> None:
         if self._frames and frame.time < self._frames[-1].time:
             raise ValueError(f"frame {frame.index} goes back in time ({frame.time} s)")
         self._frames.append(frame)
+        self._times = None
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -72,7 +76,10 @@ class Run:
 
     @property
     def times(self) -> np.ndarray:
-        return np.array([f.time for f in self._frames])
+        if self._times is None:
+            self._times = np.array([f.time for f in self._frames])
+            self._times.flags.writeable = False
+        return self._times
 
     def index_at(self, time: float) -> int:
         """The last frame at or before ``time`` (the first frame before the run starts)."""
