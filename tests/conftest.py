@@ -15,3 +15,10 @@ os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="deft-roslog-"))
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 
 ARTIFACTS = REPO / "artifacts"
+
+# Property tests judge results, not speed: a loaded CI machine must not fail them on
+# hypothesis' timing health checks.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("deft", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("deft")
