@@ -60,8 +60,8 @@ def _mpm_case(n_particles: int, kind: str, tool: str, steps: int, substeps: int,
         sim.run(1, MpmTrajectory(traj.shape_pos[:2]))  # compile
         fwd = _timed(lambda: sim.run(steps, traj)) / per
         return dict(particles=sim.n, grid=64, dt=dt, forward_s_per_substep=fwd, note=note)
-    def fb():
-        x, v = sim.rollout(steps, traj)
+    def fb():  # the initial velocity always needs a gradient, so every case has a tape
+        x, v = sim.rollout(steps, traj, velocity=torch.from_numpy(sim.v0).requires_grad_(True))
         (x.sum() + v.sum()).backward()
     with torch.no_grad():
         sim.run(1, MpmTrajectory(traj.shape_pos[:2]))
