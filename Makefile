@@ -11,7 +11,7 @@ run: setup
 
 # The whole suite, under a virtual X server (pytest-xvfb starts one when DISPLAY is unset).
 test: setup
-	@.venv/bin/python -m pytest $(PYTEST_ARGS)
+	@bash scripts/run_tests.sh $(PYTEST_ARGS)
 
 bench: setup
 	@.venv/bin/deft bench sim --json artifacts/bench-sim.json
