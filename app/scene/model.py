@@ -150,7 +150,21 @@ def rpy_input_to_rotation(data: Any) -> Any:
     return data
 
 
-class Transform(Node):
+class _Oriented(Node):
+    """A model with a ``rotation`` quaternion: ``rpy_deg`` accepted as input, stored normalised."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rpy_to_quat(cls, data: Any) -> Any:
+        return rpy_input_to_rotation(data)
+
+    @field_validator("rotation", check_fields=False)
+    @classmethod
+    def _normalize(cls, q: Quat) -> Quat:
+        return normalized_quat(q)
+
+
+class Transform(_Oriented):
     """Pose in the world frame. Files may give ``rpy_deg: [r, p, y]`` instead of ``rotation``."""
 
     position: Vec3 = quantity((0.0, 0.0, 0.0), "m", "Position x, y, z")
@@ -158,16 +172,6 @@ class Transform(Node):
         (1.0, 0.0, 0.0, 0.0),
         description="Orientation as a unit quaternion w, x, y, z (normalised on input)",
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _rpy_to_quat(cls, data: Any) -> Any:
-        return rpy_input_to_rotation(data)
-
-    @field_validator("rotation")
-    @classmethod
-    def _normalize(cls, q: Quat) -> Quat:
-        return normalized_quat(q)
 
 
 # ---------------------------------------------------------------- shapes
@@ -391,21 +395,11 @@ Entity = Annotated[
 # ---------------------------------------------------------------- trajectory
 
 
-class Keyframe(Node):
+class Keyframe(_Oriented):
     time: Annotated[float, Field(ge=0)] = quantity(0.0, "s", "Time from the start")
     position: Vec3 = quantity((0.0, 0.0, 0.0), "m", "Tool position")
     rotation: Quat = Field((1.0, 0.0, 0.0, 0.0), description="Tool orientation w, x, y, z")
     opening: Annotated[float, Field(ge=0)] = quantity(0.08, "m", "Gripper opening")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _rpy_to_quat(cls, data: Any) -> Any:
-        return rpy_input_to_rotation(data)
-
-    @field_validator("rotation")
-    @classmethod
-    def _normalize(cls, q: Quat) -> Quat:
-        return normalized_quat(q)
 
 
 class Trajectory(Node):
