@@ -287,6 +287,8 @@ def execute_plan(link, p: DeployPlan, arming, measured: np.ndarray, grip=None, s
             stop_motion()  # never leave a motion running unattended
         stop.set()
         gripper.join(5.0)
+        if recorder is not None and not link.wait_state_after(time.time_ns(), timeout=2.0):
+            stop_errors.append("recording may lack the final pose: no joint state arrived after the motion ended")
     finally:
         if pump is not None:
             pump.stop()

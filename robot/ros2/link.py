@@ -183,6 +183,8 @@ class RosLink:
         self._state: np.ndarray | None = None
         self._velocity: np.ndarray | None = None
         self._state_event = threading.Event()
+        self._state_cond = threading.Condition(self._lock)
+        self._state_stamp = 0  # [ns] header stamp of the latest arm joint state
         self.gripper_opening: float | None = None
         self.tactile: dict[str, np.ndarray] = {}
         self.bad_images: dict[str, str] = {}  # sensor -> why its last image was unreadable
@@ -219,8 +221,10 @@ class RosLink:
             return
         with self._lock:
             self._state = q
+            self._state_stamp = stamp
             self._velocity = np.array(msg.velocity)[[list(msg.name).index(n) for n in self.topics.joint_names]] \
                 if len(msg.velocity) == len(msg.name) else None
+            self._state_cond.notify_all()
         self._state_event.set()
         for cb in list(self.state_listeners):
             cb(stamp * 1e-9, q)
@@ -248,6 +252,13 @@ class RosLink:
                                f"{self.topics.joint_states_topic} within {timeout} s{why}")
         with self._lock:
             return self._state.copy()
+
+    def wait_state_after(self, stamp_ns: int, timeout: float = 2.0) -> bool:
+        """Wait until an arm joint state stamped at or after ``stamp_ns`` has been handled
+        (and recorded): a recording that ends with the motion then holds its final pose even
+        when this process's executor runs behind the controller."""
+        with self._lock:
+            return self._state_cond.wait_for(lambda: self._state_stamp >= stamp_ns, timeout)
 
     def joint_velocity(self) -> np.ndarray | None:
         with self._lock:

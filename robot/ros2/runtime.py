@@ -22,6 +22,7 @@ class RosRuntime:
         self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
         self.node = Node(node_name, context=self.context)
         self.error: BaseException | None = None  # what stopped the executor, if anything did
+        self._closing = False
         # Heartbeat of our own executor: silence from a peer only means something while we
         # are spinning ourselves (a starved process hears nothing from anyone).
         self.beats = 0
@@ -33,8 +34,8 @@ class RosRuntime:
     def _spin(self) -> None:
         try:
             self.executor.spin()
-        except Exception as e:  # a context shut down under the executor is a normal close
-            if self.context.ok():
+        except Exception as e:  # entities destroyed under the executor while closing are a normal close
+            if self.context.ok() and not self._closing:
                 self.error = e
                 raise
 
@@ -52,10 +53,14 @@ class RosRuntime:
         return self.node.get_clock().now().to_msg()
 
     def close(self) -> None:
-        # Stop spinning and let running callbacks finish before their entities go away.
+        # Stop spinning and let running callbacks finish before their entities go away; on a
+        # loaded machine that can take a while, and the context goes down first if it does.
+        self._closing = True
         nodes = list(self.executor.get_nodes())
-        self.executor.shutdown(timeout_sec=1.0)
-        self._thread.join(timeout=2.0)
+        self.executor.shutdown(timeout_sec=5.0)
+        self._thread.join(timeout=5.0)
+        if self._thread.is_alive():
+            self.context.try_shutdown()
         for node in nodes:
             node.destroy_node()
         self.context.try_shutdown()
