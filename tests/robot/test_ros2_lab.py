@@ -157,7 +157,10 @@ def test_cancel_stops_motion_within_100_ms(link):
             time.sleep(0.01)
     finally:
         link.state_listeners.clear()
-    assert latency < 0.1
+    # The requirement is on the arm: its last change of position (the controller's own stamps)
+    # within 100 ms of the request. The client's acknowledgement also crosses this process's
+    # executor, which a loaded machine can delay, so it only has to arrive.
+    assert latency < 1.0
     moving = [stamp for (stamp, q), (_, prev) in zip(states[1:], states) if not np.array_equal(q, prev)]
     assert moving and moving[-1] < t_request + 0.1  # the last change of position came within 100 ms
     after = [q for stamp, q in states if stamp > t_request + 0.1]
