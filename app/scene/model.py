@@ -268,19 +268,19 @@ class ThinShell(_Contact):
     damping: Damping = quantity(0.0, "1/s", "Velocity damping rate")
 
 
-class FemElastic(_Contact):
-    kind: Literal["fem_elastic"] = "fem_elastic"
+class _ElasticSolid(_Contact):
     density: Density = quantity(1000.0, "kg/m^3", "Density")
     youngs_modulus: Modulus = quantity(1e5, "Pa", "Young's modulus")
     poisson_ratio: Poisson = Field(0.3, description="Poisson ratio (unitless, 0 <= nu < 0.5)")
+
+
+class FemElastic(_ElasticSolid):
+    kind: Literal["fem_elastic"] = "fem_elastic"
     damping: Damping = quantity(0.0, "1/s", "Velocity damping rate")
 
 
-class MpmElastic(_Contact):
+class MpmElastic(_ElasticSolid):
     kind: Literal["mpm_elastic"] = "mpm_elastic"
-    density: Density = quantity(1000.0, "kg/m^3", "Density")
-    youngs_modulus: Modulus = quantity(1e5, "Pa", "Young's modulus")
-    poisson_ratio: Poisson = Field(0.3, description="Poisson ratio (unitless, 0 <= nu < 0.5)")
 
 
 class MpmElastoplastic(MpmElastic):
