@@ -432,13 +432,28 @@ class LossTerm(Node):
     target: list[float] = Field(default_factory=list, description="Target value(s), in the term's units")
 
 
+# Optimizers the runner offers (sim.optim.optimizers.OPTIMIZERS): hybrid is CMA-ES, then Adam.
+OPTIMIZER_METHODS = ("hybrid", "adam", "cmaes")
+
+
 class OptimizerSettings(Node):
-    method: Literal["adam", "sgd", "lbfgs", "cma"] = "adam"
+    method: Literal["hybrid", "adam", "cmaes"] = Field("hybrid", description="hybrid (CMA-ES, then Adam), adam or cmaes")
     learning_rate: PositiveFloat = Field(1e-2, description="Step size (in parameter units)")
     iterations: Annotated[int, Field(ge=1, le=100000)] = 50
     parameters: list[Identifier] = Field(
         default_factory=lambda: ["trajectory"], description="What is optimized: trajectory, material, ..."
     )
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _legacy_method(cls, value: Any) -> Any:
+        """Files written before the runner's names said "cma" for CMA-ES; "sgd" and "lbfgs"
+        were listed but never ran, so a file naming them is told what to pick instead."""
+        if value == "cma":
+            return "cmaes"
+        if value in ("sgd", "lbfgs"):
+            raise ValueError(f"optimizer {value!r} is no longer offered (it never ran); choose one of {', '.join(OPTIMIZER_METHODS)}")
+        return value
 
 
 class Task(Node):

@@ -73,18 +73,14 @@ class OptimizeDriver:
             self._token.cancel()
 
 
-# The scene names optimizers by method; sim.optim by implementation.
-SCENE_TO_SIM_OPTIMIZER = {"adam": "adam", "cma": "cmaes"}
-
-
 def optimizer_for(method: str) -> str:
-    """The sim.optim optimizer behind a scene's ``task.optimizer.method``; ValueError if none."""
+    """The sim.optim optimizer behind a scene's ``task.optimizer.method`` (the scene model
+    validates the same names); ValueError if none."""
     from sim.optim.optimizers import OPTIMIZERS
 
-    name = SCENE_TO_SIM_OPTIMIZER.get(method)
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer {method!r} is not implemented; pick one of {sorted(SCENE_TO_SIM_OPTIMIZER)}")
-    return name
+    if method not in OPTIMIZERS:
+        raise ValueError(f"optimizer {method!r} is not implemented; pick one of {sorted(OPTIMIZERS)}")
+    return method
 
 
 def why_not_optimizable(scene) -> str:
