@@ -56,9 +56,15 @@ class World:
         self.shells = ShellSystem(spec, self.colliders, self.runtime.real) if spec.shells else None
         if self.shells is not None:
             self.systems.append(self.shells)
-        for kind in ("fem_bodies", "mpm_bodies", "rigid_bodies"):
-            if getattr(spec, kind):
-                raise NotImplementedError(f"{kind} are not simulated yet (the volumetric systems plug in here)")
+        # volumetric hook (issue 4): FEM pads/soft bodies and MPM bodies, one system, see sim.volumetric
+        self.volumetric = None
+        if spec.rigid_bodies:
+            raise NotImplementedError("dynamic rigid bodies are not simulated yet")
+        if spec.fem_bodies or spec.mpm_bodies:
+            from sim.volumetric import VolumetricSystem
+
+            self.volumetric = VolumetricSystem(spec, self.runtime)
+            self.systems.append(self.volumetric)
         self._poses_of = collider_poses_np
         self.set_actions(spec.resolved_actions())
         self.reset()
@@ -71,16 +77,22 @@ class World:
         self.poses = self._poses_of(self.spec, self.actions)
         if not np.all(np.isfinite(self.poses)):
             raise ValueError("actions give non-finite collider poses (a zero quaternion?)")
+        if self.volumetric is not None:  # volumetric hook: it reads the colliders' poses per step
+            self.volumetric.set_poses(self.poses)
 
     def set_params(self, params: dict[str, np.ndarray]) -> None:
         """Material and contact parameters (see ``params()`` for the keys)."""
         self._check()
         if self.shells is not None:
             self.shells.set_params(params)
+        if self.volumetric is not None:  # volumetric hook
+            self.volumetric.set_params(params)
         self.colliders.set_params(params["collider_friction"], params["collider_stiffness"])
 
     def params(self) -> dict[str, np.ndarray]:
         out = self.shells.params() if self.shells is not None else {}
+        if self.volumetric is not None:  # volumetric hook
+            out.update(self.volumetric.params())
         out["collider_friction"] = self.colliders.friction.to_numpy()[: self.colliders.count]
         out["collider_stiffness"] = self.colliders.stiffness.to_numpy()[: self.colliders.count]
         return out
