@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from app.scene.model import Body, FemElastic, MpmElastic, MpmElastoplastic, MpmFluid, TactileSensor
+from app.scene.model import Body, FemElastic, Gripper, MpmElastic, MpmElastoplastic, MpmFluid, TactileSensor
 from sim.fem.mesh import TetMesh, box_body, dome_pad, flat_pad, voxel_tetrahedralize
 from sim.fem.spec import FemBodySpec, FemMaterial
 from sim.mpm import sampling
@@ -118,3 +118,83 @@ def mpm_body_spec(body: Body, grid: MpmGrid, mesh_loader=None) -> MpmBodySpec:
         raise ValueError(f"body {body.name!r}: shape {shape.kind!r} cannot be an MPM body")
     R = quat_to_matrix(body.transform.rotation)
     return MpmBodySpec(body.name, pts @ R.T + np.asarray(body.transform.position), vol, mpm_material(body))
+
+
+VOLUMETRIC_KINDS = ("fem_elastic", "mpm_elastic", "mpm_elastoplastic", "mpm_fluid")
+
+
+def mesh_loader(scene_path):
+    """A loader of a scene's mesh shapes as trimesh meshes (paths resolved like every asset)."""
+
+    def load(shape):
+        import trimesh
+
+        from app.scene.paths import resolve_asset
+
+        return trimesh.load(resolve_asset(scene_path, shape.path), force="mesh")
+
+    return load
+
+
+PAD_SUBSTEP = 2.5e-5  # s: pads are mass-scaled (quasi-static pressing) to allow this substep
+GRID_RESOLUTION = 64
+
+
+def _pad_mount(gripper: Gripper, sensor: TactileSensor, pad: FemBodySpec) -> FemBodySpec:
+    """The pad glued into its finger: gel surface on the finger's inner face, facing the
+    other finger (the left finger sits at +x of the gripper frame, see sim.tools)."""
+    import dataclasses
+
+    from scipy.spatial.transform import Rotation
+
+    side = 1.0 if sensor.finger == "left" else -1.0
+    top = float(pad.mesh.nodes[:, 2].max())
+    half = 0.5 * gripper.finger_size[0]
+    # pad +z (gel normal) -> -side * x of the finger; pad x along the finger's length (z)
+    rot = Rotation.from_euler("y", -side * 90.0, degrees=True).as_quat()  # x, y, z, w
+    position = (-side * (half - top), 0.0, 0.0)
+    return dataclasses.replace(pad, mount=f"{gripper.name}.{sensor.finger}", position=position,
+                               rotation=(rot[3], rot[0], rot[1], rot[2]))
+
+
+def _grid_around(bodies: list[MpmBodySpec]) -> MpmGrid:
+    pts = np.concatenate([b.positions for b in bodies])
+    lo, hi = pts.min(0), pts.max(0)
+    side = 4.0 * float((hi - lo).max())
+    centre = 0.5 * (lo + hi)
+    origin = (centre[0] - side / 2, centre[1] - side / 2, lo[2] - 0.2 * side)
+    return MpmGrid(tuple(float(o) for o in origin), side, GRID_RESOLUTION)
+
+
+def volumetric_bodies(scene, dt: float, mesh_loader=None) -> tuple[tuple[FemBodySpec, ...], tuple[MpmBodySpec, ...]]:
+    """Every tactile pad (mounted on its finger), FEM soft body and MPM body of a scene."""
+    import dataclasses
+
+    from sim.fem.solver import stable_dt
+    from sim.volumetric import DEFAULT_CONTACT
+
+    fem, mpm = [], []
+    for e in scene.entities:
+        if isinstance(e, Gripper):
+            for sensor in e.sensors:
+                pad, config = pad_specs(sensor)
+                base = stable_dt([pad], DEFAULT_CONTACT)
+                scale = max(1.0, math.ceil((min(dt, PAD_SUBSTEP) / base) ** 2))
+                pad = dataclasses.replace(pad, mass_scale=scale, tactile=config)
+                fem.append(_pad_mount(e, sensor, pad))
+        elif isinstance(e.material, FemElastic):
+            extent = min(_extent(e))
+            fem.append(fem_body_spec(e, max(extent / 8, 1.5e-3), mesh_loader))
+        elif isinstance(e.material, (MpmElastic, MpmFluid)):
+            mpm.append(e)
+    if mpm:
+        rough = [mpm_body_spec(e, MpmGrid(size=1.0, resolution=256), mesh_loader) for e in mpm]
+        grid = _grid_around(rough)
+        mpm = [dataclasses.replace(mpm_body_spec(e, grid, mesh_loader), grid=grid) for e in mpm]
+    return tuple(fem), tuple(mpm)
+
+
+def _extent(body: Body) -> tuple[float, ...]:
+    s = body.shape
+    return {"box": lambda: tuple(s.size), "sphere": lambda: (2 * s.radius,), "cylinder": lambda: (2 * s.radius, s.height),
+            "capsule": lambda: (2 * s.radius,)}.get(s.kind, lambda: (0.02,))()

@@ -16,6 +16,7 @@ import numpy as np
 
 from app.compile.trajectory import interpolation_matrix, keyframe_values
 from app.scene.model import Body, ClothShape, Gripper, KinematicRigid, Scene, ThinShell
+from app.compile.volumetric import VOLUMETRIC_KINDS, mesh_loader as _mesh_loader, volumetric_bodies
 from sim.geometry import sheet, transform_points
 from sim.spec import ColliderSpec, Settings, ShellMaterial, ShellSpec, ToolSpec, WorldSpec
 
@@ -77,13 +78,17 @@ def compile_scene(scene: Scene, scene_path: str | Path | None = None, steps: int
                 tools.append(ToolSpec(e.name, "rigid", (e.name,), e.transform.position, e.transform.rotation))
             else:
                 colliders.append(col)
+        elif e.material.kind in VOLUMETRIC_KINDS:
+            continue  # volumetric hook: compiled below by app.compile.volumetric
         else:
             why = (f"{e.shape.kind} shapes are not colliders yet" if isinstance(e.material, KinematicRigid)
-                   else f"{e.material.kind} bodies belong to the volumetric systems")
+                   else f"{e.material.kind} bodies are not simulated yet")
             skipped.append(f"{e.name}: {why}")
-    if not shells:
-        raise ValueError(f"scene {scene.name!r} has no cloth (thin shell) body to simulate")
-    spec = WorldSpec(settings=settings, shells=tuple(shells), colliders=tuple(colliders), tools=tuple(tools))
+    fem, mpm = volumetric_bodies(scene, sim.dt, _mesh_loader(scene_path))  # volumetric hook
+    if not shells and not fem and not mpm:
+        raise ValueError(f"scene {scene.name!r} has no cloth, FEM or MPM body to simulate")
+    spec = WorldSpec(settings=settings, shells=tuple(shells), colliders=tuple(colliders), tools=tuple(tools),
+                     fem_bodies=fem, mpm_bodies=mpm)
     weights = values = None
     if scene.trajectory is not None and scene.trajectory.keyframes:
         slot = [t.name for t in tools].index(tool_name) if tool_name in [t.name for t in tools] else None
@@ -95,5 +100,5 @@ def compile_scene(scene: Scene, scene_path: str | Path | None = None, steps: int
         actions = spec.default_actions()
         actions[:, slot] = weights @ values
         spec = WorldSpec(settings=settings, shells=spec.shells, colliders=spec.colliders, tools=spec.tools,
-                         actions=actions)
+                         actions=actions, fem_bodies=fem, mpm_bodies=mpm)
     return CompiledScene(spec, weights, values, tuple(skipped))

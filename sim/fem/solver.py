@@ -22,7 +22,8 @@ import torch
 
 from sim.fem.mesh import tet_volumes
 from sim.fem.spec import ContactParams, FemBodySpec, ShapeSpec, quat_to_matrix
-from sim.rigid.shapes import SHAPE_IDS, sdf_local
+from sim.sdf import collider_sdf
+from sim.spec import COLLIDER_SHAPES
 from sim.runtime import ensure_runtime
 
 
@@ -210,7 +211,7 @@ class FemSystem:
             self.area.from_numpy(area[cn].astype(npr))
         self.n_contact = len(cn)
         for k, sh in enumerate(self.shapes):
-            self.shape_kind[k] = SHAPE_IDS[sh.shape]
+            self.shape_kind[k] = COLLIDER_SHAPES.index(sh.shape)
             self.shape_size[k] = sh.size
         self.set_params()
         self.stable_dt = stable_dt(self.bodies, contact if self.n_shapes else None)
@@ -308,7 +309,7 @@ class FemSystem:
             i = self.cn[c]
             R, p = self.shape_R[s, k], self.shape_p[s, k]
             q = R.transpose() @ (self.x[s, i] - p)
-            phi, nl = sdf_local(self.shape_kind[k], self.shape_size[k], q)
+            phi, nl = collider_sdf(self.shape_kind[k], self.shape_size[k], q)
             if phi < 0:
                 pen = -phi
                 ramp = pen - 0.5 * delta

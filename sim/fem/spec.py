@@ -4,6 +4,7 @@ parameters. SI units throughout."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,10 @@ class FemBodySpec:
     # Mass scaling: inertia is multiplied by this, weight is not. Pads press quasi-statically,
     # so scaling lets explicit substeps of ~50 us stay stable (SimulationError says when not).
     mass_scale: float = 1.0
+    # A pad glued to a kinematic collider (a gripper finger): position/rotation are then its
+    # pose in that collider's frame, and its back layer follows the collider.
+    mount: str | None = None
+    tactile: Any = None  # sim.tactile.sensor.TactileConfig of a pad read as a tactile sensor
 
     def __post_init__(self) -> None:
         if not self.mass_scale >= 1.0:
@@ -69,16 +74,17 @@ class ContactParams:
 
 @dataclass(frozen=True)
 class ShapeSpec:
-    """A rigid shape for contact (see ``sim.rigid.shapes`` for what ``size`` means)."""
+    """A rigid shape for contact (``size`` as in ``sim.spec.ColliderSpec``; no meshes)."""
 
     shape: str
     size: tuple[float, float, float]
 
     def __post_init__(self) -> None:
-        from sim.rigid.shapes import SHAPE_IDS
+        from sim.spec import COLLIDER_SHAPES
 
-        if self.shape not in SHAPE_IDS:
-            raise ValueError(f"shape must be one of {sorted(SHAPE_IDS)}, got {self.shape!r}")
+        kinds = [k for k in COLLIDER_SHAPES if k != "mesh"]
+        if self.shape not in kinds:
+            raise ValueError(f"shape must be one of {kinds}, got {self.shape!r}")
 
 
 def quat_to_matrix(q) -> np.ndarray:

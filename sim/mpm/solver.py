@@ -22,7 +22,8 @@ import torch
 
 from sim.fem.spec import ShapeSpec
 from sim.mpm.spec import MATERIAL_KINDS, MpmBodySpec, MpmGrid
-from sim.rigid.shapes import SHAPE_IDS, sdf_local
+from sim.sdf import collider_sdf
+from sim.spec import COLLIDER_SHAPES
 from sim.runtime import ensure_runtime
 
 
@@ -82,6 +83,7 @@ class MpmSystem:
         self.C = ti.Matrix.field(3, 3, real, (T, P), needs_grad=g)
         self.b = ti.Matrix.field(3, 3, real, (T, P), needs_grad=g)
         self.tau = ti.Matrix.field(3, 3, real, (T, P), needs_grad=g)  # Kirchhoff stress of substep s
+        self.fext = ti.Vector.field(3, real, (S, P), needs_grad=g)  # coupling force on each particle (N)
         n3 = (grid.resolution,) * 3
         self.grid_mv = ti.Vector.field(3, real, n3, needs_grad=g)
         self.grid_m = ti.field(real, n3, needs_grad=g)
@@ -108,7 +110,7 @@ class MpmSystem:
         self.vol.from_numpy(np.array([b.particle_volume for b in bodies], npr))
         self.mass_np = np.array([b.material.density * b.particle_volume for b in bodies])[self.body_of_np]
         for k, sh in enumerate(self.shapes):
-            self.shape_kind[k] = SHAPE_IDS[sh.shape]
+            self.shape_kind[k] = COLLIDER_SHAPES.index(sh.shape)
             self.shape_size[k] = sh.size
         self.friction[None] = friction
         self.set_params()
@@ -251,7 +253,7 @@ class MpmSystem:
             body = self.body[p]
             m = self.mass[body]
             affine = -self.dt * self.vol[body] * 4.0 * self.inv_dx * self.inv_dx * self.tau[s, p] + m * self.C[s, p]
-            mv = m * self.v[s, p]
+            mv = m * self.v[s, p] + self.dt * self.fext[s, p]
             for i, j, k in ti.static(ti.ndrange(3, 3, 3)):
                 offset = ti.Vector([i, j, k])
                 weight = w[i, 0] * w[j, 1] * w[k, 2]
@@ -267,7 +269,7 @@ class MpmSystem:
             m = self.mass[body]
             k_tau = -self.dt * self.vol[body] * 4.0 * self.inv_dx * self.inv_dx
             affine = k_tau * self.tau[s, p] + m * self.C[s, p]
-            mv = m * self.v[s, p]
+            mv = m * self.v[s, p] + self.dt * self.fext[s, p]
             g_v = ti.Vector.zero(float, 3)
             g_fx = ti.Vector.zero(float, 3)
             g_affine = ti.Matrix.zero(float, 3, 3)
@@ -282,6 +284,7 @@ class MpmSystem:
                 g_fx += (g_mv.dot(mv + affine @ dpos) + self.grid_m.grad[base + offset] * m) * dweight
                 g_fx -= weight * self.dx * (affine.transpose() @ g_mv)
             self.v.grad[s, p] += g_v
+            self.fext.grad[s, p] += g_v * (self.dt / m)
             self.x.grad[s, p] += g_fx * self.inv_dx
             self.tau.grad[s, p] += k_tau * g_affine
             self.C.grad[s, p] += m * g_affine
@@ -306,7 +309,7 @@ class MpmSystem:
     def _collide(self, s, k, pos, v):
         R, p = self.shape_R[s, k], self.shape_p[s, k]
         q = R.transpose() @ (pos - p)
-        phi, nl = sdf_local(self.shape_kind[k], self.shape_size[k], q)
+        phi, nl = collider_sdf(self.shape_kind[k], self.shape_size[k], q)
         out = v
         if phi < 0:
             n = R @ nl

@@ -44,6 +44,7 @@ class MpmBodySpec:
     particle_volume: float  # m^3 each
     material: MpmMaterial = field(default_factory=MpmMaterial)
     velocity: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    grid: "MpmGrid | None" = None  # the grid it is simulated on in a World (all bodies share one)
 
     def __post_init__(self) -> None:
         pos = np.asarray(self.positions, np.float64)

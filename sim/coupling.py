@@ -1,0 +1,163 @@
+"""Contact between points (FEM surface nodes, MPM particles) and the surface triangles of
+the FEM bodies (pads, soft bodies), found through a uniform spatial hash over the triangles
+that is rebuilt every substep: the cost grows with points + triangles, never with their
+product.
+
+A point touches a triangle of another body when its projection falls inside the triangle
+and its signed distance to the triangle's plane (outward normal) is below its contact
+radius (particles: a quarter of the grid cell; FEM nodes: 0), down to ``depth`` inside.
+The normal pressure is ``stiffness * ramp(radius - distance)`` (quadratic over the first
+``smoothing`` metres, then linear) times the point's area, with Hunt-Crossley damping and
+smoothed Coulomb friction on the velocity relative to the triangle; the triangle's nodes
+take the opposite force by barycentric weights, so momentum is exchanged exactly.
+
+The pair search is not differentiated (it only chooses candidates, with slack); the force
+kernel is, by Taichi's reverse mode.
+"""
+
+import numpy as np
+import taichi as ti
+
+
+@ti.data_oriented
+class SurfaceContact:
+    def __init__(self, triangles, tri_body, point_body, point_area, point_radius, substeps: int, real,
+                 cell: float, depth: float, smoothing: float, slip_velocity: float, max_pairs: int | None = None):
+        self.n_tris, self.n_points, self.substeps = len(triangles), len(point_body), int(substeps)
+        self.cell, self.depth = float(cell), float(depth)
+        self.smoothing, self.eps2 = float(smoothing), float(slip_velocity) ** 2
+        self.table = 1 << max(int(np.ceil(np.log2(max(4 * self.n_tris, 64)))), 6)
+        self.max_pairs = int(max_pairs or max(8 * self.n_points, 1024))
+        T, P, S = max(self.n_tris, 1), max(self.n_points, 1), self.substeps
+        self.tri = ti.Vector.field(3, ti.i32, T)
+        self.tri_body = ti.field(ti.i32, T)
+        self.tri_cell = ti.Vector.field(3, ti.i32, T)
+        self.tri_slot = ti.field(ti.i32, T)
+        self.point_body = ti.field(ti.i32, P)
+        self.area = ti.field(real, P)
+        self.radius = ti.field(real, P)
+        self.px = ti.Vector.field(3, real, (S, P), needs_grad=True)
+        self.pv = ti.Vector.field(3, real, (S, P), needs_grad=True)
+        self.pf = ti.Vector.field(3, real, (S, P), needs_grad=True)
+        self.count = ti.field(ti.i32, self.table)
+        self.start = ti.field(ti.i32, self.table + 1)
+        self.sorted = ti.field(ti.i32, T)
+        self.pair_point = ti.field(ti.i32, (S, self.max_pairs))
+        self.pair_tri = ti.field(ti.i32, (S, self.max_pairs))
+        self.n_pairs = ti.field(ti.i32, S)
+        if self.n_tris:
+            self.tri.from_numpy(np.asarray(triangles, np.int32))
+            self.tri_body.from_numpy(np.asarray(tri_body, np.int32))
+        if self.n_points:
+            self.point_body.from_numpy(np.asarray(point_body, np.int32))
+            self.area.from_numpy(np.asarray(point_area, np.float64))
+            self.radius.from_numpy(np.asarray(point_radius, np.float64))
+
+    # --- the hash and the candidate pairs (not differentiated) ------------------------
+    @ti.func
+    def _bucket(self, c):
+        h = (c[0] * 73856093) ^ (c[1] * 19349663) ^ (c[2] * 83492791)
+        return h & (self.table - 1)
+
+    @ti.kernel
+    def _bin(self, s: ti.i32, x: ti.template()):
+        for t in range(self.n_tris):
+            ids = self.tri[t]
+            c = (x[s, ids[0]] + x[s, ids[1]] + x[s, ids[2]]) / 3.0
+            cell = ti.floor(c / self.cell, ti.i32)
+            self.tri_cell[t] = cell
+            self.tri_slot[t] = ti.atomic_add(self.count[self._bucket(cell)], 1)
+
+    @ti.kernel
+    def _prefix(self):
+        ti.loop_config(serialize=True)
+        for b in range(self.table):
+            self.start[b + 1] = self.start[b] + self.count[b]
+
+    @ti.kernel
+    def _scatter(self):
+        for t in range(self.n_tris):
+            self.sorted[self.start[self._bucket(self.tri_cell[t])] + self.tri_slot[t]] = t
+
+    @ti.kernel
+    def _find(self, s: ti.i32, x: ti.template()):
+        for p in range(self.n_points):
+            xp = self.px[s, p]
+            home = ti.floor(xp / self.cell, ti.i32)
+            for di, dj, dk in ti.static(ti.ndrange((-1, 2), (-1, 2), (-1, 2))):
+                cell = home + ti.Vector([di, dj, dk])
+                b = self._bucket(cell)
+                for j in range(self.start[b], self.start[b + 1]):
+                    t = self.sorted[j]
+                    if self.tri_body[t] != self.point_body[p] and (self.tri_cell[t] == cell).all():
+                        d, w, _ = self._plane(s, x, t, xp)
+                        # slack on both tests: the force kernel decides exactly
+                        if d > -2.0 * self.depth and d < 2.0 * self.radius[p] + 0.1 * self.cell and w.min() > -0.05:
+                            k = ti.atomic_add(self.n_pairs[s], 1)
+                            if k < self.max_pairs:
+                                self.pair_point[s, k] = p
+                                self.pair_tri[s, k] = t
+
+    def find_pairs(self, s: int, x) -> int:
+        """Candidate (point, triangle) pairs of substep s from the points ``px[s]`` and FEM
+        node positions ``x[s]``; returns their number."""
+        if not (self.n_tris and self.n_points):
+            self.n_pairs[s] = 0
+            return 0
+        self.count.fill(0)
+        self.start.fill(0)
+        self.n_pairs[s] = 0
+        self._bin(s, x)
+        self._prefix()
+        self._scatter()
+        self._find(s, x)
+        n = int(self.n_pairs[s])
+        if n > self.max_pairs:
+            raise RuntimeError(f"{n} contact pairs exceed the buffer of {self.max_pairs}; raise max_pairs")
+        return n
+
+    # --- forces (differentiated) -------------------------------------------------------
+    @ti.func
+    def _plane(self, s, x, t, xp):
+        """Signed distance of xp to triangle t's plane, its barycentric projection, normal."""
+        ids = self.tri[t]
+        a, b, c = x[s, ids[0]], x[s, ids[1]], x[s, ids[2]]
+        nrm = (b - a).cross(c - a)
+        area2 = nrm.norm()
+        n = nrm / area2
+        d = (xp - a).dot(n)
+        q = xp - d * n
+        wb = (q - a).cross(c - a).dot(n) / area2
+        wc = (b - a).cross(q - a).dot(n) / area2
+        return d, ti.Vector([1.0 - wb - wc, wb, wc]), n
+
+    @ti.kernel
+    def forces(self, s: ti.i32, x: ti.template(), v: ti.template(), f: ti.template(),
+               kn: ti.template(), kd: ti.template(), mu: ti.template()):
+        """Adds pair forces to the points' ``pf[s]`` and the triangles' nodes' ``f[s]``."""
+        for k in range(self.n_pairs[s]):
+            p, t = self.pair_point[s, k], self.pair_tri[s, k]
+            xp = self.px[s, p]
+            d, w, n = self._plane(s, x, t, xp)
+            pen = self.radius[p] - d
+            if w.min() >= 0 and pen > 0 and d > -self.depth:
+                ramp = pen - 0.5 * self.smoothing
+                if pen < self.smoothing:
+                    ramp = pen * pen / (2.0 * self.smoothing)
+                ids = self.tri[t]
+                vt_ = w[0] * v[s, ids[0]] + w[1] * v[s, ids[1]] + w[2] * v[s, ids[2]]
+                vr = self.pv[s, p] - vt_
+                vn = vr.dot(n)
+                fn = kn[None] * self.area[p] * ramp * ti.max(1.0 - kd[None] * vn, 0.0)
+                slip = vr - vn * n
+                force = fn * n - mu[None] * fn * slip / ti.sqrt(slip.dot(slip) + self.eps2)
+                self.pf[s, p] += force
+                for i in ti.static(range(3)):
+                    f[s, ids[i]] -= w[i] * force
+
+    def clear(self) -> None:
+        self.pf.fill(0)
+
+    def clear_grads(self) -> None:
+        for fld in (self.px, self.pv, self.pf):
+            fld.grad.fill(0)

@@ -1,0 +1,582 @@
+"""The volumetric system of a World: FEM pads and soft bodies and MPM bodies, stepped
+together with one substep, touching the world's kinematic colliders (sim.fem / sim.mpm)
+and each other (sim.coupling: points against FEM surface triangles through a spatial
+hash), with tactile readings of the pads and the adjoint of every step.
+
+A pad whose ``mount`` names a collider (a gripper finger) follows that collider; the finger
+itself is then left out of volumetric contact (the pad is its contact surface). Mesh
+colliders are not seen yet. Rotations of colliders and pads are not differentiated: pose
+gradients are for positions (and so for a gripper's opening).
+
+Gradients: ``VolumetricRun`` checkpoints the state every ``segment`` steps in numpy and
+recomputes each segment forward during backward (memory grows with steps / segment plus one
+segment), then runs each step's substeps in reverse through the hand-written FEM/MPM
+adjoints and Taichi's reverse mode of the contact kernels.
+"""
+
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import taichi as ti
+import torch
+
+from sim.coupling import SurfaceContact
+from sim.errors import SimulationError
+from sim.fem.solver import FemSystem, Trajectory, stable_dt
+from sim.fem.spec import ContactParams, FemBodySpec, ShapeSpec, quat_to_matrix
+from sim.mpm.solver import MpmSystem, MpmTrajectory
+from sim.mpm.spec import MpmGrid
+
+# Contact of volumetric bodies (with colliders and each other): pressure per metre of depth.
+DEFAULT_CONTACT = ContactParams(stiffness=5e9, damping=10.0, friction=0.5)
+PARAM_KEYS = ("fem_youngs_modulus", "fem_poisson_ratio", "mpm_youngs_modulus", "mpm_poisson_ratio",
+              "mpm_yield_stress", "mpm_viscosity", "mpm_friction", "volumetric_contact")
+
+
+def _mpm_limit(bodies, grid: MpmGrid, contact: ContactParams) -> float:
+    """Half the CFL limit of the stiffest MPM material and of the contact springs on particles."""
+    limits = []
+    for b in bodies:
+        m = b.material
+        if m.kind == "fluid":
+            modulus = m.bulk_modulus
+        else:
+            mu = m.youngs_modulus / (2 * (1 + m.poisson_ratio))
+            modulus = m.youngs_modulus * m.poisson_ratio / ((1 + m.poisson_ratio) * (1 - 2 * m.poisson_ratio)) + 2 * mu
+        limits.append(0.3 * grid.dx / math.sqrt(modulus / m.density))
+        size = b.particle_volume ** (1 / 3)
+        limits.append(0.5 / math.sqrt(contact.stiffness / (m.density * size)))
+    return min(limits)
+
+
+@ti.data_oriented
+class VolumetricSystem:
+    name = "volumetric"
+
+    def __init__(self, spec, runtime, contact: ContactParams = DEFAULT_CONTACT, max_pairs: int | None = None):
+        self.spec, self.runtime, self.contact_params = spec, runtime, contact
+        fem_specs, mpm_specs = list(spec.fem_bodies), list(spec.mpm_bodies)
+        names = {c.name: i for i, c in enumerate(spec.colliders)}
+        for b in fem_specs:
+            if b.mount is not None and b.mount not in names:
+                raise ValueError(f"FEM body {b.name!r} is mounted on unknown collider {b.mount!r}")
+        mounts = {b.mount for b in fem_specs if b.mount}
+        # colliders the volumetric bodies touch: primitives not carrying a pad
+        self.shape_cols = [i for i, c in enumerate(spec.colliders) if c.shape != "mesh" and c.name not in mounts]
+        shapes = [ShapeSpec(spec.colliders[i].shape, spec.colliders[i].size) for i in self.shape_cols]
+        grids = {b.grid for b in mpm_specs}
+        if len(grids) > 1:
+            raise ValueError("every MPM body of a world must name the same grid")
+        grid = next(iter(grids)) if mpm_specs else None
+        if mpm_specs and grid is None:
+            raise ValueError(f"MPM body {mpm_specs[0].name!r} has no grid")
+
+        s = spec.settings
+        limits = []
+        if fem_specs:
+            limits.append(stable_dt(fem_specs, contact))
+        if mpm_specs:
+            limits.append(_mpm_limit(mpm_specs, grid, contact))
+        self.substeps = max(1, math.ceil(s.dt / min(limits) * (1 + 1e-9)))
+        self.dt = s.dt / self.substeps
+        gravity = tuple(s.gravity)
+        self.fem = FemSystem(fem_specs, shapes, contact, self.dt, self.substeps, gravity) if fem_specs else None
+        self.mpm = MpmSystem(mpm_specs, grid, shapes, contact.friction, self.dt, self.substeps, gravity) if mpm_specs else None
+        self.fem_bodies, self.mpm_bodies = fem_specs, mpm_specs
+        self.mount_col = [names.get(b.mount, -1) if b.mount else -1 for b in fem_specs]
+        self._build_contact(max_pairs)
+        self._build_sensors()
+        self.poses = None
+
+    # --- construction ---------------------------------------------------------------
+    def _build_contact(self, max_pairs) -> None:
+        fem, mpm, real = self.fem, self.mpm, self.runtime.real
+        tris, tri_body, body, area, radius = [np.zeros((0, 3), np.int32)], [np.zeros(0, np.int32)], [], [], []
+        edge = 0.0
+        if fem is not None:
+            for b, spec in enumerate(self.fem_bodies):
+                faces = spec.mesh.surface_faces + fem.offsets[b]
+                tris.append(faces)
+                tri_body.append(np.full(len(faces), b, np.int32))
+                p = fem.rest_np[faces]
+                edge = max(edge, np.linalg.norm(p - np.roll(p, 1, axis=1), axis=2).max())
+            body.append(fem.body_of_np[fem.contact_nodes_np])
+            area.append(fem.area_np[fem.contact_nodes_np])
+            radius.append(np.zeros(len(fem.contact_nodes_np)))
+        self.n_fem_points = sum(len(b) for b in body)
+        if mpm is not None:
+            nb = len(self.fem_bodies)
+            body.append(nb + mpm.body_of_np)
+            vols = np.array([b.particle_volume for b in self.mpm_bodies])[mpm.body_of_np]
+            area.append(vols ** (2 / 3))
+            radius.append(np.full(mpm.n, 0.25 * mpm.dx))
+        radius_all = np.concatenate(radius) if radius else np.zeros(0)
+        cell = edge + 2 * (radius_all.max() if len(radius_all) else 0.0) + 1e-6
+        self.coupled = fem is not None and len(np.concatenate(tris)) > 0
+        self.contact = SurfaceContact(
+            np.concatenate(tris), np.concatenate(tri_body), np.concatenate(body) if body else np.zeros(0, np.int32),
+            np.concatenate(area) if area else np.zeros(0), radius_all, self.substeps, real, cell,
+            depth=1e-3, smoothing=self.contact_params.smoothing, slip_velocity=self.contact_params.slip_velocity,
+            max_pairs=max_pairs)
+        if fem is not None:
+            self.fem_points = ti.field(ti.i32, max(self.n_fem_points, 1))
+            if self.n_fem_points:
+                self.fem_points.from_numpy(fem.contact_nodes_np.astype(np.int32))
+
+    def _build_sensors(self) -> None:
+        from sim.tactile.sensor import TactileSensor
+
+        self.sensors = {}
+        for b, spec in enumerate(self.fem_bodies):
+            if spec.tactile is not None:
+                self.sensors[spec.name] = (b, TactileSensor(spec.mesh, spec.tactile))
+
+    # --- world interface ---------------------------------------------------------------
+    def set_poses(self, poses: np.ndarray) -> None:
+        """Every collider's pose (steps + 1, colliders, 7) along the trajectory."""
+        self.poses = np.asarray(poses, np.float64)
+
+    def _step_poses(self, k: int):
+        """Collider positions/rotations for step k -> k+1 and the FEM bodies' driven poses."""
+        rows = self.poses[k:k + 2]
+        rot = np.array([[quat_to_matrix(q) for q in row[:, 3:]] for row in rows]).reshape(2, -1, 3, 3)
+        sp, sR = rows[:, self.shape_cols, :3], rot[:, self.shape_cols]
+        bp, bR = [], []
+        for b, spec in enumerate(self.fem_bodies):
+            R0, p0 = quat_to_matrix(spec.rotation), np.asarray(spec.position, np.float64)
+            c = self.mount_col[b]
+            if c < 0:
+                bp.append(np.broadcast_to(p0, (2, 3)))
+                bR.append(np.broadcast_to(R0, (2, 3, 3)))
+            else:
+                bp.append(rows[:, c, :3] + np.einsum("tij,j->ti", rot[:, c], p0))
+                bR.append(rot[:, c] @ R0)
+        bp = np.stack(bp, 1) if bp else np.zeros((2, 0, 3))
+        bR = np.stack(bR, 1) if bR else np.zeros((2, 0, 3, 3))
+        return bp, bR, sp, sR
+
+    def _initial_fem_x(self) -> np.ndarray:
+        bp, bR, _, _ = self._step_poses(0)
+        return self.fem.place(bp[0], bR[0])
+
+    def reset(self) -> None:
+        state = {}
+        if self.fem is not None:
+            state["fem_x"], state["fem_v"] = self._initial_fem_x(), np.zeros((self.fem.n_nodes, 3))
+        if self.mpm is not None:
+            x, v, C, b = self.mpm.initial_state()
+            state.update(mpm_x=x, mpm_v=v, mpm_C=C, mpm_b=b)
+        self.state = state
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.state.items()}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.state = {k: np.array(v, np.float64) for k, v in state.items()}
+
+    def set_params(self, params: dict) -> None:
+        fem, mpm = self.fem, self.mpm
+        c = params.get("volumetric_contact")
+        if fem is not None:
+            fem.set_params(params.get("fem_youngs_modulus"), params.get("fem_poisson_ratio"), c)
+        if mpm is not None:
+            friction = params.get("mpm_friction")
+            mpm.set_params(params.get("mpm_youngs_modulus"), params.get("mpm_poisson_ratio"), params.get("mpm_yield_stress"),
+                           params.get("mpm_viscosity"), None if friction is None else float(np.asarray(friction).ravel()[0]))
+
+    def params(self) -> dict[str, np.ndarray]:
+        out = {}
+        fem, mpm = self.fem, self.mpm
+        if fem is not None:
+            out["fem_youngs_modulus"] = fem.E.to_numpy().astype(np.float64)
+            out["fem_poisson_ratio"] = fem.nu.to_numpy().astype(np.float64)
+            out["volumetric_contact"] = np.array([fem.kn[None], fem.kd[None], fem.mu[None]], np.float64)
+        if mpm is not None:
+            out["mpm_youngs_modulus"] = mpm.E.to_numpy().astype(np.float64)
+            out["mpm_poisson_ratio"] = mpm.nu.to_numpy().astype(np.float64)
+            out["mpm_yield_stress"] = mpm.yield_stress.to_numpy().astype(np.float64)
+            out["mpm_viscosity"] = mpm.viscosity.to_numpy().astype(np.float64)
+            out["mpm_friction"] = np.array([mpm.friction[None]], np.float64)
+        return out
+
+    # --- kernels joining the systems -------------------------------------------------
+    @ti.kernel
+    def _gather_fem(self, s: ti.i32, x: ti.template(), v: ti.template()):
+        for j in range(self.n_fem_points):
+            self.contact.px[s, j] = x[s, self.fem_points[j]]
+            self.contact.pv[s, j] = v[s, self.fem_points[j]]
+
+    @ti.kernel
+    def _gather_mpm(self, s: ti.i32, x: ti.template(), v: ti.template()):
+        for p in range(self.mpm.n):
+            self.contact.px[s, self.n_fem_points + p] = x[s, p]
+            self.contact.pv[s, self.n_fem_points + p] = v[s, p]
+
+    @ti.kernel
+    def _scatter_fem(self, s: ti.i32, f: ti.template()):
+        for j in range(self.n_fem_points):
+            f[s, self.fem_points[j]] += self.contact.pf[s, j]
+
+    @ti.kernel
+    def _scatter_mpm(self, s: ti.i32, f: ti.template()):
+        for p in range(self.mpm.n):
+            f[s, p] = self.contact.pf[s, self.n_fem_points + p]
+
+    # --- stepping --------------------------------------------------------------------
+    def _load(self, k: int, state: dict) -> None:
+        fem, mpm, npr = self.fem, self.mpm, self.runtime.np_real
+        bp, bR, sp, sR = self._step_poses(k)
+        if fem is not None:
+            traj = Trajectory(torch.from_numpy(bp), torch.from_numpy(sp), bR, sR)
+            bps, bRs, sps, sRs = fem._segments(traj)
+            fem._load_segment(state["fem_x"], state["fem_v"], bps[0], bRs[0], sps[0], sRs[0])
+            fem.fe.fill(0)
+            fem.fc.fill(0)
+        if mpm is not None:
+            mpm._load(*(np.ascontiguousarray(state[key], npr) for key in ("mpm_x", "mpm_v", "mpm_C", "mpm_b")))
+            sps, sRs = mpm._poses(MpmTrajectory(torch.from_numpy(sp), sR), 1)
+            mpm.shape_p.from_numpy(sps[0].astype(npr))
+            mpm.shape_R.from_numpy(np.ascontiguousarray(sRs[0]).astype(npr))
+            mpm.fext.fill(0)
+        self.contact.clear()
+
+    def _substep(self, s: int) -> None:
+        fem, mpm = self.fem, self.mpm
+        if fem is not None:
+            fem.elastic(s)
+            fem.contact(s)
+        if mpm is not None:
+            mpm.constitutive(s, s + 1)
+        if self.coupled:
+            if self.n_fem_points:
+                self._gather_fem(s, fem.x, fem.v)
+            if mpm is not None:
+                self._gather_mpm(s, mpm.x, mpm.v)
+            self.contact.find_pairs(s, fem.x)
+            self.contact.forces(s, fem.x, fem.v, fem.fc, fem.kn, fem.kd, fem.mu)
+            if self.n_fem_points:
+                self._scatter_fem(s, fem.fc)
+            if mpm is not None:
+                self._scatter_mpm(s, mpm.fext)
+        if fem is not None:
+            fem.update(s)
+        if mpm is not None:
+            mpm._clear_grid()
+            mpm.p2g(s)
+            mpm.grid_op(s)
+            mpm.g2p(s, s + 1)
+
+    def _read_state(self) -> dict:
+        S, out = self.substeps, {}
+        if self.fem is not None:
+            out["fem_x"], out["fem_v"] = self.fem._row(self.fem.x, S), self.fem._row(self.fem.v, S)
+        if self.mpm is not None:
+            arrays = [np.empty((self.mpm.n, 3), self.runtime.np_real) for _ in range(2)]
+            arrays += [np.empty((self.mpm.n, 3, 3), self.runtime.np_real) for _ in range(2)]
+            self.mpm._save(S, *arrays)
+            for key, a in zip(("mpm_x", "mpm_v", "mpm_C", "mpm_b"), arrays):
+                out[key] = a.astype(np.float64)
+        return out
+
+    def advance(self, k: int, state: dict) -> dict:
+        self._load(k, state)
+        for s in range(self.substeps):
+            self._substep(s)
+        return self._read_state()
+
+    def step(self, step: int) -> dict:
+        if self.poses is None:
+            raise RuntimeError("the volumetric system has no collider poses; World.set_actions gives them")
+        self.state = self.advance(step, self.state)
+        return {"substeps": self.substeps, "pairs": int(self.contact.n_pairs[self.substeps - 1])}
+
+    def check(self, step: int, max_penetration: float, max_speed: float) -> None:
+        groups = []
+        if self.fem is not None:
+            groups.append((self.state["fem_x"], self.state["fem_v"], self.fem.body_of_np, self.fem_bodies))
+        if self.mpm is not None:
+            groups.append((self.state["mpm_x"], self.state["mpm_v"], self.mpm.body_of_np, self.mpm_bodies))
+        for x, v, body_of, specs in groups:
+            bad = ~np.all(np.isfinite(x) & np.isfinite(v), axis=1)
+            if bad.any():
+                raise SimulationError(step, specs[body_of[np.argmax(bad)]].name, "position", float("nan"), "NaN/inf state")
+            speed = np.linalg.norm(v, axis=1)
+            if speed.max() > max_speed:
+                i = int(np.argmax(speed))
+                raise SimulationError(step, specs[body_of[i]].name, "speed", float(speed[i]),
+                                      f"{speed[i]:.3g} m/s exceeds {max_speed} m/s")
+        if self.mpm is not None:
+            g = self.mpm.grid
+            lo, hi = np.asarray(g.origin) + 2 * g.dx, np.asarray(g.origin) + g.size - 2 * g.dx
+            out = np.any((self.state["mpm_x"] < lo) | (self.state["mpm_x"] > hi), axis=1)
+            if out.any():
+                name = self.mpm_bodies[self.mpm.body_of_np[np.argmax(out)]].name
+                raise SimulationError(step, name, "position", 0.0, "particles left the MPM grid")
+
+    def energies(self) -> dict[str, float]:
+        out = {}
+        if self.fem is not None:
+            out["kinetic"] = 0.5 * float(np.sum(self.fem.mass_np[:, None] * self.state["fem_v"] ** 2))
+        if self.mpm is not None:
+            out["kinetic"] = out.get("kinetic", 0.0) + 0.5 * float(np.sum(self.mpm.mass_np[:, None] * self.state["mpm_v"] ** 2))
+        return out
+
+    def contact_count(self) -> int:
+        """Points in contact during the last substep (FEM nodes on colliders or surfaces,
+        particles on pads)."""
+        n = 0
+        if self.fem is not None:
+            n += int(np.count_nonzero(np.any(self.fem._row(self.fem.fc, self.substeps - 1) != 0, axis=1)))
+        if self.mpm is not None:
+            f = self.mpm.fext.to_numpy()[self.substeps - 1]
+            n += int(np.count_nonzero(np.any(f != 0, axis=1)))
+        return n
+
+    # --- readings ----------------------------------------------------------------------
+    def node_forces(self) -> np.ndarray:
+        """Contact force on every FEM node during the last substep of the last step (N)."""
+        return self.fem._row(self.fem.fc, self.substeps - 1)
+
+    def pad_pose(self, b: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        bp, bR, _, _ = self._step_poses(min(k, len(self.poses) - 2))
+        row = 0 if k < len(self.poses) - 1 else 1
+        return bR[row, b], bp[row, b]
+
+    def tactile(self, k: int) -> dict:
+        """Every sensor pad's readings (sim.tactile.sensor.TactileFrame) at step k."""
+        out = {}
+        forces = self.node_forces() if self.sensors else None
+        for name, (b, sensor) in self.sensors.items():
+            sl = slice(self.fem.offsets[b], self.fem.offsets[b + 1])
+            R, p = self.pad_pose(b, k)
+            with torch.no_grad():
+                out[name] = sensor.read(torch.from_numpy(self.state["fem_x"][sl]), torch.from_numpy(forces[sl]), R,
+                                        torch.from_numpy(p))
+        return out
+
+    # --- adjoint -----------------------------------------------------------------------
+    def clear_param_grads(self) -> None:
+        if self.fem is not None:
+            for f in (self.fem.E, self.fem.nu, self.fem.kn, self.fem.kd, self.fem.mu):
+                f.grad.fill(0)
+        if self.mpm is not None:
+            for f in (self.mpm.E, self.mpm.nu, self.mpm.yield_stress, self.mpm.viscosity, self.mpm.friction):
+                f.grad.fill(0)
+
+    def param_grads(self) -> dict[str, np.ndarray]:
+        out = {}
+        fem, mpm = self.fem, self.mpm
+        if fem is not None:
+            out["fem_youngs_modulus"] = fem.E.grad.to_numpy().astype(np.float64)
+            out["fem_poisson_ratio"] = fem.nu.grad.to_numpy().astype(np.float64)
+            out["volumetric_contact"] = np.array([fem.kn.grad[None], fem.kd.grad[None], fem.mu.grad[None]], np.float64)
+        if mpm is not None:
+            out["mpm_youngs_modulus"] = mpm.E.grad.to_numpy().astype(np.float64)
+            out["mpm_poisson_ratio"] = mpm.nu.grad.to_numpy().astype(np.float64)
+            out["mpm_yield_stress"] = mpm.yield_stress.grad.to_numpy().astype(np.float64)
+            out["mpm_viscosity"] = mpm.viscosity.grad.to_numpy().astype(np.float64)
+            out["mpm_friction"] = np.array([mpm.friction.grad[None]], np.float64)
+        return out
+
+    def backward_step(self, k: int, state: dict, adj: dict) -> tuple[dict, np.ndarray]:
+        """Adjoint of step k from its start state: the gradient w.r.t. the start state from
+        ``adj`` (w.r.t. the end state), and w.r.t. the colliders' positions (2, colliders, 3)
+        at the step's start and end. Material/contact gradients accumulate (see
+        ``param_grads``)."""
+        fem, mpm, npr, S = self.fem, self.mpm, self.runtime.np_real, self.substeps
+        self._load(k, state)
+        for s in range(S):
+            self._substep(s)
+        self.contact.clear_grads()
+        if fem is not None:
+            for f in (fem.x, fem.v, fem.fe, fem.fc, fem.body_p, fem.shape_p):
+                f.grad.fill(0)
+            from sim.fem.solver import _set_row
+
+            _set_row(fem.x.grad, S, np.ascontiguousarray(adj["fem_x"], npr))
+            _set_row(fem.v.grad, S, np.ascontiguousarray(adj["fem_v"], npr))
+        if mpm is not None:
+            for f in (mpm.x, mpm.v, mpm.C, mpm.b, mpm.tau, mpm.fext, mpm.shape_p):
+                f.grad.fill(0)
+            mpm._load_grad(S, *(np.ascontiguousarray(adj[key], npr) for key in ("mpm_x", "mpm_v", "mpm_C", "mpm_b")))
+        for s in reversed(range(S)):
+            if mpm is not None:
+                mpm._clear_grid()
+                mpm.p2g(s)
+                mpm.grid_op(s)
+                for f in (mpm.grid_mv, mpm.grid_m, mpm.grid_v):
+                    f.grad.fill(0)
+                mpm.g2p_adjoint(s, s + 1)
+                mpm.grid_op.grad(s)
+                mpm.p2g_adjoint(s)
+            if fem is not None:
+                fem.update.grad(s)
+            if self.coupled:
+                if mpm is not None:
+                    self._scatter_mpm.grad(s, mpm.fext)
+                if self.n_fem_points:
+                    self._scatter_fem.grad(s, fem.fc)
+                self.contact.forces.grad(s, fem.x, fem.v, fem.fc, fem.kn, fem.kd, fem.mu)
+                if mpm is not None:
+                    self._gather_mpm.grad(s, mpm.x, mpm.v)
+                if self.n_fem_points:
+                    self._gather_fem.grad(s, fem.x, fem.v)
+            if mpm is not None:
+                mpm.constitutive_adjoint(s, s + 1)
+            if fem is not None:
+                fem.contact.grad(s)
+                fem.elastic_adjoint(s)
+        out = {}
+        n_cols = self.poses.shape[1]
+        g_pos = np.zeros((2, n_cols, 3))
+        w = np.linspace(0.0, 1.0, S + 1)[:, None, None]
+        if fem is not None:
+            out["fem_x"], out["fem_v"] = fem._row(fem.x.grad, 0), fem._row(fem.v.grad, 0)
+            gb = fem.body_p.grad.to_numpy().astype(np.float64)  # (S+1, B, 3)
+            gs = fem.shape_p.grad.to_numpy().astype(np.float64)[:, : len(self.shape_cols)]
+            for i, c in enumerate(self.shape_cols):
+                g_pos[0, c] += ((1 - w[:, 0]) * gs[:, i]).sum(0)
+                g_pos[1, c] += (w[:, 0] * gs[:, i]).sum(0)
+            for b, c in enumerate(self.mount_col):
+                if c >= 0:  # body position = collider position + R offset: same gradient
+                    g_pos[0, c] += ((1 - w[:, 0]) * gb[:, b]).sum(0)
+                    g_pos[1, c] += (w[:, 0] * gb[:, b]).sum(0)
+        if mpm is not None:
+            arrays = [np.empty((mpm.n, 3), npr) for _ in range(2)] + [np.empty((mpm.n, 3, 3), npr) for _ in range(2)]
+            mpm._save_grad(*arrays)
+            for key, a in zip(("mpm_x", "mpm_v", "mpm_C", "mpm_b"), arrays):
+                out[key] = a.astype(np.float64)
+            gs = mpm.shape_p.grad.to_numpy().astype(np.float64)[:, : len(self.shape_cols)]
+            for i, c in enumerate(self.shape_cols):
+                g_pos[0, c] += ((1 - w[:, 0]) * gs[:, i]).sum(0)
+                g_pos[1, c] += (w[:, 0] * gs[:, i]).sum(0)
+        return out, g_pos
+
+
+@dataclass
+class VolumetricGradients:
+    params: dict[str, np.ndarray]
+    positions: np.ndarray  # (steps + 1, colliders, 3): w.r.t. collider positions
+    actions: np.ndarray  # (steps, tools, 8): through the colliders' positions only
+    initial: dict[str, np.ndarray]  # w.r.t. the initial volumetric state
+
+
+class VolumetricRun:
+    """A checkpointed run of a world's volumetric system (the world must have no shells:
+    shells and volumetric bodies are not differentiated together yet)."""
+
+    def __init__(self, world, segment: int | None = None, on_step=None) -> None:
+        if world.volumetric is None:
+            raise ValueError("this world has no FEM or MPM bodies")
+        if world.shells is not None:
+            raise ValueError("gradients of worlds with shells and volumetric bodies together are not supported yet")
+        self.world = world
+        steps = world.spec.settings.steps
+        self.segment = segment or max(1, math.isqrt(steps))
+        self.checkpoints: dict[int, dict] = {}
+        world.reset()
+        for k in range(steps):
+            if k % self.segment == 0:
+                self.checkpoints[k] = world.volumetric.get_state()
+            world.step()
+            if on_step is not None:
+                on_step(k)
+        self.final = world.volumetric.get_state()
+
+    def memory_bytes(self) -> int:
+        return sum(a.nbytes for cp in self.checkpoints.values() for a in cp.values())
+
+    def backward(self, grad_final: dict[str, np.ndarray]) -> VolumetricGradients:
+        world, system = self.world, self.world.volumetric
+        steps = world.spec.settings.steps
+        adj = {k: np.asarray(grad_final.get(k, np.zeros_like(v)), np.float64) for k, v in self.final.items()}
+        pos = np.zeros((steps + 1, system.poses.shape[1], 3))
+        system.clear_param_grads()
+        for start in sorted(self.checkpoints, reverse=True):
+            end = min(start + self.segment, steps)
+            states = [self.checkpoints[start]]
+            for k in range(start, end - 1):
+                states.append(system.advance(k, states[-1]))
+            for k in range(end - 1, start - 1, -1):
+                adj, g = system.backward_step(k, states[k - start], adj)
+                pos[k:k + 2] += g
+        params = system.param_grads()
+        system.state = self.final
+        from sim.tools import collider_poses
+
+        actions = np.zeros_like(world.actions)
+        if world.spec.tools:
+            acts = torch.tensor(world.actions, requires_grad=True)
+            with torch.enable_grad():
+                poses = collider_poses(world.spec, acts)
+                poses[..., :3].backward(torch.from_numpy(pos))
+            actions = acts.grad.numpy()
+        return VolumetricGradients(params, pos, actions, adj)
+
+
+VOLUMETRIC_KINDS = ("actions", "fem_youngs_modulus", "fem_poisson_ratio", "mpm_youngs_modulus", "mpm_poisson_ratio",
+                    "mpm_yield_stress", "mpm_viscosity", "contact_stiffness", "contact_damping", "contact_friction",
+                    "mpm_friction")
+_CONTACT_SLOT = {"contact_stiffness": 0, "contact_damping": 1, "contact_friction": 2}
+
+
+def final_state_loss(state: dict[str, np.ndarray], seed: int = 0):
+    """A fixed random linear form of the final positions (every node and particle counts)."""
+    rng = np.random.default_rng(seed)
+    weights = {k: rng.normal(size=v.shape) for k, v in state.items() if k.endswith("_x")}
+    return lambda final: (float(sum(np.sum(w * final[k]) for k, w in weights.items())), weights)
+
+
+def check_volumetric_gradients(world, kinds=VOLUMETRIC_KINDS, loss=None, seed: int = 0, rel_step: float = 1e-6):
+    """Adjoint directional derivatives against float64 central differences, one per kind
+    (sim.gradcheck.CheckResult rows). Action directions move positions and openings only."""
+    from sim.gradcheck import CheckResult
+
+    unknown = sorted(set(kinds) - set(VOLUMETRIC_KINDS))
+    if unknown:
+        raise ValueError(f"unknown parameter kinds {unknown} (expected some of {VOLUMETRIC_KINDS})")
+    actions, params = world.actions.copy(), world.params()
+    rng = np.random.default_rng(seed)
+
+    def evaluate(acts, prm):
+        world.set_actions(acts)
+        world.set_params(prm)
+        run = VolumetricRun(world)
+        return run, loss(run.final)
+
+    if loss is None:
+        world.reset()
+        loss = final_state_loss(world.volumetric.get_state(), seed)
+    run, (value, dfinal) = evaluate(actions, params)
+    grads = run.backward(dfinal)
+    results = []
+    for kind in kinds:
+        if kind == "actions":
+            if not world.spec.tools:
+                continue
+            d = rng.normal(size=actions.shape)
+            d[..., 3:7] = 0.0  # rotations are not differentiated
+            h = rel_step * max(1.0, np.abs(actions).max()) * 1e-2
+            analytic = float(np.sum(grads.actions * d))
+            plus, minus = evaluate(actions + h * d, params)[1][0], evaluate(actions - h * d, params)[1][0]
+        else:
+            key = "volumetric_contact" if kind in _CONTACT_SLOT else kind
+            if key not in params:
+                continue
+            d = np.zeros_like(params[key])
+            if kind in _CONTACT_SLOT:
+                d[_CONTACT_SLOT[kind]] = params[key][_CONTACT_SLOT[kind]]
+            else:
+                d = rng.uniform(0.5, 1.5, size=d.shape) * params[key]
+            h = rel_step
+            analytic = float(np.sum(grads.params[key] * d))
+            plus = evaluate(actions, {**params, key: params[key] + h * d})[1][0]
+            minus = evaluate(actions, {**params, key: params[key] - h * d})[1][0]
+        numeric = (plus - minus) / (2 * h)
+        inactive = max(abs(analytic), abs(numeric)) <= 1e-8 * max(abs(value), 1e-30)
+        results.append(CheckResult(kind, analytic, numeric, h, inactive))
+    world.set_actions(actions)
+    world.set_params(params)
+    return results
