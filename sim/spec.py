@@ -41,7 +41,9 @@ class Settings:
     gravity: tuple[float, float, float] = (0.0, 0.0, -9.81)
     precision: str = "f64"
     backend: str = "cpu"
-    newton_tol: float = 1e-9  # largest residual of a step, as a displacement (m)
+    newton_tol: float = 1e-9  # m: the largest error of a step's positions (see newton_rtol)
+    newton_rtol: float = 1e-6  # ... or this fraction of the step's largest displacement, if larger
+    newton_ftol: float = 1e-4  # ... or every force residual below this fraction of the vertex's weight + contact forces
     newton_max_iter: int = 30
     cg_tol: float = 1e-4  # relative residual of each Newton linear solve
     adjoint_tol: float = 1e-10  # relative residual of the adjoint solve of a step

@@ -73,3 +73,30 @@ def friction_coefficient(y, eps):
 def friction_potential(y, eps):
     """F0 with F0' = f1: y^2/eps - y^3/(3 eps^2) below eps, y - eps/3 above."""
     return ti.select(y < eps, y * y / eps - y * y * y / (3.0 * eps * eps), y - eps / 3.0)
+
+
+@ti.func
+def membrane_blocks(xa, xb, xc, dm_inv, area, thickness, youngs, poisson):
+    """The membrane Hessian's 3x3 diagonal blocks at a, b and c (for the preconditioner).
+
+    With F = sum_v x_v g_v^T and P = F S (St. Venant-Kirchhoff), the block of vertex v is
+    vol [ (g^T S g) I + mu |g|^2 F F^T + (mu + lam) (F g)(F g)^T ]; the first term is the
+    stress's (negative under compression, so clamped at zero to keep the block positive)."""
+    f = ti.Matrix.cols([xb - xa, xc - xa]) @ dm_inv
+    strain = 0.5 * (f.transpose() @ f - ti.Matrix.identity(float, 2))
+    mu = youngs / (2.0 * (1.0 + poisson))
+    lam = youngs * poisson / (1.0 - poisson * poisson)
+    stress = 2.0 * mu * strain + lam * (strain[0, 0] + strain[1, 1]) * ti.Matrix.identity(float, 2)
+    vol = area * thickness
+    gb = ti.Vector([dm_inv[0, 0], dm_inv[0, 1]])
+    gc = ti.Vector([dm_inv[1, 0], dm_inv[1, 1]])
+    ffT = f @ f.transpose()
+    return (_membrane_block(-(gb + gc), f, ffT, stress, vol, mu, lam), _membrane_block(gb, f, ffT, stress, vol, mu, lam),
+            _membrane_block(gc, f, ffT, stress, vol, mu, lam))
+
+
+@ti.func
+def _membrane_block(g, f, ffT, stress, vol, mu, lam):
+    fg = f @ g
+    tension = ti.max(g.dot(stress @ g), 0.0)
+    return vol * (tension * ti.Matrix.identity(float, 3) + mu * g.norm_sqr() * ffT + (mu + lam) * fg.outer_product(fg))

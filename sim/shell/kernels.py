@@ -10,7 +10,9 @@ accumulate into f, so their reverse-mode versions give Hessian-vector products
 import taichi as ti
 
 from sim.sdf import collider_sdf, quat_to_mat
-from sim.shell.energies import bending, fold_angle, friction_coefficient, friction_potential, membrane
+from sim.shell.energies import (
+    bending, fold_angle, fold_angle_gradient, friction_coefficient, friction_potential, membrane, membrane_blocks,
+)
 
 A = ti.types.ndarray()
 T = ti.template()  # arrays handed on to ti.func helpers by reference
@@ -139,6 +141,28 @@ def contact_energy(
 
 
 @ti.kernel
+def force_scale(
+    x: A, xn: A, scale: A, mass: A, gravity: A, radius: A, ckind: A, csize: A, cpos0: A, cquat0: A, cpos1: A,
+    cquat1: A, cmu: A, ck: A, nv: ti.i32, nc: ti.i32, eps: ti.f64,
+):
+    """scale[i] = the weight of vertex i plus the size of every contact force on it: what
+    Newton's force residual at i is measured against."""
+    for i in range(nv):
+        scale[i] = mass[i] * gravity[0].norm()
+    for i, c in ti.ndrange(nv, nc):
+        _, force = _contact(i, c, x, xn, radius, ckind, csize, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+        scale[i] += force.norm()
+
+
+@ti.kernel
+def relative_residual(r: A, scale: A, nv: ti.i32) -> ti.f64:
+    worst = 0.0
+    for i in range(nv):
+        ti.atomic_max(worst, r[i].norm() / ti.max(scale[i], 1e-300))
+    return worst
+
+
+@ti.kernel
 def penetration(x: A, radius: A, ckind: A, csize: A, cpos: A, cquat: A, pen: A, nv: ti.i32, nc: ti.i32):
     """pen[i] = deepest overlap of vertex i's contact radius with any collider (<= 0: none)."""
     for i in range(nv):
@@ -178,35 +202,53 @@ def residual(x: A, xhat: A, f: A, mass: A, free: A, r: A, nv: ti.i32, beta: ti.f
 
 
 @ti.kernel
-def preconditioner(
-    x: A, mass: A, kdiag: A, radius: A, prec: A, ckind: A, csize: A, cpos: A, cquat: A, cmu: A, ck: A,
-    nv: ti.i32, nc: ti.i32, beta: ti.f64, eps: ti.f64,
+def block_preconditioner(
+    x: A, xn: A, prec: A, mass: A, vshell: A, damp: A, tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A,
+    poisson: A, hinge: A, hshell: A, hweight: A, bend: A, radius: A, ckind: A, csize: A, cpos0: A, cquat0: A,
+    cpos1: A, cquat1: A, cmu: A, ck: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, nc: ti.i32, beta: ti.f64, dt: ti.f64,
+    eps: ti.f64,
 ):
-    """Inverse of a diagonal estimate of H: mass, membrane stiffness, contact and sticking."""
+    """prec[i] = inverse of the 3x3 diagonal block of H at vertex i: inertia and damping,
+    membrane (exact blocks, compressive stress dropped), bending (Gauss-Newton), penalty
+    contact along the normal and friction across it (so neither stiffness leaks into the
+    other directions, as a scalar diagonal would)."""
     for i in range(nv):
-        prec[i] = mass[i] / (beta * beta) + kdiag[i]
-    for i, c in ti.ndrange(nv, nc):
-        rot = quat_to_mat(cquat[c])
-        d, _ = collider_sdf(ckind[c], csize[c], rot.transpose() @ (x[i] - cpos[c]))
-        if d < radius[i]:
-            prec[i] += ck[c] * (1.0 + 2.0 * cmu[c] * (radius[i] - d) / eps)
-    for i in range(nv):
-        prec[i] = 1.0 / prec[i]
-
-
-@ti.kernel
-def static_diagonal(tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A, kdiag: A, nv: ti.i32, nt: ti.i32):
-    """Per-vertex estimate of the membrane stiffness diagonal (for the preconditioner)."""
-    for i in range(nv):
-        kdiag[i] = 0.0
+        prec[i] = mass[i] * (1.0 / (beta * beta) + 1.5 * damp[vshell[i]] / dt) * ti.Matrix.identity(float, 3)
     for t in range(nt):
         s = tshell[t]
-        k = area[t] * thick[s] * youngs[s] / (1.0 - poisson[s] * poisson[s])
-        g1 = ti.Vector([dm_inv[t][0, 0], dm_inv[t][0, 1]])
-        g2 = ti.Vector([dm_inv[t][1, 0], dm_inv[t][1, 1]])
-        kdiag[tri[t][0]] += k * (g1 + g2).norm_sqr()
-        kdiag[tri[t][1]] += k * g1.norm_sqr()
-        kdiag[tri[t][2]] += k * g2.norm_sqr()
+        q = tri[t]
+        ba, bb, bc = membrane_blocks(x[q[0]], x[q[1]], x[q[2]], dm_inv[t], area[t], thick[s], youngs[s], poisson[s])
+        prec[q[0]] += ba
+        prec[q[1]] += bb
+        prec[q[2]] += bc
+    for h in range(nh):
+        q = hinge[h]
+        k = bend[hshell[h]] * hweight[h]
+        g0, g1, g2, g3 = fold_angle_gradient(x[q[0]], x[q[1]], x[q[2]], x[q[3]])
+        prec[q[0]] += k * g0.outer_product(g0)
+        prec[q[1]] += k * g1.outer_product(g1)
+        prec[q[2]] += k * g2.outer_product(g2)
+        prec[q[3]] += k * g3.outer_product(g3)
+    for i, c in ti.ndrange(nv, nc):
+        r = radius[i]
+        rot1 = quat_to_mat(cquat1[c])
+        p = rot1.transpose() @ (x[i] - cpos1[c])
+        d, n_local = collider_sdf(ckind[c], csize[c], p)
+        if d < r:
+            n = rot1 @ n_local
+            prec[i] += ck[c] * n.outer_product(n)
+        rot0 = quat_to_mat(cquat0[c])
+        d0, n0_local = collider_sdf(ckind[c], csize[c], rot0.transpose() @ (xn[i] - cpos0[c]))
+        if d0 < r:
+            slip = rot0 @ p + cpos0[c] - xn[i]
+            n0 = rot0 @ n0_local
+            u = slip - slip.dot(n0) * n0
+            y = ti.sqrt(u.norm_sqr() + (1e-6 * eps) ** 2)
+            m = rot1 @ n0_local  # the tangent plane, carried along with the tool
+            stick = cmu[c] * ck[c] * (r - d0) * friction_coefficient(y, eps)
+            prec[i] += stick * (ti.Matrix.identity(float, 3) - m.outer_product(m))
+    for i in range(nv):
+        prec[i] = prec[i].inverse()
 
 
 @ti.kernel
@@ -216,7 +258,7 @@ def cg_start(b: A, sol: A, r: A, z: A, p: A, prec: A, f_grad: A, x_grad: A, nv: 
     for i in range(nv):
         sol[i] = ti.zero(sol[i])
         r[i] = b[i]
-        z[i] = prec[i] * b[i]
+        z[i] = prec[i] @ b[i]
         p[i] = z[i]
         f_grad[i] = p[i]
         x_grad[i] = ti.zero(x_grad[i])
@@ -240,7 +282,7 @@ def cg_update(sol: A, r: A, z: A, p: A, ap: A, prec: A, nv: ti.i32, alpha: ti.f6
     for i in range(nv):
         sol[i] += alpha * p[i]
         r[i] -= alpha * ap[i]
-        z[i] = prec[i] * r[i]
+        z[i] = prec[i] @ r[i]
         rz += r[i].dot(z[i])
     return rz
 
@@ -262,6 +304,14 @@ def max_norm(a: A, nv: ti.i32) -> ti.f64:
 
 
 @ti.kernel
+def max_distance(a: A, b: A, nv: ti.i32) -> ti.f64:
+    worst = 0.0
+    for i in range(nv):
+        ti.atomic_max(worst, (a[i] - b[i]).norm())
+    return worst
+
+
+@ti.kernel
 def dot(a: A, b: A, nv: ti.i32) -> ti.f64:
     s = 0.0
     for i in range(nv):
@@ -277,6 +327,12 @@ def axpy(alpha: ti.f64, a: A, y: A, nv: ti.i32):
 
 
 @ti.kernel
+def scale(a: A, factor: ti.f64, nv: ti.i32):
+    for i in range(nv):
+        a[i] *= factor
+
+
+@ti.kernel
 def copy(src: A, dst: A, nv: ti.i32):
     for i in range(nv):
         dst[i] = src[i]
@@ -287,6 +343,13 @@ def scaled(s: A, src: A, dst: A, sign: ti.f64, nv: ti.i32):
     """dst = sign * s * src (s a per-vertex scalar)"""
     for i in range(nv):
         dst[i] = sign * s[i] * src[i]
+
+
+@ti.kernel
+def apply_blocks(blocks: A, src: A, dst: A, nv: ti.i32):
+    """dst = blocks @ src, one 3x3 block per vertex"""
+    for i in range(nv):
+        dst[i] = blocks[i] @ src[i]
 
 
 @ti.kernel

@@ -7,7 +7,7 @@ constant acceleration is integrated exactly). Each step solves for the new posit
     x_hat = (4 x_n - x_{n-1}) / 3 + beta (4 v_n - v_{n-1}) / 3,
 
 by Newton's method with matrix-free Hessian-vector products (reverse-mode autodiff of the
-hand-written force kernels) and Jacobi-preconditioned CG, with a backtracking line search
+hand-written force kernels) and CG preconditioned by the inverse 3x3 diagonal blocks of H, with a backtracking line search
 on the incremental potential. Friction and damping use the previous step's positions
 (lagged normal force and tangent plane), so every force is minus the gradient of a
 potential in x and the Hessian is symmetric. The first step takes its fictitious history
@@ -71,6 +71,8 @@ class ShellSystem:
         free = np.ones(self.nv)
         free[pins] = 0.0
         self.free_np = free
+        # longest vertex move of one Newton iteration (see solve)
+        self.trust = min(sh.material.thickness for sh in spec.shells)
 
         vec = lambda n, grad=False: ti.ndarray(ti.types.vector(3, real), max(n, 1), needs_grad=grad)  # noqa: E731
         sca = lambda n, grad=False, dt=real: ti.ndarray(dt, max(n, 1), needs_grad=grad)  # noqa: E731
@@ -83,7 +85,8 @@ class ShellSystem:
         self.gravity = ti.ndarray(ti.types.vector(3, real), 1)
         # solver work vectors
         self.r, self.z, self.p, self.ap, self.b, self.sol, self.xs = (vec(nv) for _ in range(7))
-        self.prec, self.kdiag, self.pen = sca(nv), sca(nv), sca(nv)
+        self.prec = ti.ndarray(ti.types.matrix(3, 3, real), max(nv, 1))  # inverse 3x3 diagonal blocks of H
+        self.pen, self.fscale = sca(nv), sca(nv)
         # elements
         self.tri, self.tshell = ti.ndarray(ti.types.vector(3, ti.i32), max(nt, 1)), sca(nt, dt=ti.i32)
         self.dm_inv, self.area = ti.ndarray(ti.types.matrix(2, 2, real), max(nt, 1)), sca(nt)
@@ -135,8 +138,6 @@ class ShellSystem:
             if value.shape != (self.ns,) or not np.all(np.isfinite(value)) or np.any(value < 0):
                 raise ValueError(f"{key} must be {self.ns} finite non-negative value(s), got {value}")
             arr.from_numpy(value)
-        K.static_diagonal(self.tri, self.tshell, self.dm_inv, self.area, self.thick, self.youngs, self.poisson,
-                          self.kdiag, self.nv, self.nt)
 
     def params(self) -> dict[str, np.ndarray]:
         return {"youngs_modulus": self.youngs.to_numpy()[: self.ns], "bending_stiffness": self.bend.to_numpy()[: self.ns]}
@@ -223,7 +224,7 @@ class ShellSystem:
     # ------------------------------------------------------------------ solver
 
     def pcg(self, beta: float, rtol: float, max_iter: int) -> int:
-        """Solve H sol = b by Jacobi-preconditioned CG, H = M / beta^2 - df/dx on free
+        """Solve H sol = b by block-Jacobi-preconditioned CG, H = M / beta^2 - df/dx on free
         vertices, H p by one reverse pass of the force kernels. Stops on negative curvature
         (then sol is the last descent direction). Converged when the preconditioned residual
         norm fell by rtol. Returns the iterations taken."""
@@ -247,24 +248,41 @@ class ShellSystem:
 
     def _precondition(self, beta: float) -> None:
         c = self.col
-        K.preconditioner(self.x, self.mass, self.kdiag, self.radius, self.prec, c.kind, c.size, c.pos1, c.quat1,
-                         c.friction, c.stiffness, self.nv, c.count, beta, self._eps())
+        K.block_preconditioner(
+            self.x, self.xn, self.prec, self.mass, self.vshell, self.damp, self.tri, self.tshell, self.dm_inv, self.area,
+            self.thick, self.youngs, self.poisson, self.hinge, self.hshell, self.hweight, self.bend, self.radius,
+            c.kind, c.size, c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness,
+            self.nv, self.nt, self.nh, c.count, beta, self.dt, self._eps(),
+        )
 
     def _residual(self, beta: float) -> float:
         return K.residual(self.x, self.xhat, self.f, self.mass, self.free, self.r, self.nv, beta)
 
     def solve(self, step: int) -> dict:
-        """Newton's method for the new positions (left in self.x). Returns solver counts."""
+        """Newton's method for the new positions (left in self.x). Returns solver counts.
+
+        Converged when either
+        - the error of x, as a displacement, is below max(newton_tol, newton_rtol * this
+          step's largest vertex displacement): measured by the mass-scaled residual
+          M^-1 r beta^2 (an upper bound of the error while the stiffness is positive) or by
+          the length of the Newton update H^-1 r; or
+        - every vertex's force residual is below newton_ftol times the forces acting on it
+          (its weight plus its contact forces): where stiff contact and the narrow sticking
+          zone of friction dwarf the mass, this is what a converged equilibrium means.
+        Each update is at most one shell thickness long (a longer one would jump past the
+        contacts the Hessian does not see yet), then a line search on the incremental
+        potential picks its length."""
         s = self.spec.settings
         beta = 2.0 * self.dt / 3.0
         K.predict(self.xn, self.xm, self.vn, self.vm, self.xhat, self.x, self.free, self.pin, self.nv, beta)
-        cg_total = 0
+        cg_total, size = 0, float("inf")
         for it in range(s.newton_max_iter + 1):
             self.forces()
             err = self._residual(beta)
             if not np.isfinite(err):
                 raise SimulationError(step, self.name, "residual", err, "the Newton residual is not finite")
-            if err <= s.newton_tol:
+            tol = max(s.newton_tol, s.newton_rtol * K.max_distance(self.x, self.xn, self.nv))
+            if err <= tol or self._force_error() <= s.newton_ftol:
                 return {"newton": it, "cg": cg_total}
             if it == s.newton_max_iter:
                 break
@@ -274,14 +292,24 @@ class ShellSystem:
             size = K.max_norm(self.sol, self.nv)
             if not np.isfinite(size) or not np.isfinite(K.dot(self.sol, self.sol, self.nv)):
                 raise SimulationError(step, self.name, "newton update", size, "the linear solve gave a non-finite update")
-            if size <= s.newton_tol:  # the update itself is below tolerance
+            if size <= tol:  # the remaining error is below tolerance: take the last update whole
                 K.axpy(1.0, self.sol, self.x, self.nv)
                 return {"newton": it + 1, "cg": cg_total}
+            if size > self.trust:
+                K.scale(self.sol, self.trust / size, self.nv)
             self._line_search(beta, err)
         raise SimulationError(
-            step, self.name, "newton residual", err,
-            f"Newton did not converge in {s.newton_max_iter} iterations (residual {err:.3g} m > {s.newton_tol:.3g} m)",
+            step, self.name, "newton residual", self._force_error(),
+            f"Newton did not converge in {s.newton_max_iter} iterations (force residual "
+            f"{self._force_error():.3g} of the forces acting > {s.newton_ftol:g}; last update {size:.3g} m > {tol:.3g} m)",
         )
+
+    def _force_error(self) -> float:
+        """Largest force residual relative to the weight plus contact forces of its vertex."""
+        c = self.col
+        K.force_scale(self.x, self.xn, self.fscale, self.mass, self.gravity, self.radius, c.kind, c.size, c.pos0,
+                      c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, self.nv, c.count, self._eps())
+        return K.relative_residual(self.r, self.fscale, self.nv)
 
     def _line_search(self, beta: float, err: float) -> None:
         """Backtrack from the full Newton step until the incremental potential decreases
@@ -291,7 +319,7 @@ class ShellSystem:
         e0 = self.incremental_potential(beta)
         slope = -K.dot(self.b, self.sol, n)  # b is minus the potential's gradient
         if slope >= 0:  # not a descent direction (negative curvature): preconditioned gradient
-            K.scaled(self.prec, self.b, self.sol, 1.0, n)
+            K.apply_blocks(self.prec, self.b, self.sol, n)
             slope = -K.dot(self.b, self.sol, n)
         K.copy(self.x, self.xs, n)
         alpha = 1.0

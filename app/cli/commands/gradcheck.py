@@ -24,18 +24,17 @@ def register(cli: typer.Typer) -> None:
 def _gradcheck(scene_path: Path, kinds: list[str], steps: int, tolerance: float, seed: int) -> int:
     import dataclasses
 
-    from rich.console import Console
-    from rich.table import Table
-
     from app.compile import compile_scene
     from app.compile.loss import final_position_loss
     from app.scene.io import SceneError, load_scene
     from sim.errors import SimulationError
     from sim.gradcheck import KINDS, check_gradients
+    from sim.volumetric import VOLUMETRIC_KINDS, check_volumetric_gradients  # volumetric hook
 
-    bad = sorted(set(kinds) - set(KINDS))
+    bad = sorted(set(kinds) - set(KINDS) - set(VOLUMETRIC_KINDS))
     if bad:
-        typer.echo(f"deft gradcheck: unknown parameter kinds {bad} (choose from {', '.join(KINDS)})", err=True)
+        typer.echo(f"deft gradcheck: unknown parameter kinds {bad} (choose from {', '.join(KINDS + VOLUMETRIC_KINDS)})",
+                   err=True)
         return 2
     try:
         doc = load_scene(scene_path)
@@ -48,12 +47,19 @@ def _gradcheck(scene_path: Path, kinds: list[str], steps: int, tolerance: float,
         typer.echo(f"deft gradcheck: {scene_path}: {exc}", err=True)
         return 2
     # tight solves, so the finite differences see the map the adjoint differentiates
-    settings = dataclasses.replace(compiled.spec.settings, precision="f64", newton_tol=1e-11, cg_tol=1e-8,
-                                   adjoint_tol=1e-12, newton_max_iter=60)
+    settings = dataclasses.replace(compiled.spec.settings, precision="f64", newton_tol=1e-11, newton_rtol=0.0,
+                                   newton_ftol=0.0, cg_tol=1e-8, adjoint_tol=1e-12, newton_max_iter=60)
     spec = dataclasses.replace(compiled.spec, settings=settings)
     from sim.world import World
 
     world = World(spec)
+    if world.shells is None:  # volumetric hook: FEM/MPM scenes, loss = random linear form of final positions
+        try:
+            results = check_volumetric_gradients(world, tuple(kinds or VOLUMETRIC_KINDS), seed=seed)
+        except SimulationError as exc:
+            typer.echo(f"deft gradcheck: the simulation failed: {exc}", err=True)
+            return 1
+        return _report(results, scene_path, spec.settings.steps, tolerance)
     loss, skipped = final_position_loss(doc, [s.name for s in spec.shells], world.shells.shell_ranges)
     if loss is None:
         typer.echo("the task has no final-position term; checking a fixed random linear form of the final positions")
@@ -66,7 +72,14 @@ def _gradcheck(scene_path: Path, kinds: list[str], steps: int, tolerance: float,
     except SimulationError as exc:
         typer.echo(f"deft gradcheck: the simulation failed: {exc}", err=True)
         return 1
-    table = Table(title=f"gradient check: {scene_path.name}, {spec.settings.steps} steps")
+    return _report(results, scene_path, spec.settings.steps, tolerance)
+
+
+def _report(results, scene_path: Path, steps: int, tolerance: float) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"gradient check: {scene_path.name}, {steps} steps")
     for col in ("parameter", "adjoint", "finite difference", "relative error", "verdict"):
         table.add_column(col)
     failed = False
