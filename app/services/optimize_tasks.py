@@ -27,7 +27,7 @@ def _tool(scene: Scene) -> Gripper:
     return tool
 
 
-def task_context(scene: Scene, world=None) -> TaskContext:
+def task_context(scene: Scene, world=None, particles=None) -> TaskContext:
     tool = _tool(scene)
     first = scene.trajectory.keyframes[0] if scene.trajectory and scene.trajectory.keyframes else None
     start = np.array([*(first.position if first else tool.transform.position), first.opening if first else tool.opening])
@@ -43,6 +43,8 @@ def task_context(scene: Scene, world=None) -> TaskContext:
         bodies=[b.model_dump(mode="json") for b in scene.bodies()],
         sensors=[s.model_dump(mode="json") for s in tool.sensors],
         tool_rotation=tuple(tool.transform.rotation),
+        finger_size=tuple(tool.finger_size),
+        particles=particles,
     )
 
 
@@ -52,13 +54,18 @@ def bind_scene_task(scene: Scene) -> BoundTask:
         definition = task_definition(scene.task.kind)
     except KeyError as e:
         raise TaskSetupError(str(e.args[0])) from None
-    world = None  # kinematic and tactile tasks build their own rigs from the context
+    world = None  # kinematic, tactile and volumetric tasks build their own rigs from the context
     if definition.family == "shell":
         from app.compile import compile_scene
         from sim.world import World
 
         world = World(compile_scene(scene).spec)
-    return definition.bound(task_context(scene, world))
+    particles = None
+    if definition.family == "volumetric":
+        from app.compile.volumetric import mpm_body_spec
+
+        particles = lambda name, grid: mpm_body_spec(scene.entity(name), grid)  # noqa: E731
+    return definition.bound(task_context(scene, world, particles))
 
 
 def scene_with_solution(scene: Scene, solution: dict) -> Scene:

@@ -39,6 +39,9 @@ class TaskContext:
     bodies: list[dict] = field(default_factory=list)  # the scene's bodies as plain data (SI)
     sensors: list[dict] = field(default_factory=list)  # the tool's tactile sensors as plain data
     tool_rotation: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)  # w, x, y, z
+    finger_size: tuple[float, float, float] = (0.02, 0.01, 0.05)  # closing x, depth y, length z (m)
+    # samples a scene body (by name) into MPM particles on a grid: MpmBodySpec(name, grid)
+    particles: Callable[[str, Any], Any] | None = None
 
     def term(self, kind: str) -> TermSpec | None:
         return next((t for t in self.terms if t.kind == kind), None)
@@ -129,3 +132,4 @@ def _load_suite() -> None:
     import sim.tasks.reach  # noqa: F401
     import sim.tasks.shell  # noqa: F401
     import sim.tasks.tactile  # noqa: F401
+    import sim.tasks.volumetric  # noqa: F401

@@ -16,7 +16,7 @@ TASK_SCENES = Path(__file__).resolve().parents[3] / "assets" / "scenes" / "tasks
 
 def test_every_task_ships_a_scene_of_its_kind_with_a_budget():
     tasks = all_tasks()
-    assert {"reach", "follow_surface", "tactile_press", "lift_sheet"} <= {t.kind for t in tasks}
+    assert {"reach", "follow_surface", "tactile_press", "lift_sheet", "shape_plastic", "gather_fluid", "grasp_elastic", "grasp_plastic"} <= {t.kind for t in tasks}
     for definition in tasks:
         scene = load_scene(TASK_SCENES / definition.scene)
         assert scene.task.kind == definition.kind
