@@ -4,7 +4,8 @@ that is rebuilt every substep: the cost grows with points + triangles, never wit
 product.
 
 A point touches a triangle of another body when its projection falls inside the triangle
-and its signed distance to the triangle's plane (outward normal) is below its contact
+(faded out smoothly across the edges, so neighbours share a point on their edge) and its
+signed distance to the triangle's plane (outward normal) is below its contact
 radius (particles: a quarter of the grid cell; FEM nodes: 0), down to ``depth`` inside.
 The normal pressure is ``stiffness * ramp(radius - distance)`` (quadratic over the first
 ``smoothing`` metres, then linear) times the point's area, with Hunt-Crossley damping and
@@ -17,6 +18,8 @@ kernel is, by Taichi's reverse mode.
 
 import numpy as np
 import taichi as ti
+
+EDGE = 0.05  # barycentric width over which a triangle's footprint fades out
 
 
 @ti.data_oriented
@@ -92,7 +95,7 @@ class SurfaceContact:
                     if self.tri_body[t] != self.point_body[p] and (self.tri_cell[t] == cell).all():
                         d, w, _ = self._plane(s, x, t, xp)
                         # slack on both tests: the force kernel decides exactly
-                        if d > -2.0 * self.depth and d < 2.0 * self.radius[p] + 0.1 * self.cell and w.min() > -0.05:
+                        if d > -2.0 * self.depth and d < 2.0 * self.radius[p] + 0.1 * self.cell and w.min() > -2.0 * EDGE:
                             k = ti.atomic_add(self.n_pairs[s], 1)
                             if k < self.max_pairs:
                                 self.pair_point[s, k] = p
@@ -140,7 +143,10 @@ class SurfaceContact:
             xp = self.px[s, p]
             d, w, n = self._plane(s, x, t, xp)
             pen = self.radius[p] - d
-            if w.min() >= 0 and pen > 0 and d > -self.depth:
+            # the footprint's edge fades in over EDGE in barycentric units, so a point sliding
+            # from one triangle onto its (not coplanar) neighbour feels a continuous force
+            fade = ti.math.clamp((w.min() + EDGE) / (2.0 * EDGE), 0.0, 1.0)
+            if fade > 0 and pen > 0 and d > -self.depth:
                 ramp = pen - 0.5 * self.smoothing
                 if pen < self.smoothing:
                     ramp = pen * pen / (2.0 * self.smoothing)
@@ -150,7 +156,7 @@ class SurfaceContact:
                 vn = vr.dot(n)
                 fn = kn[None] * self.area[p] * ramp * ti.max(1.0 - kd[None] * vn, 0.0)
                 slip = vr - vn * n
-                force = fn * n - mu[None] * fn * slip / ti.sqrt(slip.dot(slip) + self.eps2)
+                force = fade * fade * (3.0 - 2.0 * fade) * (fn * n - mu[None] * fn * slip / ti.sqrt(slip.dot(slip) + self.eps2))
                 self.pf[s, p] += force
                 for i in ti.static(range(3)):
                     f[s, ids[i]] -= w[i] * force

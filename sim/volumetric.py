@@ -29,8 +29,9 @@ from sim.fem.spec import ContactParams, FemBodySpec, ShapeSpec, quat_to_matrix
 from sim.mpm.solver import MpmSystem, MpmTrajectory
 from sim.mpm.spec import MpmGrid
 
-# Contact of volumetric bodies (with colliders and each other): pressure per metre of depth.
-DEFAULT_CONTACT = ContactParams(stiffness=5e9, damping=10.0, friction=0.5)
+# Contact of volumetric bodies (with colliders and each other): pressure per metre of depth,
+# soft enough that particles (about 1 mm) stay stable at substeps of about 5e-5 s.
+DEFAULT_CONTACT = ContactParams(stiffness=1e8, damping=10.0, friction=0.5)
 PARAM_KEYS = ("fem_youngs_modulus", "fem_poisson_ratio", "mpm_youngs_modulus", "mpm_poisson_ratio",
               "mpm_yield_stress", "mpm_viscosity", "mpm_friction", "volumetric_contact")
 

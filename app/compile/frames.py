@@ -33,3 +33,21 @@ def write_pvd(path: Path, entries: list[tuple[float, str]]) -> None:
         '<?xml version="1.0"?>\n<VTKFile type="Collection" version="0.1">\n<Collection>\n'
         f"{rows}\n</Collection>\n</VTKFile>\n"
     )
+
+
+def write_particles(path: Path, points: np.ndarray, point_data: dict[str, np.ndarray]) -> None:
+    """Particles (MPM bodies) as PolyData vertices, one per point."""
+    def array(name: str, values: np.ndarray, kind: str, comps: int) -> str:
+        text = " ".join(map(repr if kind.startswith("Float") else str, np.asarray(values).ravel().tolist()))
+        return f'<DataArray type="{kind}" Name="{name}" NumberOfComponents="{comps}" format="ascii">{text}</DataArray>'
+
+    n = len(points)
+    data = "".join(array(k, v, "Float64", v.shape[1] if v.ndim > 1 else 1) for k, v in point_data.items())
+    path.write_text(
+        '<?xml version="1.0"?>\n<VTKFile type="PolyData" version="0.1" byte_order="LittleEndian">\n<PolyData>\n'
+        f'<Piece NumberOfPoints="{n}" NumberOfVerts="{n}">\n'
+        f"<PointData>{data}</PointData>\n"
+        f"<Points>{array('Points', points, 'Float64', 3)}</Points>\n"
+        f"<Verts>{array('connectivity', np.arange(n), 'Int64', 1)}{array('offsets', np.arange(1, n + 1), 'Int64', 1)}</Verts>\n"
+        "</Piece>\n</PolyData>\n</VTKFile>\n"
+    )

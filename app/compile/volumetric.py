@@ -198,3 +198,64 @@ def _extent(body: Body) -> tuple[float, ...]:
     s = body.shape
     return {"box": lambda: tuple(s.size), "sphere": lambda: (2 * s.radius,), "cylinder": lambda: (2 * s.radius, s.height),
             "capsule": lambda: (2 * s.radius,)}.get(s.kind, lambda: (0.02,))()
+
+
+def frame_parts(world, k: int) -> tuple[dict, dict]:
+    """The volumetric part of a studio frame (app.services.frames) at step k: an EntityFrame
+    per FEM body (surface nodes, fields ``contact_force`` (N, 3) and ``pressure`` (N,)) and
+    per MPM body (particles, field ``velocity``), and a TactileFrame per sensor pad."""
+    from app.services.frames import EntityFrame, TactileFrame, frozen
+
+    system = world.volumetric
+    entities, tactile = {}, {}
+    if system.fem is not None:
+        x, f = system.state["fem_x"], system.node_forces()
+        for b, spec in enumerate(system.fem_bodies):
+            sl = slice(system.fem.offsets[b], system.fem.offsets[b + 1])
+            area = np.maximum(system.fem.area_np[sl], 1e-12)
+            entities[spec.name] = EntityFrame(frozen(x[sl]), {"contact_force": frozen(f[sl]),
+                                                              "pressure": frozen(np.linalg.norm(f[sl], axis=1) / area)})
+    if system.mpm is not None:
+        for b, spec in enumerate(system.mpm_bodies):
+            mask = system.mpm.body_of_np == b
+            entities[spec.name] = EntityFrame(frozen(system.state["mpm_x"][mask]),
+                                              {"velocity": frozen(system.state["mpm_v"][mask])})
+    for name, r in system.tactile(k).items():
+        sensor = system.sensors[name][1]
+        px = (sensor.marker_rest_xy - sensor.lo) / sensor.pixel - 0.5  # marker rest positions in pixels
+        disp = r.marker_displacement[:, :2].numpy() / sensor.pixel
+        force = r.total_force.numpy()
+        pressure = r.depth.numpy() * system.contact_params.stiffness  # contact pressure of the indentation
+        tactile[name] = TactileFrame(image=frozen(r.image.numpy()), markers=frozen(px), marker_displacement=frozen(disp),
+                                     pressure=frozen(pressure), normal_force=float(abs(force[2])),
+                                     shear_force=float(np.hypot(force[0], force[1])))
+    return entities, tactile
+
+
+def write_frame(out, world, k: int) -> list[tuple[float, str]]:
+    """Every volumetric body at step k as .vtp files in ``out``; (time, file name) rows."""
+    from app.compile.frames import write_particles, write_vtp
+
+    system, rows = world.volumetric, []
+    t = k * world.spec.settings.dt
+    entities, _ = frame_parts(world, k)
+    for b, spec in enumerate(system.fem_bodies):
+        name = f"{spec.name}_{k:06d}.vtp"
+        e = entities[spec.name]
+        write_vtp(out / name, e.points, spec.mesh.surface_faces, dict(e.fields))
+        rows.append((t, name))
+    for spec in system.mpm_bodies:
+        name = f"{spec.name}_{k:06d}.vtp"
+        write_particles(out / name, entities[spec.name].points, dict(entities[spec.name].fields))
+        rows.append((t, name))
+    return rows
+
+
+def tactile_summary(world, k: int) -> dict:
+    """Per sensor pad at step k: total force and torque (pad frame), deepest indentation,
+    largest marker displacement."""
+    out = {}
+    for name, r in world.volumetric.tactile(k).items():
+        out[name] = {"force_n": r.total_force.tolist(), "torque_nm": r.torque.tolist(),
+                     "max_depth_m": float(r.depth.max()), "max_marker_displacement_m": float(r.marker_displacement.norm(dim=-1).max())}
+    return out

@@ -5,8 +5,8 @@ and forward+backward, peak memory, particle-count scaling. JSON out.
     python -m sim.bench.volumetric --case mpm_fluid_100k      # one case, JSON on stdout
 
 Each case runs in its own process so its peak RSS is its own; the first (compiling) run
-is excluded from the timings (warm caches). Pad-MPM coupling is not implemented yet, so
-the "grasp" cases use kinematic fingers/tools in place of FEM pads (said in each note).
+is excluded from the timings (warm caches). The pad cases run the coupled World system
+(dome pads of about 2,000 nodes, spatial-hash contact with the particles).
 """
 
 from __future__ import annotations
@@ -99,12 +99,82 @@ def _fem_dome(steps: int, substeps: int, backward: bool = True):
                 forward_backward_s_per_substep=both, note="dome pad pressing a kinematic sphere")
 
 
+def _coupled_case(n_particles: int, kind: str, pads: int, steps: int, backward: bool = True):
+    """Dome pads (about 2,000 nodes each) on a tool pressing (one pad, from above) or
+    grasping (two pads, from the sides) an MPM object on a 64^3 grid, in a World."""
+    from sim.fem.mesh import dome_pad
+    from sim.fem.solver import stable_dt
+    from sim.fem.spec import FemBodySpec
+    from sim.mpm.sampling import sample_box
+    from sim.mpm.spec import MpmBodySpec, MpmGrid, MpmMaterial
+    from sim.spec import ColliderSpec, Settings, ToolSpec, WorldSpec
+    from sim.volumetric import DEFAULT_CONTACT, VolumetricRun
+    from sim.world import World
+
+    grid = MpmGrid((0, 0, 0), 0.1, 64)
+    side = (n_particles * (grid.dx / 2) ** 3) ** (1 / 3)
+    centre = np.array([0.05, 0.05, 0.01 + side / 2])
+    pts, vol = sample_box(centre, (side / 2,) * 3, grid.dx / 2)
+    mat = MpmMaterial(kind, youngs_modulus=5e4, yield_stress=2e3)
+    body = MpmBodySpec("object", pts, vol, mat, grid=grid)
+    mesh = dome_pad()
+    top = float(mesh.nodes[:, 2].max())
+    dt = 5e-5
+    scale = float(np.ceil((dt / stable_dt([FemBodySpec("pad", mesh)], DEFAULT_CONTACT)) ** 2 * 1.05))
+    s = np.sqrt(0.5)
+    if pads == 1:  # a plate pressing down: pad flipped, gel on the plate's underside
+        plate = (0.015, 0.015, 0.002)
+        colliders = (ColliderSpec("tool.plate", "box", plate),)
+        fem = (FemBodySpec("pad", mesh, mass_scale=scale, mount="tool.plate", position=(0, 0, top - plate[2]),
+                           rotation=(0.0, 1.0, 0.0, 0.0)),)
+        tool = ToolSpec("tool", "rigid", ("tool.plate",), position=(0.05, 0.05, 0.01 + side + plate[2] + 2e-4))
+        move, close = np.array([0, 0, -0.002]), 0.0
+    else:  # two fingers grasping from the sides
+        finger = (0.002, 0.01, 0.01)
+        colliders = (ColliderSpec("tool.left", "box", finger), ColliderSpec("tool.right", "box", finger))
+        fem = tuple(FemBodySpec(f"pad_{n}", mesh, mass_scale=scale, mount=f"tool.{n}", position=(-sd * (finger[0] - top), 0, 0),
+                                rotation=(s, 0.0, -sd * s, 0.0)) for n, sd in (("left", 1.0), ("right", -1.0)))
+        tool = ToolSpec("tool", "parallel_jaw", ("tool.left", "tool.right"), position=tuple(centre),
+                        opening=side + 4e-4, finger_half=finger)
+        move, close = np.zeros(3), 0.002
+    actions = np.zeros((steps, 1, 8))
+    frac = np.linspace(0, 1, steps + 1)[1:, None]
+    actions[:, 0, :3] = np.asarray(tool.position) + frac * move
+    actions[:, 0, 3] = 1.0
+    actions[:, 0, 7] = tool.opening - frac[:, 0] * close
+    spec = WorldSpec(Settings(dt=dt, steps=steps), colliders=colliders, tools=(tool,), actions=actions,
+                     fem_bodies=fem, mpm_bodies=(body,))
+    world = World(spec)
+    system = world.volumetric
+    per = steps * system.substeps
+
+    def forward():
+        world.reset()
+        for _ in range(steps):
+            world.step()
+
+    def fb():
+        run = VolumetricRun(world)
+        run.backward({"mpm_x": np.ones_like(run.final["mpm_x"])})
+
+    forward()  # compile
+    fwd = _timed(forward) / per
+    out = dict(particles=system.mpm.n, pad_nodes=int(system.fem.n_nodes), pads=pads, grid=64, dt=system.dt,
+               substeps_per_step=system.substeps, contact_pairs_last_substep=int(system.contact.n_pairs[system.substeps - 1]),
+               forward_s_per_substep=fwd)
+    if backward:
+        fb()  # compile
+        out["forward_backward_s_per_substep"] = _timed(fb) / per
+        out["wall_s_per_simulated_s"] = out["forward_backward_s_per_substep"] / system.dt
+    return out
+
+
 CASES = {
+    "pad_press_elastic_20k": lambda q: _coupled_case(20_000, "elastic", 1, 2 if q else 4),
+    "two_pad_grasp_plastic_7k": lambda q: _coupled_case(7_300, "plastic", 2, 2 if q else 4),
+    "pad_press_scaling_50k": lambda q: _coupled_case(50_000, "elastic", 1, 2, backward=False),
+    "pad_press_scaling_100k": lambda q: _coupled_case(100_000, "elastic", 1, 2, backward=False),
     "fem_dome_press": lambda q: _fem_dome(4 if q else 10, 49),
-    "mpm_elastic_20k_sphere": lambda q: _mpm_case(20_000, "elastic", "sphere", 2 if q else 4, 10, 5e-5, True,
-                                                   "elastic object pressed by a kinematic sphere (stand-in for the dome pad; pad-MPM coupling missing)"),
-    "mpm_plastic_7k_fingers": lambda q: _mpm_case(7_300, "plastic", "fingers", 2 if q else 4, 10, 5e-5, True,
-                                                   "plastic object squeezed by two kinematic fingers (stand-in for two pads)"),
     "mpm_water_19683": lambda q: _mpm_case(19_683, "fluid", "none", 2 if q else 4, 10, 2e-4, True, "FluidLab-sized water block"),
     "mpm_fluid_100k": lambda q: _mpm_case(100_000, "fluid", "none", 2 if q else 4, 10, 1e-4, False, "fluid, forward only"),
     "mpm_scaling_20k": lambda q: _mpm_case(20_000, "elastic", "sphere", 2, 10, 5e-5, False, "scaling, forward"),

@@ -27,6 +27,9 @@ from sim.spec import COLLIDER_SHAPES
 from sim.runtime import ensure_runtime
 
 
+SLIP_VELOCITY = 1e-3  # m/s: slower tangential sliding on a collider is smoothed (Coulomb's kink at 0)
+
+
 class SimulationError(RuntimeError):
     """An MPM run blew up (NaN/inf or particles leaving the grid); says step and body."""
 
@@ -318,7 +321,7 @@ class MpmSystem:
             vn = vr.dot(n)
             if vn < 0:  # approaching: drop the normal part, Coulomb-limit the tangential
                 vt = vr - vn * n
-                speed = ti.sqrt(vt.dot(vt) + 1e-20)
+                speed = ti.sqrt(vt.dot(vt) + SLIP_VELOCITY**2)  # smoothed: finite derivative at zero slip
                 out = v_shape + vt * ti.max(0.0, 1.0 + self.friction[None] * vn / speed)
         return out
 

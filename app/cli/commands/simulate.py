@@ -30,6 +30,7 @@ def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | Non
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from app.compile import compile_scene
+    from app.compile import volumetric
     from app.compile.frames import write_pvd, write_vtp
     from app.compile.loss import final_position_loss
     from app.scene.io import SceneError, load_scene
@@ -63,12 +64,18 @@ def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | Non
     typer.echo(world.runtime.message)
     build_s = time.perf_counter() - t0
     tris = [s.triangles for s in spec.shells]
-    ranges = world.shells.shell_ranges
+    ranges = world.shells.shell_ranges if world.shells is not None else [0]
+    tactile: list[dict] = []  # volumetric hook: sensor pads' readings per written frame
     frames: list[tuple[float, str]] = []
     contacts: list[int] = []
     snapshots: list[np.ndarray] = []
 
     def save_frame(k: int) -> None:
+        if world.volumetric is not None:  # volumetric hook
+            frames.extend(volumetric.write_frame(out, world, k))
+            tactile.append({"step": k, **volumetric.tactile_summary(world, k)})
+        if world.shells is None:
+            return
         state = world.get_state()["shells"]
         snapshots.append(state["x"].copy())
         for i, shell in enumerate(spec.shells):
@@ -85,7 +92,7 @@ def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | Non
         task = bar.add_task("steps", total=n_steps)
         try:
             for k in range(1, n_steps + 1):
-                stats = world.step()["shells"]
+                stats = world.step().get("shells", {"newton": 0, "cg": 0})
                 newton, cg = newton + stats["newton"], cg + stats["cg"]
                 if k % every == 0 or k == n_steps:
                     contacts.append(world.contact_count())
@@ -95,10 +102,9 @@ def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | Non
             error = str(exc)
     wall = time.perf_counter() - t1
     write_pvd(out / "frames.pvd", frames)
-    final = world.get_state()["shells"]["x"]
     shells = [s.name for s in spec.shells]
     loss_fn, unevaluated = final_position_loss(doc, list(shells), ranges)
-    loss = loss_fn(final[None])[0] if loss_fn else None
+    loss = loss_fn(world.get_state()["shells"]["x"][None])[0] if loss_fn and world.shells is not None else None
     summary = {
         "scene": str(scene_path),
         "steps": world.step_index,
@@ -116,10 +122,11 @@ def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | Non
         "not_simulated": list(compiled.skipped),
         "runtime": world.runtime.message,
         "error": error,
+        "tactile": tactile,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     typer.echo(f"{world.step_index} steps in {wall:.2f} s; task loss {loss}; frames in {out / 'frames.pvd'}")
-    if render is not None:
+    if render is not None and world.shells is not None:
         # Only ui/ may import pyvista (layer rule), and app must not import ui statically:
         # load the off-screen renderer by name, only when a picture is asked for.
         offscreen = importlib.import_module("ui.offscreen")
