@@ -327,12 +327,6 @@ def axpy(alpha: ti.f64, a: A, y: A, nv: ti.i32):
 
 
 @ti.kernel
-def scale(a: A, factor: ti.f64, nv: ti.i32):
-    for i in range(nv):
-        a[i] *= factor
-
-
-@ti.kernel
 def copy(src: A, dst: A, nv: ti.i32):
     for i in range(nv):
         dst[i] = src[i]

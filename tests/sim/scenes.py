@@ -27,3 +27,24 @@ def pushed_sheet(steps=12, dt=2e-3, **settings) -> WorldSpec:
     acts[:, 0, 0] = 0.006 * ramp
     acts[:, 0, 2] = 0.0104 - 0.0004 * ramp
     return WorldSpec(settings=base.settings, shells=base.shells, colliders=colliders, tools=tools, actions=acts)
+
+
+def pinched_edge(steps=30, dt=2e-3, finger_friction=1.0, lift=0.008) -> WorldSpec:
+    """A 5 x 5 sheet on a table; upright parallel-jaw fingers close on the vertices of one
+    edge (closing along x), then rise by ``lift``: only friction can carry the sheet up."""
+    shell = sheet_spec(5, 0.04, 0.00026, material=ShellMaterial(youngs_modulus=1e5, bending_stiffness=1e-5, damping=1.0))
+    half = (0.002, 0.005, 0.005)
+    colliders = (
+        ColliderSpec("table", "box", (0.15, 0.15, 0.01), position=(0, 0, -0.01), friction=0.4, contact_stiffness=2e3),
+        *(ColliderSpec(f"gripper.{s}", "box", half, friction=finger_friction, contact_stiffness=1e4)
+          for s in ("left", "right")),
+    )
+    tools = (ToolSpec("gripper", "parallel_jaw", ("gripper.left", "gripper.right"), (0.02, 0.0, 0.004),
+                      opening=0.0015, finger_half=half),)
+    base = WorldSpec(settings=Settings(dt=dt, steps=steps), shells=(shell,), colliders=colliders, tools=tools)
+    acts = base.default_actions()
+    s = np.arange(1, steps + 1) / steps
+    close = np.clip(s / 0.3, 0, 1)
+    acts[:, 0, 7] = 0.0015 + (0.0004 - 0.0015) * close
+    acts[:, 0, 2] = 0.004 + lift * np.clip((s - 0.3) / 0.7, 0, 1)
+    return WorldSpec(settings=base.settings, shells=base.shells, colliders=colliders, tools=tools, actions=acts)

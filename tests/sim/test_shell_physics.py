@@ -8,9 +8,10 @@ import pytest
 
 from sim import geometry
 from sim.errors import SimulationError
+from sim.runtime import RuntimeConfig
 from sim.spec import ColliderSpec, Settings, ShellMaterial, ShellSpec, WorldSpec
 from sim.world import World
-from tests.sim.scenes import pushed_sheet, sheet_spec
+from tests.sim.scenes import pinched_edge, pushed_sheet, sheet_spec
 
 
 def test_free_fall_matches_the_analytic_parabola():
@@ -130,3 +131,23 @@ def test_blow_up_names_step_entity_and_quantity_and_the_world_recovers():
     for _ in range(8):
         world.step()
     assert np.all(np.isfinite(world.get_state()["shells"]["x"]))
+
+
+@pytest.mark.parametrize(
+    "finger_friction, precision", [(1.0, "f64"), (0.0, "f64"), pytest.param(1.0, "f32", marks=pytest.mark.slow)]
+)
+def test_a_sheet_pinched_at_one_edge_is_lifted_by_friction_alone(finger_friction, precision):
+    lift = 0.008
+    spec = pinched_edge(finger_friction=finger_friction, lift=lift)
+    spec = dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, precision=precision))
+    world = World(spec, RuntimeConfig(precision=precision))
+    x0 = world.shells.x_init
+    pinched = np.isclose(x0[:, 0], 0.02) & (np.abs(x0[:, 1]) < 0.005)  # the edge vertex between the fingers
+    for _ in range(world.spec.settings.steps):
+        world.step()
+    x = world.get_state()["shells"]["x"]
+    if finger_friction:  # sticking: the pinched edge rises with the fingers (less the creep of the smoothed law)
+        assert x[pinched, 2].min() > 0.00026 + 0.9 * lift
+        assert x[:, 2].mean() > 0.2 * lift  # and carries the sheet off the table
+    else:  # the same pinch without friction holds nothing up
+        assert x[:, 2].max() < 0.001

@@ -19,6 +19,8 @@ def register(cli: typer.Typer) -> None:
         sizes: str = typer.Option("17,33,65,129", help="Sheet resolutions (vertices per side) of the sizes case"),
         steps: int = typer.Option(10, min=2, help="Steps per run of the sizes case"),
         horizons: str = typer.Option("100,1000,5000", help="Horizons of the backward-memory case"),
+        quick: bool = typer.Option(False, "--quick", help="A seconds-long smoke run: small sheets and horizons, "
+                                   "sizes and horizons cases only unless --case says otherwise"),
     ) -> None:
         """Forward and forward+backward time per step and per simulated second, memory, horizon,
         cold/warm start and the integrator choice, as JSON."""
@@ -30,6 +32,10 @@ def register(cli: typer.Typer) -> None:
             typer.echo(f"deft bench: unknown cases {bad} (choose from {', '.join(CASES)})", err=True)
             raise typer.Exit(2)
         from sim.bench import shells as b
+
+        if quick:
+            sizes, steps, horizons = "5,9", 2, "4,8"
+            cases = cases or ["sizes", "horizons"]
 
         runs = {
             "integrator": lambda: b.integrator_choice(),
