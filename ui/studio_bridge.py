@@ -1,6 +1,7 @@
-"""Joins the window to the Qt-free services: simulation and optimization run on the one
-simulation thread; what they produce comes back as queued Qt signals, so the GUI thread
-only ever draws numpy copies and never waits on a Taichi call."""
+"""Joins the window to the Qt-free services: simulations run on the one simulation thread
+and come back as queued Qt signals; optimizations run in a worker process whose messages a
+timer polls, so the GUI thread only ever draws numpy copies and never waits on Taichi or
+torch (an optimization in this process held the interpreter lock for ~300 ms at a time)."""
 
 from __future__ import annotations
 
@@ -12,24 +13,21 @@ from PySide6 import QtCore
 
 from app.scene.io import scene_to_text
 from app.services.frames import Run
-from app.services.optimize_driver import OptimizeDriver, Outcome, optimizer_for, why_not_optimizable
-from app.services.previews import motion_positions, motion_run
+from app.services.optimization_process import OptimizationProcess, Outcome
+from app.services.optimize_driver import why_not_optimizable
+from app.services.previews import path_run
 from app.services.sim_thread import Cancelled, CancelToken, shared_simulation_thread
 from app.services.simulation import SimulationUnavailable, runtime_message, simulate_scene, warm_up
 from ui.geometry import pose_matrix
 
 
 PREVIEW_INTERVAL_MS = 250
+POLL_INTERVAL_MS = 30  # how often the worker's messages are read while it optimizes
 WARM_UP_DELAY_MS = 300  # after the window's first frame
 
 
 class StudioBridge(QtCore.QObject):
     # emitted from the simulation thread; Qt queues them to the GUI thread
-    report_ready = QtCore.Signal(object)  # IterationReport
-    optimization_done = QtCore.Signal(object)  # Outcome
-    optimization_failed = QtCore.Signal(str)
-    optimization_unavailable = QtCore.Signal(str)
-    preview_ready = QtCore.Signal(object)  # Run
     simulation_done = QtCore.Signal(object, object)  # Run, ["entity: why not simulated"]
     simulation_failed = QtCore.Signal(str)
     simulation_progress = QtCore.Signal(int, int)  # step, steps
@@ -39,18 +37,23 @@ class StudioBridge(QtCore.QObject):
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
         self.sim_thread = shared_simulation_thread()
-        self.driver = OptimizeDriver(self.sim_thread)
+        self.optimizer = OptimizationProcess()
         self.window = None
-        self._opt_run = None  # the OptimizationRun that Resume continues
+        self._opt_folder: Path | None = None  # the run Resume continues
         self._opt_scene_text = None  # the document the run was started from
+        self._rest_pose = np.eye(4)  # the tool's orientation in previews of the running job
+        self.delivered = 0  # reports of the current start that reached the window
+        self.report_times: list[float] = []  # time.time() at which the worker finished each of them
         self._runs_dir = Path(tempfile.mkdtemp(prefix="deft-studio-runs-"))
         self._started = 0
         self._warmed = False
         self._shut_down = False
         self._sim_token: CancelToken | None = None
-        self._latest_params = None
+        self._latest_path = None
         self._preview_timer = QtCore.QTimer(self, singleShot=True, interval=PREVIEW_INTERVAL_MS)
         self._preview_timer.timeout.connect(self._show_latest_path)
+        self._poll_timer = QtCore.QTimer(self, interval=POLL_INTERVAL_MS)
+        self._poll_timer.timeout.connect(self._poll)
 
     # ------------------------------------------------------------------ window wiring
 
@@ -59,17 +62,12 @@ class StudioBridge(QtCore.QObject):
         panel = window.optimize_panel
         self.availability_checked.connect(self._on_availability)
         self.simulator_ready.connect(lambda message: window.statusBar().showMessage(message, 10_000))
-        self.report_ready.connect(self._on_report)
-        self.optimization_done.connect(self._on_optimization_done)
-        self.optimization_failed.connect(lambda why: self._finish_optimization(f"failed: {why}", can_resume=True))
-        self.optimization_unavailable.connect(lambda why: panel.set_available(False, why))
-        self.preview_ready.connect(self._on_run)
         self.simulation_done.connect(self._on_simulation_done)
         self.simulation_failed.connect(self._on_simulation_failed)
         self.simulation_progress.connect(lambda k, n: window.statusBar().showMessage(f"simulating: step {k}/{n}"))
 
     def document_replaced(self, scene) -> None:
-        self._opt_run = None
+        self._opt_folder = None
         if self._warmed:
             self._check_optimizable(scene)
             return
@@ -90,7 +88,7 @@ class StudioBridge(QtCore.QObject):
     def _check_optimizable(self, scene) -> None:
         """Asked on the simulation thread: the task registry loads torch, which the first
         frame should not wait for."""
-        if self.driver.running:
+        if self.optimizer.running:
             return
         kind, method = scene.task.kind, scene.task.optimizer.method
         probe = scene.model_copy(deep=True)
@@ -98,15 +96,15 @@ class StudioBridge(QtCore.QObject):
 
     def _on_availability(self, kind: str, method: str, why: str) -> None:
         task = self.window.scene.task
-        if (task.kind, task.optimizer.method) == (kind, method) and not self.driver.running:
+        if (task.kind, task.optimizer.method) == (kind, method) and not self.optimizer.running:
             self.window.optimize_panel.set_available(not why, why)
 
     def document_edited(self, scene) -> None:
         """Edits make runs of the old document stale; a stopped optimization can no longer resume."""
         self._check_optimizable(scene)
-        if self._opt_run is not None and not self.driver.running:
+        if self._opt_folder is not None and not self.optimizer.running:
             if scene_to_text(scene) != self._opt_scene_text:
-                self._opt_run = None
+                self._opt_folder = None
                 self.window.optimize_panel.set_running(False, can_resume=False)
 
     def runtime_message(self) -> str:
@@ -166,76 +164,74 @@ class StudioBridge(QtCore.QObject):
 
     def optimize(self, scene, path, resume: bool) -> None:
         panel = self.window.optimize_panel
-        if self.driver.running:
+        if self.optimizer.running:
             return
-        iterations = scene.task.optimizer.iterations
-        if resume and self._opt_run is None:
+        if resume and self._opt_folder is None:
             panel.finish("nothing to resume: start an optimization first", can_resume=False)
             return
-        scene = scene.model_copy(deep=True)
+        text = scene_to_text(scene)
         if not resume:
-            self._opt_scene_text = scene_to_text(scene)
-        rest_pose = _tool_rest_pose(scene)
-        panel.begin(iterations, fresh=not resume)
+            self._opt_scene_text = text
+            self._started += 1
+            self._opt_folder = self._runs_dir / f"run-{self._started}"
+        self._rest_pose = _tool_rest_pose(scene)
+        self.delivered, self.report_times = 0, []
+        self.optimizer.start(text, path, self._opt_folder, scene.task.optimizer.iterations, resume)
+        panel.begin(scene.task.optimizer.iterations, fresh=not resume)
         self.window.statusBar().showMessage("optimizing…")
-
-        def reports():
-            from app.services.optimize import OptimizationRun
-            from app.services.optimize_tasks import TaskSetupError, bind_scene_task
-
-            if not resume:
-                try:
-                    task = bind_scene_task(scene)
-                except (TaskSetupError, ValueError, KeyError) as exc:
-                    self.optimization_unavailable.emit(str(exc))
-                    return
-                method = optimizer_for(scene.task.optimizer.method)
-                self._started += 1
-                self._opt_run = OptimizationRun(task, self._runs_dir / f"run-{self._started}", method)
-            run = self._opt_run
-            try:
-                yield from run.reports(iterations)
-            finally:  # finished or stopped: preview the best so far
-                if run.curve:
-                    best = np.asarray(run.best_solution()["params"], dtype=float)
-                    self.preview_ready.emit(motion_run(run.task, best, rest_pose))
-
-        self.driver.start(reports, self.report_ready.emit, self.optimization_done.emit,
-                          lambda exc: self.optimization_failed.emit(f"{type(exc).__name__}: {exc}"))
+        self._poll_timer.start()
 
     def stop_optimization(self) -> None:
-        self.driver.stop()
+        self.optimizer.stop()
 
-    def _on_report(self, report) -> None:
-        self.window.optimize_panel.add_report(report.row())
-        self._latest_params = report.params
+    def _poll(self) -> None:
+        # jobs run one at a time and a start waits for the last one's end: every message is the current job's
+        for kind, _job, *rest in self.optimizer.poll():
+            getattr(self, f"_on_{kind}")(*rest)
+        if not self.optimizer.running:
+            self._poll_timer.stop()
+
+    def _on_report(self, row: dict, positions: np.ndarray, finished_at: float) -> None:
+        self.delivered += 1
+        self.report_times.append(finished_at)
+        self.window.optimize_panel.add_report(row)
+        self._latest_path = positions
         if not self._preview_timer.isActive():
             self._preview_timer.start()
 
     def _show_latest_path(self) -> None:
         """The viewport follows the optimization a few times a second, not at every report:
         a render costs more than an iteration of a small task."""
-        if self._opt_run is not None and self._latest_params is not None:
-            self.window.viewport.show_preview_path(motion_positions(self._opt_run.task, self._latest_params))
+        if self._latest_path is not None:
+            self.window.viewport.show_preview_path(self._latest_path)
 
-    def _on_optimization_done(self, outcome: Outcome) -> None:
-        if self._opt_run is None:
-            return  # unavailable: the panel already says why
-        run = self._opt_run
-        verdict = "solved" if run.curve and run.solved else "not solved yet"
+    def _on_preview(self, tool: str, dt: float, positions: np.ndarray) -> None:
+        self._on_run(path_run(tool, dt, positions, self._rest_pose))
+
+    def _on_unavailable(self, why: str) -> None:
+        self._opt_folder = None
+        self.window.optimize_panel.set_available(False, why)
+        self.window.statusBar().showMessage(f"optimization not available: {why}")
+
+    def _on_failed(self, why: str) -> None:
+        self._finish_optimization(f"failed: {why}", can_resume=True)
+
+    def _on_done(self, outcome: Outcome) -> None:
+        verdict = "solved" if outcome.solved else "not solved yet"
         how = "stopped" if outcome.cancelled else "finished"
         self._finish_optimization(
-            f"{how}: {verdict}, best loss {run.best_loss:.4g} after {run.iterations_done} iterations", can_resume=True
+            f"{how}: {verdict}, best loss {outcome.best_loss:.4g} after {outcome.iterations_done} iterations", can_resume=True
         )
 
     def _finish_optimization(self, message: str, can_resume: bool) -> None:
-        self.window.optimize_panel.finish(message, can_resume=can_resume and self._opt_run is not None)
+        self.window.optimize_panel.finish(message, can_resume=can_resume and self._opt_folder is not None)
         self.window.statusBar().showMessage(f"optimization {message}")
 
     def shutdown(self) -> None:
         """Stop this window's jobs; the shared simulation thread lives on for the process."""
         self._shut_down = True
-        self.driver.stop()
+        self._poll_timer.stop()
+        self.optimizer.shutdown()
         self.stop_simulation()
 
 

@@ -1,7 +1,7 @@
 """Runs the studio can show without a physics world: the motion an optimization found.
 
 An optimization report carries parameters; the bound task turns them into the tool's motion
-(one row per control step: x, y, z, opening). That motion, as frames, is the optimization
+(one row per control step: x, y, z, opening). Its positions, as frames, are the optimization
 preview on the timeline: where the optimized tool goes, step by step. Physics frames of
 the optimized trajectory come from the simulation service when the scene has bodies.
 """
@@ -25,18 +25,16 @@ def motion_positions(task, params: np.ndarray) -> np.ndarray:
     return np.asarray(task.motion(np.asarray(params, dtype=np.float64)))[:, :3]  # rows: x, y, z, opening
 
 
-def motion_run(task, params: np.ndarray, rest_pose: np.ndarray, kind: str = "optimization preview") -> Run:
-    """Frames of the tool following the motion ``params`` describe (``task``: a BoundTask)."""
-    xyz = motion_positions(task, params)
-    dt = float(task.parameterization.dt)
+def path_run(tool: str, dt: float, positions: np.ndarray, rest_pose: np.ndarray, kind: str = "optimization preview") -> Run:
+    """Frames of ``tool`` following (T, 3) ``positions``, one every ``dt`` seconds."""
     run = Run(kind)
-    for i, position in enumerate(xyz):
+    for i, position in enumerate(np.asarray(positions, dtype=float)):
         pose = frozen(tool_pose(position, rest_pose))
         run.append(
             Frame(
                 index=i,
                 time=i * dt,
-                entities={task.tool: EntityFrame(points=frozen(np.zeros((0, 3))), pose=pose)},
+                entities={tool: EntityFrame(points=frozen(np.zeros((0, 3))), pose=pose)},
                 tool_position=frozen(position),
             )
         )

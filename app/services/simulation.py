@@ -75,12 +75,9 @@ def runtime_message() -> str:
 
 
 def warm_up(backend: str, precision: str) -> str:
-    """Run once on the simulation thread after the window shows: load the simulator and
-    optimizer modules and start Taichi, so the first Simulate or Optimize does not pay for
-    it (and does not hold the import lock while the GUI thread imports). Returns where
-    kernels will run."""
-    import app.services.optimize  # noqa: F401  (torch, optimizers)
-    import app.services.optimize_tasks  # noqa: F401  (task registry)
+    """Run once on the simulation thread after the window shows: start Taichi, so the first
+    Simulate does not pay for it (and does not hold the import lock while the GUI thread
+    imports). Returns where kernels will run. Optimizations run in their own process."""
     from sim.runtime import RuntimeConfig, ensure_runtime
 
     return ensure_runtime(RuntimeConfig(backend=backend, precision=precision)).message

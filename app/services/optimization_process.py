@@ -1,0 +1,174 @@
+"""Optimizations run in a worker process, so the studio's interpreter never runs them.
+
+Binding a task and iterating an optimizer are long stretches of Python (torch, Taichi) that
+hold the interpreter lock; on the studio's simulation thread they froze the event loop for
+about 300 ms at a time. Here a spawned process (the only safe start method next to Qt, Taichi
+and torch threads) takes jobs from one queue and streams messages back through another,
+which the UI polls with a timer. Stop sets a shared event that the worker checks after every
+iteration; the run folder (``app.services.optimize``) holds the state Resume continues from.
+
+Messages the worker sends, as tuples whose first item names them:
+``("report", job, row, positions, finished_at)``: one iteration (``row``: the report without
+its parameters; ``positions``: (T, 3) tool path of its parameters; ``finished_at``: time.time()),
+``("preview", job, tool, dt, positions)``: the best motion so far, when the job ends,
+``("done", job, Outcome)``, ``("unavailable", job, why)`` and ``("failed", job, why)``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.popen_spawn_posix  # noqa: F401  (imported now, not at the first Optimize:
+import multiprocessing.queues  # noqa: F401  PySide's import hook reads the source of every module
+import multiprocessing.synchronize  # noqa: F401  imported later, which stalled the event loop ~0.3 s)
+import queue
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Job:
+    job: int
+    scene_text: str
+    scene_path: str | None
+    out_dir: str  # the run folder; a resumed job names the folder of the run it continues
+    iterations: int
+    resume: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    iterations: int  # reports delivered by this job
+    cancelled: bool
+    seconds: float
+    iterations_done: int  # over the whole run, resumes included
+    best_loss: float
+    solved: bool
+
+
+class OptimizationProcess:
+    """The studio's side of one worker process: start jobs, stop them, poll their messages."""
+
+    def __init__(self) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._process = None
+        self._jobs = self._messages = self._stop = None
+        self._next_job = 0
+        self.running_job: int | None = None  # the job whose "done"/"failed" has not arrived yet
+
+    @property
+    def running(self) -> bool:
+        return self.running_job is not None
+
+    def _ensure_started(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            return
+        ctx = self._context
+        self._jobs, self._messages, self._stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+        self._process = ctx.Process(target=serve, args=(self._jobs, self._messages, self._stop),
+                                    name="deft-optimizer", daemon=True)
+        self._process.start()
+
+    def start(self, scene_text: str, scene_path: Path | None, out_dir: Path, iterations: int, resume: bool) -> int:
+        """Queue a job; returns its number (messages carry it)."""
+        if self.running:
+            raise RuntimeError("an optimization is already running; stop it first")
+        self._ensure_started()
+        self._stop.clear()
+        self._next_job += 1
+        self.running_job = self._next_job
+        self._jobs.put(Job(self._next_job, scene_text, str(scene_path) if scene_path else None, str(out_dir), iterations, resume))
+        return self._next_job
+
+    def stop(self) -> None:
+        """Ask the running job to end after its current iteration."""
+        if self._stop is not None:
+            self._stop.set()
+
+    def poll(self, limit: int = 50) -> list[tuple]:
+        """Messages that arrived (at most ``limit``, so one poll stays short); a worker that
+        died mid-job is reported as that job's failure."""
+        out: list[tuple] = []
+        if self._messages is None:
+            return out
+        while len(out) < limit:
+            try:
+                out.append(self._messages.get_nowait())
+            except queue.Empty:
+                break
+        for message in out:
+            if message[0] in ("done", "failed", "unavailable") and message[1] == self.running_job:
+                self.running_job = None
+        if not out and self.running and not self._process.is_alive():
+            job, self.running_job = self.running_job, None
+            out.append(("failed", job, f"the optimization process exited (code {self._process.exitcode})"))
+        return out
+
+    def shutdown(self, timeout: float = 3.0) -> None:
+        """Stop the job and the process; a worker stuck inside an iteration is terminated."""
+        if self._process is None:
+            return
+        self.stop()
+        if self._process.is_alive():
+            self._jobs.put(None)
+            self._process.join(timeout)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(timeout)
+        for q in (self._jobs, self._messages):
+            q.cancel_join_thread()  # unread messages must not hold the studio's exit
+            q.close()
+        self._process = None
+        self.running_job = None
+
+
+def serve(jobs, messages, stop) -> None:
+    """The worker's loop (runs in the spawned process): one job at a time until ``None``."""
+    held = None  # the last OptimizationRun: Resume of the same folder continues it in memory
+    while (job := jobs.get()) is not None:
+        try:
+            held = _run_job(job, held, messages, stop)
+        except Exception as exc:  # reported to the user, never swallowed
+            messages.put(("failed", job.job, f"{type(exc).__name__}: {exc}"))
+
+
+def _run_job(job: Job, held, messages, stop):
+    from app.scene.io import SceneError, scene_from_text
+    from app.services.optimize import OptimizationRun, RunFolderError
+    from app.services.optimize_driver import optimizer_for
+    from app.services.optimize_tasks import TaskSetupError, bind_scene_task
+    from app.services.previews import motion_positions
+
+    started = time.perf_counter()
+    out_dir = Path(job.out_dir)
+    if job.resume and held is not None and held.out_dir == out_dir:
+        run = held
+    else:
+        try:
+            scene = scene_from_text(job.scene_text, "studio document", job.scene_path)
+            task = bind_scene_task(scene)
+            if job.resume:
+                run = OptimizationRun.resume(task, out_dir)
+            else:
+                run = OptimizationRun(task, out_dir, optimizer_for(scene.task.optimizer.method))
+        except (SceneError, TaskSetupError, RunFolderError, ValueError, KeyError) as exc:
+            messages.put(("unavailable", job.job, str(exc)))
+            return held
+    count = 0
+    try:
+        for report in run.reports(job.iterations):
+            count += 1
+            messages.put(("report", job.job, report.row(), motion_positions(run.task, report.params), time.time()))
+            if stop.is_set():
+                break
+    finally:  # finished, stopped or failed: preview the best so far
+        if run.curve:
+            best = np.asarray(run.best_solution()["params"], dtype=float)
+            messages.put(("preview", job.job, run.task.tool, float(run.task.parameterization.dt),
+                          motion_positions(run.task, best)))
+    best = float(run.best_loss)
+    messages.put(("done", job.job, Outcome(count, stop.is_set(), time.perf_counter() - started,
+                                           run.iterations_done, best, bool(run.curve) and run.solved)))
+    return run
