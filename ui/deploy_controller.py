@@ -43,9 +43,7 @@ class DeployController(QtCore.QObject):
         self.plan = None
         self.execution = None
         self._t0 = 0.0
-        from robot.execution import Arming
-
-        self.arming = Arming()
+        self._arming = None
         p = self.panel
         p.dry_run_requested.connect(self.dry_run)
         p.arm_requested.connect(self.arm)
@@ -58,6 +56,15 @@ class DeployController(QtCore.QObject):
         self.measured.connect(lambda t, q: p.add_measured(t, q))
         self.finished.connect(self._on_finished)
         self.tactile_image.connect(self._on_tactile_image)
+
+    @property
+    def arming(self):
+        """Created on first use: robot.execution loads scipy, which the first frame need not wait for."""
+        if self._arming is None:
+            from robot.execution import Arming
+
+            self._arming = Arming()
+        return self._arming
 
     def _measured_state(self):
         return self.link.joint_state(1.0) if self.link is not None else None
