@@ -87,8 +87,8 @@ class SurfaceContact:
         for p in range(self.n_points):
             xp = self.px[s, p]
             home = ti.floor(xp / self.cell, ti.i32)
-            for di, dj, dk in ti.static(ti.ndrange((-1, 2), (-1, 2), (-1, 2))):
-                cell = home + ti.Vector([di, dj, dk])
+            for nb in range(27):  # a runtime loop: unrolled, this kernel took a minute to compile
+                cell = home + ti.Vector([nb // 9 - 1, nb // 3 % 3 - 1, nb % 3 - 1])
                 b = self._bucket(cell)
                 for j in range(self.start[b], self.start[b + 1]):
                     t = self.sorted[j]
