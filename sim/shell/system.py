@@ -7,7 +7,8 @@ constant acceleration is integrated exactly). Each step solves for the new posit
     x_hat = (4 x_n - x_{n-1}) / 3 + beta (4 v_n - v_{n-1}) / 3,
 
 by Newton's method with matrix-free Hessian-vector products (reverse-mode autodiff of the
-hand-written force kernels) and CG preconditioned by the inverse 3x3 diagonal blocks of H, with a backtracking line search
+hand-written force kernels) and CG preconditioned by the inverse 3x3 diagonal blocks of H
+(written out per element in ``K.block_preconditioner``), with a backtracking line search
 on the incremental potential. Friction and damping use the previous step's positions
 (lagged normal force and tangent plane), so every force is minus the gradient of a
 potential in x and the Hessian is symmetric. The first step takes its fictitious history
