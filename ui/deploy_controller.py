@@ -28,6 +28,7 @@ def violation_rows(report) -> list[tuple[str, float, str, str]]:
 
 class DeployController(QtCore.QObject):
     planned = QtCore.Signal(object, object)  # DeployPlan, SafetyReport
+    executing = QtCore.Signal(object, float)  # the DeployPlan sent to the arm, its speed scale
     failed = QtCore.Signal(str)
     connected = QtCore.Signal(object, str)  # RosLink or None, detail
     measured = QtCore.Signal(float, object)  # stamp s, joint positions
@@ -51,6 +52,7 @@ class DeployController(QtCore.QObject):
         p.stop_requested.connect(self.stop)
         p.connect_requested.connect(self.connect_lab)
         self.planned.connect(self._show_plan)
+        self.executing.connect(self._show_execution)
         self.failed.connect(lambda why: p.show_message(why))
         self.connected.connect(self._on_connected)
         self.measured.connect(lambda t, q: p.add_measured(t, q))
@@ -94,6 +96,13 @@ class DeployController(QtCore.QObject):
         notes = "; ".join(report.notes)
         self.panel.show_message(f"dry-run done: {traj.duration:.2f} s of motion" + (f" ({notes})" if notes else ""))
 
+    def _show_execution(self, plan, speed: float) -> None:
+        """The plot shows what runs: execution re-plans from the measured state at its own speed."""
+        self.plan = plan
+        traj = plan.trajectory
+        self.panel.show_plan(list(traj.joint_names), np.asarray(traj.times), np.asarray(traj.positions))
+        self.panel.show_message(f"executing {traj.duration:.2f} s of motion at speed {speed:g} (Stop or Esc halts it)")
+
     def arm(self) -> None:
         if self.plan is None:
             self.panel.show_message("dry-run first: arming needs a checked plan")
@@ -118,6 +127,7 @@ class DeployController(QtCore.QObject):
             try:
                 measured = link.joint_state(2.0)
                 p = plan(scene, path, speed=speed, measured=measured)
+                self.executing.emit(p, speed)
                 outcome, gripper_errors = execute_plan(link, p, self.arming, measured)
             except (DeployError, RuntimeError, TimeoutError, ValueError) as exc:
                 self.finished.emit(f"not executed: {exc}")

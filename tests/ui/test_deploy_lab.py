@@ -58,6 +58,11 @@ def test_connect_preflight_arm_execute_and_escape_stops_the_arm(open_window, qtb
         wait_until(qtbot, lambda: plotted() >= 5, 30, "measured joints plotted")
         t, q = panel.measured_curves[0].getData()
         assert np.all(np.diff(t) >= 0) and np.isfinite(q).all()
+        # the plot shows the plan being executed (re-planned at the slow speed), not the dry-run's
+        assert "at speed 0.05" in panel.message.text()
+        duration = float(panel.message.text().split("executing ")[1].split(" s")[0])
+        assert panel.planned_curves[0].getData()[0][-1] == pytest.approx(duration, abs=0.01)
+        assert duration > 10  # 0.05 of the scene's speed
 
         # Escape, with focus anywhere in the window, stops the motion mid-way
         window.viewport.setFocus()
