@@ -121,13 +121,13 @@ class DeployController(QtCore.QObject):
             self.panel.show_message("not armed: connect, dry-run and arm first")
             return
         scene, path, link = self.window.scene.model_copy(deep=True), self.window.path, self.link
-        self._t0 = time.monotonic()
 
         def job() -> None:
             try:
                 measured = link.joint_state(2.0)
                 p = plan(scene, path, speed=speed, measured=measured)
                 self.executing.emit(p, speed)
+                self._t0 = time.monotonic()  # measured joints share the plan's clock: 0 when the goal goes out
                 outcome, gripper_errors = execute_plan(link, p, self.arming, measured)
             except (DeployError, RuntimeError, TimeoutError, ValueError) as exc:
                 self.finished.emit(f"not executed: {exc}")

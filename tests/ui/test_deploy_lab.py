@@ -63,6 +63,7 @@ def test_connect_preflight_arm_execute_and_escape_stops_the_arm(open_window, qtb
         duration = float(panel.message.text().split("executing ")[1].split(" s")[0])
         assert panel.planned_curves[0].getData()[0][-1] == pytest.approx(duration, abs=0.01)
         assert duration > 10  # 0.05 of the scene's speed
+        assert panel.measured_curves[0].getData()[0][-1] < duration  # same clock as the plan, mid-way
 
         # Escape, with focus anywhere in the window, stops the motion mid-way
         window.viewport.setFocus()
