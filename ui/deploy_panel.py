@@ -112,7 +112,8 @@ class DeployPanel(QtWidgets.QWidget):
     def show_plan(self, joint_names: list[str], times: np.ndarray, positions: np.ndarray) -> None:
         """The planned joint positions (T, J) over time, drawn dashed."""
         self.joint_plot.clear()
-        self.joint_plot.addLegend(offset=(5, 5))
+        # one compact block in the top-right corner, on a backing, so no curve hides under it
+        self.joint_plot.addLegend(offset=(-5, 5), colCount=4, brush=(31, 35, 41, 210))
         self.planned_curves, self.measured_curves, self._measured = [], [], []
         for j, name in enumerate(joint_names):
             color = COLORS[j % len(COLORS)]

@@ -36,8 +36,10 @@ class TactilePanel(QtWidgets.QWidget):
         self.pressure_view.setAspectLocked(True)
         self.pressure_view.invertY(True)
         self.pressure_item = pg.ImageItem()
-        self.pressure_item.setColorMap(pg.colormap.get("viridis"))
         self.pressure_view.addItem(self.pressure_item)
+        # the scale beside the map: without it a colour says nothing about pascals
+        self.pressure_bar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), interactive=False, label="Pa")
+        self.pressure_bar.setImageItem(self.pressure_item, insert_in=self.pressure_view.getPlotItem())
 
         self.force_plot = pg.PlotWidget(title="total force [N]")
         self.force_plot.addLegend(offset=(5, 5))
@@ -119,7 +121,8 @@ class TactilePanel(QtWidgets.QWidget):
             self.image_item.setImage(np.swapaxes(np.asarray(frame.image), 0, 1), levels=(0, 1))
         if frame.pressure is not None:
             pressure = np.asarray(frame.pressure)
-            self.pressure_item.setImage(pressure.T, levels=(0, max(float(pressure.max()), 1e-9)))
+            self.pressure_item.setImage(pressure.T)
+            self.pressure_bar.setLevels((0.0, max(float(pressure.max()), 1e-9)))
         if frame.markers is not None and frame.marker_displacement is not None:
             rest = np.asarray(frame.markers)
             moved = rest + ARROW_GAIN * np.asarray(frame.marker_displacement)

@@ -56,13 +56,15 @@ def test_tactile_views_follow_the_timeline(window, qtbot):
     rng = np.random.default_rng(0)
     rest = np.stack(np.meshgrid(np.arange(40.0, 320, 40), np.arange(30.0, 240, 40)), -1).reshape(-1, 2)
     pad_part = next(p for p in window.viewport._parts["gripper"] if p.sensor == pads[0])
+    rows, cols = np.mgrid[0:24, 0:32]
+    bump = np.exp(-((rows - 12.0) ** 2 + (cols - 16.0) ** 2) / 40.0)  # a press in the pad's middle
     frames = []
     for i in range(10):
         press = i / 9
         tactile = {pads[0]: TactileFrame(
             image=frozen(np.clip(rng.random((240, 320)) * 0.2 + press * 0.5, 0, 1)),
             markers=frozen(rest), marker_displacement=frozen(np.full_like(rest, 2.0 * press)),
-            pressure=frozen(np.full((24, 32), 1e3 * press)), normal_force=2.0 * press, shear_force=0.3 * press)}
+            pressure=frozen(1e3 * press * bump), normal_force=2.0 * press, shear_force=0.3 * press)}
         fields = {"pressure": frozen(np.full(pad_part.mesh.n_points, 1e3 * press))}
         entities = {pads[0]: EntityFrame(points=frozen(np.zeros((0, 3))), fields=fields)}
         frames.append(Frame(index=i, time=0.01 * i, tactile=tactile, entities=entities))
@@ -80,6 +82,8 @@ def test_tactile_views_follow_the_timeline(window, qtbot):
     assert len(x) == 2 * len(rest)
     np.testing.assert_allclose(x[1::2] - x[0::2], 5.0 * 2.0)  # drawn 5x the displacement
     assert panel.image_item.image is not None and panel.image_item.image.shape == (320, 240)
+    assert panel.pressure_item.image.shape == (32, 24)
+    assert panel.pressure_bar.levels() == pytest.approx((0.0, 1e3))  # the scale reads the peak in pascals
     save_screenshot(window.docks["tactile"], "tactile_pressed")
     window.actions_by_name["pad_pressure"].trigger()  # the 3D pad coloured by its pressure field
     np.testing.assert_allclose(pad_part.mesh.point_data["pressure"], 1e3)
