@@ -35,3 +35,43 @@ def test_soft_body_and_mpm_bodies_follow_shape_material_and_pose():
     assert mpm_body_spec(water, grid).material.viscosity == 0.01
     with pytest.raises(ValueError, match="not an MPM material"):
         mpm_body_spec(block, grid)
+
+
+def test_tactile_press_scene_mounts_each_pad_in_its_finger_gel_facing_the_other():
+    from app.compile import compile_scene
+    from app.scene.io import load_scene
+    from sim.fem.spec import quat_to_matrix
+    from sim.tools import collider_poses_np
+
+    compiled = compile_scene(load_scene("assets/scenes/tactile_press.yaml"), "assets/scenes/tactile_press.yaml", 5)
+    spec = compiled.spec
+    assert compiled.skipped == ()
+    assert [b.name for b in spec.fem_bodies] == ["block", "pad_flat", "pad_dome"]
+    poses = collider_poses_np(spec, spec.resolved_actions())[0]
+    names = [c.name for c in spec.colliders]
+    opening = spec.tools[0].opening
+    for pad, side in ((spec.fem_bodies[1], 1.0), (spec.fem_bodies[2], -1.0)):
+        assert pad.tactile is not None and pad.mass_scale >= 1
+        finger = poses[names.index(pad.mount)]
+        R = quat_to_matrix(finger[3:]) @ quat_to_matrix(pad.rotation)
+        world = pad.mesh.nodes @ R.T + quat_to_matrix(finger[3:]) @ np.asarray(pad.position) + finger[:3]
+        gel_top = world[pad.mesh.gel_nodes][:, 0]
+        # the gel's outermost point lies on the finger's inner face, the gel normal points inwards
+        assert (side * gel_top).min() == pytest.approx(opening / 2, abs=1e-9)
+        assert np.allclose(R @ [0, 0, 1], [-side, 0, 0], atol=1e-12)
+    # the soft block sits on the ground and is meshed coarsely enough for a quick run
+    block = spec.fem_bodies[0]
+    assert len(block.mesh.nodes) < 1000 and block.position == (0, 0, 0.02)
+
+
+def test_mpm_scene_gets_one_grid_around_its_bodies():
+    from app.compile import compile_scene
+    from app.scene.io import load_scene
+
+    spec = compile_scene(load_scene("assets/scenes/pour.yaml"), "assets/scenes/pour.yaml", 5).spec
+    (water,) = spec.mpm_bodies
+    grid = water.grid
+    assert grid.resolution == 64 and water.material.kind == "fluid"
+    lo, hi = np.asarray(grid.origin), np.asarray(grid.origin) + grid.size
+    assert np.all(water.positions > lo + 3 * grid.dx) and np.all(water.positions < hi - 3 * grid.dx)
+    assert len(water.positions) * water.particle_volume == pytest.approx(np.pi * 0.03**2 * 0.05, rel=0.05)
