@@ -108,3 +108,20 @@ def test_checkpointed_backward_gives_the_same_gradient_with_fewer_stored_states(
         assert np.allclose(a.params[key], b.params[key], rtol=1e-10, atol=0), key
     assert np.allclose(a.actions, b.actions, rtol=1e-10, atol=1e-14)
     assert np.abs(a.params["mpm_youngs_modulus"]).max() > 0
+
+
+@pytest.mark.slow  # ~25 s: 300 steps forward, recomputed and reversed
+def test_a_300_step_press_runs_backward_through_checkpoints_with_bounded_memory():
+    """300 steps of the pad/MPM system: the backward keeps sqrt(steps) states, not 300."""
+    from sim.world import World
+
+    world = World(press_spec(300, 0.0079, 0.0074))  # same dt as the fixture: its kernels are compiled
+    run = VolumetricRun(world)
+    assert run.segment == 17 and len(run.checkpoints) == 18
+    one = sum(a.nbytes for a in run.final.values())
+    assert run.memory_bytes() == 18 * one
+    grads = run.backward({"mpm_x": np.random.default_rng(2).normal(size=run.final["mpm_x"].shape)})
+    for key, g in grads.params.items():
+        assert np.all(np.isfinite(g)), key
+    assert np.abs(grads.params["volumetric_contact"][0]) > 0  # the pad pressed all along
+    assert np.all(np.isfinite(grads.actions)) and np.abs(grads.actions[:, 0, 0]).max() > 0
