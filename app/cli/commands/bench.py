@@ -13,7 +13,7 @@ CASES = ("integrator", "startup", "sizes", "horizons", "thinshelllab")
 def register(cli: typer.Typer) -> None:
     @cli.command()
     def bench(
-        target: str = typer.Argument("sim", help="What to benchmark (sim)"),
+        target: str = typer.Argument("sim", help="What to benchmark: sim (shells) or volumetric (pads, MPM)"),
         json_out: Path = typer.Option(None, "--json", help="Write the results to this JSON file"),
         cases: list[str] = typer.Option(None, "--case", help=f"Cases to run (default all): {', '.join(CASES)}"),
         sizes: str = typer.Option("17,33,65,129", help="Sheet resolutions (vertices per side) of the sizes case"),
@@ -24,8 +24,10 @@ def register(cli: typer.Typer) -> None:
     ) -> None:
         """Forward and forward+backward time per step and per simulated second, memory, horizon,
         cold/warm start and the integrator choice, as JSON."""
+        if target == "volumetric":  # volumetric section: FEM pads, MPM, coupling (sim.bench.volumetric)
+            raise typer.Exit(_volumetric(json_out, cases or [], quick))
         if target != "sim":
-            typer.echo(f"deft bench: unknown target {target!r} (expected 'sim')", err=True)
+            typer.echo(f"deft bench: unknown target {target!r} (expected 'sim' or 'volumetric')", err=True)
             raise typer.Exit(2)
         bad = sorted(set(cases or []) - set(CASES))
         if bad:
@@ -52,3 +54,19 @@ def register(cli: typer.Typer) -> None:
             if json_out is not None:  # after every case, so a long run keeps what it measured
                 json_out.parent.mkdir(parents=True, exist_ok=True)
                 json_out.write_text(json.dumps(results, indent=2))
+
+
+def _volumetric(json_out: Path | None, cases: list[str], quick: bool) -> int:
+    from sim.bench import volumetric
+
+    bad = sorted(set(cases) - set(volumetric.CASES))
+    if bad:
+        typer.echo(f"deft bench volumetric: unknown cases {bad} (choose from {', '.join(volumetric.CASES)})", err=True)
+        return 2
+    results = volumetric.run_all(quick, cases or None)
+    text = json.dumps(results, indent=2)
+    typer.echo(text)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(text)
+    return 0 if all("error" not in r for r in results) else 1
