@@ -41,7 +41,7 @@ class Settings:
     gravity: tuple[float, float, float] = (0.0, 0.0, -9.81)
     precision: str = "f64"
     backend: str = "cpu"
-    newton_tol: float = 1e-9  # m: the largest error of a step's positions (see newton_rtol)
+    newton_tol: float = 1e-7  # m: largest error of a step's positions (1/1000 of paper's thickness)
     newton_rtol: float = 1e-6  # ... or this fraction of the step's largest displacement, if larger
     newton_ftol: float = 1e-4  # ... or every force residual below this fraction of the vertex's weight + contact forces
     newton_max_iter: int = 30

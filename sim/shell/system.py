@@ -233,6 +233,7 @@ class ShellSystem:
         (then sol is the last descent direction). Converged when the preconditioned residual
         norm fell by rtol. Returns the iterations taken."""
         n = self.nv
+        self.negative_curvature = False
         rz = K.cg_start(self.b, self.sol, self.r, self.z, self.p, self.prec, self.f.grad, self.x.grad, n)
         target = rtol * rtol * rz
         for it in range(max_iter):
@@ -241,6 +242,7 @@ class ShellSystem:
             self._force_adjoint()
             curvature = K.cg_curvature(self.p, self.ap, self.mass, self.free, self.x.grad, n, beta)
             if curvature <= 0:
+                self.negative_curvature = True
                 if it == 0:
                     K.copy(self.z, self.sol, n)
                 return it
@@ -273,11 +275,15 @@ class ShellSystem:
         - every vertex's force residual is below newton_ftol times the forces acting on it
           (its weight plus its contact forces): where stiff contact and the narrow sticking
           zone of friction dwarf the mass, this is what a converged equilibrium means.
-        A line search on the incremental potential picks each update's length."""
+        A line search on the incremental potential picks each update's length. Where CG met
+        negative curvature (a buckling sheet) and the line search had to cut the step short,
+        the next update solves with H + shift M / beta^2 (Levenberg-Marquardt: positive
+        definite for a large enough shift, which grows tenfold each time and shrinks after
+        full steps)."""
         s = self.spec.settings
         beta = 2.0 * self.dt / 3.0
         K.predict(self.xn, self.xm, self.vn, self.vm, self.xhat, self.x, self.free, self.pin, self.nv, beta)
-        cg_total, size = 0, float("inf")
+        cg_total, size, shift = 0, float("inf"), 0.0
         for it in range(s.newton_max_iter + 1):
             self.forces()
             err = self._residual(beta)
@@ -288,16 +294,22 @@ class ShellSystem:
                 return {"newton": it, "cg": cg_total}
             if it == s.newton_max_iter:
                 break
-            self._precondition(beta)
-            K.scaled(self.free, self.r, self.b, -1.0, self.nv)  # solve H dx = -r
-            cg_total += self.pcg(beta, s.cg_tol, s.cg_max_iter)
+            # (H + shift M / beta^2) dx = -r: the shift is the mass term of a shorter step
+            shifted = beta / np.sqrt(1.0 + shift)
+            self._precondition(shifted)
+            K.scaled(self.free, self.r, self.b, -1.0, self.nv)
+            cg_total += self.pcg(shifted, s.cg_tol, s.cg_max_iter)
             size = K.max_norm(self.sol, self.nv)
             if not np.isfinite(size) or not np.isfinite(K.dot(self.sol, self.sol, self.nv)):
                 raise SimulationError(step, self.name, "newton update", size, "the linear solve gave a non-finite update")
-            if size <= tol:  # the remaining error is below tolerance: take the last update whole
+            if size <= tol and shift == 0:  # the remaining error is below tolerance: take the last update whole
                 K.axpy(1.0, self.sol, self.x, self.nv)
                 return {"newton": it + 1, "cg": cg_total}
-            self._line_search(beta, err)
+            alpha = self._line_search(beta, err)
+            if self.negative_curvature and alpha < 0.25:
+                shift = max(10.0 * shift, 1.0)
+            elif alpha == 1.0:
+                shift = shift / 10.0 if shift > 1e-3 else 0.0
         raise SimulationError(
             step, self.name, "newton residual", self._force_error(),
             f"Newton did not converge in {s.newton_max_iter} iterations (force residual "
@@ -311,10 +323,10 @@ class ShellSystem:
                       c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, self.nv, c.count, self._eps())
         return K.relative_residual(self.r, self.fscale, self.nv)
 
-    def _line_search(self, beta: float, err: float) -> None:
+    def _line_search(self, beta: float, err: float) -> float:
         """Backtrack from the full Newton step until the incremental potential decreases
         enough (Armijo) or, where its change drowns in round-off near convergence, until
-        the residual decreases."""
+        the residual decreases. Returns the step length taken."""
         n = self.nv
         e0 = self.incremental_potential(beta)
         slope = -K.dot(self.b, self.sol, n)  # b is minus the potential's gradient
@@ -327,14 +339,15 @@ class ShellSystem:
             K.axpy(alpha, self.sol, self.x, n)
             e = self.incremental_potential(beta)
             if e <= e0 + 1e-4 * alpha * slope:
-                return
+                return alpha
             if abs(e - e0) <= 1e-12 * abs(e0):
                 self.forces()
                 if self._residual(beta) < err:
-                    return
+                    return alpha
             K.copy(self.xs, self.x, n)
             alpha *= 0.5
         K.axpy(alpha, self.sol, self.x, n)
+        return alpha
 
     def _plastic(self) -> None:
         K.plastic_update(self.x, self.hinge, self.hshell, self.rest, self.rest_new, self.yield_angle, self.nh)
