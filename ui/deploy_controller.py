@@ -127,7 +127,7 @@ class DeployController(QtCore.QObject):
                 measured = link.joint_state(2.0)
                 p = plan(scene, path, speed=speed, measured=measured)
                 self.executing.emit(p, speed)
-                self._t0 = time.monotonic()  # measured joints share the plan's clock: 0 when the goal goes out
+                self._t0 = time.time()  # the plan's clock: 0 when the goal goes out (stamps are wall time)
                 outcome, gripper_errors = execute_plan(link, p, self.arming, measured)
             except (DeployError, RuntimeError, TimeoutError, ValueError) as exc:
                 self.finished.emit(f"not executed: {exc}")
@@ -173,10 +173,10 @@ class DeployController(QtCore.QObject):
 
         self.worker.submit(job)
 
-    def _on_state(self, _stamp: float, positions) -> None:
-        """ROS thread: measured joints, timed from the start of the execution for the plot."""
+    def _on_state(self, stamp: float, positions) -> None:
+        """ROS thread: measured joints at their message stamp, from the start of the execution."""
         if self._t0:
-            self.measured.emit(time.monotonic() - self._t0, np.array(positions))
+            self.measured.emit(stamp - self._t0, np.array(positions))
 
     def _on_connected(self, link, detail: str) -> None:
         self.link = link

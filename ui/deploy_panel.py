@@ -4,6 +4,8 @@ Escape, window-wide), and planned against measured joint positions plotted live.
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
@@ -122,8 +124,9 @@ class DeployPanel(QtWidgets.QWidget):
             self.measured_curves.append(self.joint_plot.plot([], [], pen=pg.mkPen(color, width=2), name=name))
 
     def add_measured(self, time: float, positions: np.ndarray) -> None:
-        """One measured joint state (from the arm's joint_states), appended live."""
-        self._measured.append((time, np.asarray(positions, dtype=float)))
+        """One measured joint state (from the arm's joint_states), drawn live in time order
+        (callbacks on several ROS threads can deliver two states out of order)."""
+        bisect.insort(self._measured, (time, np.asarray(positions, dtype=float)), key=lambda m: m[0])
         t = np.array([m[0] for m in self._measured])
         q = np.array([m[1] for m in self._measured])
         for j, curve in enumerate(self.measured_curves[: q.shape[1]]):

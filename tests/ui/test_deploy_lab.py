@@ -57,13 +57,14 @@ def test_connect_preflight_arm_execute_and_escape_stops_the_arm(open_window, qtb
         wait_until(qtbot, lambda: moved() > 0.02, 60, "the arm to move")
         wait_until(qtbot, lambda: plotted() >= 5, 30, "measured joints plotted")
         t, q = panel.measured_curves[0].getData()
-        assert np.all(np.diff(t) >= 0) and np.isfinite(q).all()
+        assert np.isfinite(q).all() and np.abs(q - q[0]).max() > 0  # the plotted joint moves
         # the plot shows the plan being executed (re-planned at the slow speed), not the dry-run's
         assert "at speed 0.05" in panel.message.text()
         duration = float(panel.message.text().split("executing ")[1].split(" s")[0])
         assert panel.planned_curves[0].getData()[0][-1] == pytest.approx(duration, abs=0.01)
         assert duration > 10  # 0.05 of the scene's speed
-        assert panel.measured_curves[0].getData()[0][-1] < duration  # same clock as the plan, mid-way
+        t = panel.measured_curves[0].getData()[0]
+        assert -1.0 < t[0] and t[-1] < duration  # stamped on the plan's clock, mid-way through it
 
         # Escape, with focus anywhere in the window, stops the motion mid-way
         window.viewport.setFocus()
