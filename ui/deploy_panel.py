@@ -114,7 +114,7 @@ class DeployPanel(QtWidgets.QWidget):
     def show_plan(self, joint_names: list[str], times: np.ndarray, positions: np.ndarray) -> None:
         """The planned joint positions (T, J) over time, drawn dashed."""
         self.joint_plot.clear()
-        # one compact block in the top-right corner, on a backing, so no curve hides under it
+        # one compact block in the top-right corner, over headroom kept free above the curves
         self.joint_plot.addLegend(offset=(-5, 5), colCount=4, brush=(31, 35, 41, 210))
         self.planned_curves, self.measured_curves, self._measured = [], [], []
         for j, name in enumerate(joint_names):
@@ -122,6 +122,10 @@ class DeployPanel(QtWidgets.QWidget):
             dashed = pg.mkPen(color, width=1, style=QtCore.Qt.PenStyle.DashLine)
             self.planned_curves.append(self.joint_plot.plot(times, positions[:, j], pen=dashed))
             self.measured_curves.append(self.joint_plot.plot([], [], pen=pg.mkPen(color, width=2), name=name))
+        if positions.size:
+            low, high = float(positions.min()), float(positions.max())
+            span = max(high - low, 0.1)
+            self.joint_plot.setYRange(low - 0.05 * span, high + 0.5 * span, padding=0)
 
     def add_measured(self, time: float, positions: np.ndarray) -> None:
         """One measured joint state (from the arm's joint_states), drawn live in time order
