@@ -21,6 +21,7 @@ import multiprocessing.popen_spawn_posix  # noqa: F401  (imported now, not at th
 import multiprocessing.queues  # noqa: F401  PySide's import hook reads the source of every module
 import multiprocessing.synchronize  # noqa: F401  imported later, which stalled the event loop ~0.3 s)
 import queue
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,41 +50,59 @@ class Outcome:
 
 
 class OptimizationProcess:
-    """The studio's side of one worker process: start jobs, stop them, poll their messages."""
+    """The studio's side of one worker process: start jobs, stop them, poll their messages.
+
+    Nothing here blocks the caller: the process is spawned and each job handed over on a
+    launcher thread (spawning waits on the new interpreter's start, seconds on a busy machine).
+    """
 
     def __init__(self) -> None:
         self._context = multiprocessing.get_context("spawn")
         self._process = None
         self._jobs = self._messages = self._stop = None
         self._next_job = 0
+        self._lock = threading.Lock()  # one launch at a time
+        self._launcher: threading.Thread | None = None
+        self._stop_requested = False
         self.running_job: int | None = None  # the job whose "done"/"failed" has not arrived yet
 
     @property
     def running(self) -> bool:
         return self.running_job is not None
 
-    def _ensure_started(self) -> None:
-        if self._process is not None and self._process.is_alive():
-            return
-        ctx = self._context
-        self._jobs, self._messages, self._stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-        self._process = ctx.Process(target=serve, args=(self._jobs, self._messages, self._stop),
-                                    name="deft-optimizer", daemon=True)
-        self._process.start()
+    @property
+    def _launching(self) -> bool:
+        return self._launcher is not None and self._launcher.is_alive()
 
     def start(self, scene_text: str, scene_path: Path | None, out_dir: Path, iterations: int, resume: bool) -> int:
         """Queue a job; returns its number (messages carry it)."""
         if self.running:
             raise RuntimeError("an optimization is already running; stop it first")
-        self._ensure_started()
-        self._stop.clear()
         self._next_job += 1
         self.running_job = self._next_job
-        self._jobs.put(Job(self._next_job, scene_text, str(scene_path) if scene_path else None, str(out_dir), iterations, resume))
-        return self._next_job
+        self._stop_requested = False
+        job = Job(self._next_job, scene_text, str(scene_path) if scene_path else None, str(out_dir), iterations, resume)
+        self._launcher = threading.Thread(target=self._launch, args=(job,), name="deft-optimizer-launch", daemon=True)
+        self._launcher.start()
+        return job.job
+
+    def _launch(self, job: Job) -> None:
+        with self._lock:
+            if self._process is None or not self._process.is_alive():
+                ctx = self._context
+                self._jobs, self._messages, self._stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+                process = ctx.Process(target=serve, args=(self._jobs, self._messages, self._stop),
+                                      name="deft-optimizer", daemon=True)
+                process.start()
+                self._process = process
+            self._stop.clear()
+            if self._stop_requested:  # Stop pressed while the process was starting
+                self._stop.set()
+            self._jobs.put(job)
 
     def stop(self) -> None:
         """Ask the running job to end after its current iteration."""
+        self._stop_requested = True
         if self._stop is not None:
             self._stop.set()
 
@@ -101,16 +120,18 @@ class OptimizationProcess:
         for message in out:
             if message[0] in ("done", "failed", "unavailable") and message[1] == self.running_job:
                 self.running_job = None
-        if not out and self.running and not self._process.is_alive():
+        if not out and self.running and not self._launching and not self._process.is_alive():
             job, self.running_job = self.running_job, None
             out.append(("failed", job, f"the optimization process exited (code {self._process.exitcode})"))
         return out
 
     def shutdown(self, timeout: float = 3.0) -> None:
         """Stop the job and the process; a worker stuck inside an iteration is terminated."""
+        self.stop()
+        if self._launcher is not None:
+            self._launcher.join()  # a launch in flight finishes, so its process is ended below
         if self._process is None:
             return
-        self.stop()
         if self._process.is_alive():
             self._jobs.put(None)
             self._process.join(timeout)
