@@ -74,6 +74,7 @@ class ShellSystem:
         self.free_np = free
         # float32 resolves positions only to ~1e-7 of their size and force sums to ~1e-7 of
         # the largest term, which cancel in contact: the tolerances cannot go below that
+        self.thinnest = min(sh.material.thickness for sh in spec.shells)
         eps = float(np.finfo(np.float32 if real == ti.f32 else np.float64).eps)
         self.tol_floor = 100.0 * eps * max(float(np.abs(x).max()), 1e-3)
         self.ftol_floor = 1e6 * eps if real == ti.f32 else 0.0
@@ -275,6 +276,9 @@ class ShellSystem:
         - every vertex's force residual is below newton_ftol times the forces acting on it
           (its weight plus its contact forces): where stiff contact and the narrow sticking
           zone of friction dwarf the mass, this is what a converged equilibrium means.
+        At the iteration cap, a step whose last update is below newton_accept of the thinnest
+        shell's thickness is kept (counted as "unconverged" in the returned counts: friction
+        cycling at the edge of its sticking zone can stall there); a larger one raises.
         A line search on the incremental potential picks each update's length. Where CG met
         negative curvature (a buckling sheet) and the line search had to cut the step short,
         the next update solves with H + shift M / beta^2 (Levenberg-Marquardt: positive
@@ -310,6 +314,8 @@ class ShellSystem:
                 shift = max(10.0 * shift, 1.0)
             elif alpha == 1.0:
                 shift = shift / 10.0 if shift > 1e-3 else 0.0
+        if size <= s.newton_accept * self.thinnest:  # the cap: what is left is far below the shell's thickness
+            return {"newton": s.newton_max_iter, "cg": cg_total, "unconverged": 1}
         raise SimulationError(
             step, self.name, "newton residual", self._force_error(),
             f"Newton did not converge in {s.newton_max_iter} iterations (force residual "

@@ -16,8 +16,8 @@ from tests.sim.scenes import pushed_sheet
 
 @pytest.fixture(scope="module")
 def world():
-    spec = pushed_sheet(newton_tol=1e-11, newton_rtol=0.0, newton_ftol=0.0, cg_tol=1e-8, adjoint_tol=1e-12,
-                        newton_max_iter=60)
+    spec = pushed_sheet(newton_tol=1e-11, newton_rtol=0.0, newton_ftol=0.0, newton_accept=0.0, cg_tol=1e-8,
+                        adjoint_tol=1e-12, newton_max_iter=60)
     return World(dataclasses.replace(spec, contact=ContactSettings(friction_velocity=1e-2)))
 
 

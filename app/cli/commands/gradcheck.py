@@ -48,7 +48,8 @@ def _gradcheck(scene_path: Path, kinds: list[str], steps: int, tolerance: float,
         return 2
     # tight solves, so the finite differences see the map the adjoint differentiates
     settings = dataclasses.replace(compiled.spec.settings, precision="f64", newton_tol=1e-11, newton_rtol=0.0,
-                                   newton_ftol=0.0, cg_tol=1e-8, adjoint_tol=1e-12, newton_max_iter=60)
+                                   newton_ftol=0.0, newton_accept=0.0, cg_tol=1e-8, adjoint_tol=1e-12,
+                                   newton_max_iter=60)
     spec = dataclasses.replace(compiled.spec, settings=settings)
     from sim.world import World
 
