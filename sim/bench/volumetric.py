@@ -119,8 +119,9 @@ def _coupled_case(n_particles: int, kind: str, pads: int, steps: int, backward: 
     body = MpmBodySpec("object", pts, vol, mat, grid=grid)
     mesh = dome_pad()
     top = float(mesh.nodes[:, 2].max())
-    dt = 5e-5
-    scale = float(np.ceil((dt / stable_dt([FemBodySpec("pad", mesh)], DEFAULT_CONTACT)) ** 2 * 1.05))
+    sub = 5e-5  # DiffTactile's substep; a step of 49 of them, as there
+    scale = float(np.ceil((sub / stable_dt([FemBodySpec("pad", mesh)], DEFAULT_CONTACT)) ** 2 * 1.05))
+    dt = 49 * sub
     s = np.sqrt(0.5)
     if pads == 1:  # a plate pressing down: pad flipped, gel on the plate's underside
         plate = (0.015, 0.015, 0.002)
