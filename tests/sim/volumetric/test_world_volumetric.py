@@ -57,6 +57,7 @@ def press_spec(steps: int, x0: float, x1: float) -> WorldSpec:
                      mpm_bodies=spec.mpm_bodies)
 
 
+@pytest.mark.slow  # ~20 s warm; compiling the coupled kernels in a fresh process takes minutes under load
 def test_two_pad_grasp_keeps_every_particle_out_of_the_pads():
     from sim.world import World
 
@@ -86,6 +87,7 @@ def press():
     return World(press_spec(4, 0.0079, 0.0076))
 
 
+@pytest.mark.slow  # ~35 s warm; the reverse-mode contact kernels compile for minutes on a cold cache
 def test_gradients_of_a_pad_pressing_an_mpm_object_match_central_differences(press):
     world = press
     kinds = ("fem_youngs_modulus", "mpm_youngs_modulus", "contact_stiffness", "contact_friction", "actions")
