@@ -82,6 +82,7 @@ class StudioBridge(QtCore.QObject):
                 return
             self.sim_thread.submit(self._warm_up, backend, precision)
             self._check_optimizable(self.window.scene)
+            self.optimizer.prestart()
 
         QtCore.QTimer.singleShot(WARM_UP_DELAY_MS, start)
 

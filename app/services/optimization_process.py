@@ -82,11 +82,22 @@ class OptimizationProcess:
         self.running_job = self._next_job
         self._stop_requested = False
         job = Job(self._next_job, scene_text, str(scene_path) if scene_path else None, str(out_dir), iterations, resume)
+        if self._launcher is not None:
+            self._launcher.join()  # a prestart in flight: one process, one launch at a time
         self._launcher = threading.Thread(target=self._launch, args=(job,), name="deft-optimizer-launch", daemon=True)
         self._launcher.start()
         return job.job
 
-    def _launch(self, job: Job) -> None:
+    def prestart(self) -> None:
+        """Start the worker process ahead of the first job: spawning still holds the studio's
+        interpreter lock for a few hundred milliseconds, which is better spent while idle than
+        when the user presses Optimize."""
+        if self._launching or (self._process is not None and self._process.is_alive()):
+            return
+        self._launcher = threading.Thread(target=self._launch, args=(None,), name="deft-optimizer-launch", daemon=True)
+        self._launcher.start()
+
+    def _launch(self, job: Job | None) -> None:
         with self._lock:
             if self._process is None or not self._process.is_alive():
                 ctx = self._context
@@ -95,6 +106,8 @@ class OptimizationProcess:
                                       name="deft-optimizer", daemon=True)
                 process.start()
                 self._process = process
+            if job is None:
+                return
             self._stop.clear()
             if self._stop_requested:  # Stop pressed while the process was starting
                 self._stop.set()
