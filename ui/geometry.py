@@ -152,17 +152,18 @@ def _robot_meshes(urdf: str, _mtime: int, transform_json: str) -> list[tuple[pv.
 
 
 def gripper_parts(gripper: m.Gripper) -> list[Part]:
-    """Palm, two fingers sliding along local x, and a pad on each finger's inner face."""
+    """Palm, two fingers sliding along local x, and a pad on each finger's inner face; the
+    fingers are centred on the gripper's frame, as the simulator places them."""
     fx, fy, fz = gripper.finger_size
     half = gripper.opening / 2
     world = pose_matrix(gripper.transform)
     grey = (0.55, 0.57, 0.6)
     palm_w = gripper.opening_range[1] + 2 * fx
-    palm = pv.Box(bounds=(-palm_w / 2, palm_w / 2, -fy / 2, fy / 2, fz, fz + 0.2 * fz))
+    palm = pv.Box(bounds=(-palm_w / 2, palm_w / 2, -fy / 2, fy / 2, fz / 2, 0.7 * fz))
     parts = [Part(gripper.name, "solid", palm.triangulate().transform(world, inplace=False), grey)]
     for sign in (-1, 1):
         x0 = sign * half
-        finger = pv.Box(bounds=(min(x0, x0 + sign * fx), max(x0, x0 + sign * fx), -fy / 2, fy / 2, 0, fz))
+        finger = pv.Box(bounds=(min(x0, x0 + sign * fx), max(x0, x0 + sign * fx), -fy / 2, fy / 2, -fz / 2, fz / 2))
         parts.append(Part(gripper.name, "solid", finger.triangulate().transform(world, inplace=False), grey))
     for sensor in gripper.sensors:
         sign = -1 if sensor.finger == "left" else 1
@@ -172,7 +173,7 @@ def gripper_parts(gripper: m.Gripper) -> list[Part]:
             bounds=(
                 min(inner, inner - sign * sensor.thickness),
                 max(inner, inner - sign * sensor.thickness),
-                -w / 2, w / 2, fz / 2 - h / 2, fz / 2 + h / 2,
+                -w / 2, w / 2, -h / 2, h / 2,
             ),
             level=4,
         ).triangulate()
