@@ -36,8 +36,8 @@ def test_plan_follows_the_scene_keyframes(scene):
         world = base @ forward(p.model, p.trajectory.positions[i]) @ offset
         np.testing.assert_allclose(world[:3, 3], k.position, atol=1e-3)
         np.testing.assert_allclose(world[:3, 2], [0, 0, 1], atol=1e-2)  # the tool upright, as the keyframes say
-    # The gripper closes when the keyframe before the closed one is reached.
-    assert p.gripper_events == [(pytest.approx(0.3 / 0.25), 0.0)]
+    # Each new opening is commanded when the keyframe before it is reached.
+    assert p.gripper_events == [(pytest.approx(t / 0.25), w) for t, w in ((0.3, 0.015), (0.36, 0.001), (0.42, 0.0003))]
     assert preflight(p, None).passed
 
 
@@ -116,7 +116,7 @@ def test_armed_deploy_moves_records_and_succeeds(lab_sim, tmp_path):
     np.testing.assert_allclose(world_tool[:3, 3], scene.trajectory.keyframes[-1].position, atol=2e-3)
     grip = js.arrays["position"][:, js.names.index("gripper_opening")]
     assert np.nanmin(grip) == pytest.approx(0.02, abs=1e-6)
-    assert data["/gripper/command"].arrays["position"].tolist() == [0.0]
+    assert data["/gripper/command"].arrays["position"].tolist() == [0.015, 0.001, 0.0003]
     assert data["/tactile/left/image"].arrays["images"].max() > 200  # pressed while holding
 
 

@@ -111,28 +111,33 @@ def test_keyframes_on_the_timeline(window, qtbot):
     # drag the third keyframe later in time with the mouse: one undo step
     x = int(strip.x_of(times[2]))
     y = strip.height() // 2
+    drag = int((strip.x_of(times[3]) - x) / 2)  # halfway to the next keyframe
+    assert drag >= 10
     qtbot.mousePress(strip, LEFT, pos=QtCore.QPoint(x, y))
-    for dx in range(5, 45, 5):
+    for dx in [*range(2, drag, 2), drag]:
         qtbot.mouseMove(strip, QtCore.QPoint(x + dx, y))
-    qtbot.mouseRelease(strip, LEFT, pos=QtCore.QPoint(x + 40, y))
+    qtbot.mouseRelease(strip, LEFT, pos=QtCore.QPoint(x + drag, y))
     settle(qtbot)
     moved = window.scene.trajectory.keyframes[2].time
     assert times[2] < moved < times[3]
-    np.testing.assert_allclose(moved, strip.time_of(x + 40))
+    np.testing.assert_allclose(moved, strip.time_of(x + drag), atol=strip.time_of(x + 1) - strip.time_of(x))  # a pixel
 
     # past its neighbour is refused (times must increase), the reason is shown
     window.move_keyframe(2, times[3] + 0.05)
     assert window.scene.trajectory.keyframes[2].time == moved
     assert "not applied" in window.statusBar().currentMessage()
 
-    # add one at the current time between keys, then delete it
-    window.add_keyframe_at(0.6)
+    # add one at a time between two keys (its pose interpolated between them), then delete it
+    before = window.scene.trajectory.keyframes
+    i = len(before) - 1
+    t = 0.5 * (before[i - 1].time + before[i].time)
+    window.add_keyframe_at(t)
     keys = window.scene.trajectory.keyframes
-    assert [k.time for k in keys][3] == 0.6 and len(keys) == 5
-    np.testing.assert_allclose(keys[3].position, [0.2, 0.15, 0.01 + (0.2 - 0.01) * (0.6 - moved) / (0.8 - moved)], atol=1e-9)
-    strip.selected = 3
+    assert keys[i].time == t and len(keys) == len(before) + 1
+    np.testing.assert_allclose(keys[i].position, 0.5 * (np.array(before[i - 1].position) + before[i].position), atol=1e-9)
+    strip.selected = i
     qtbot.mouseClick(window.timeline.delete_key_button, LEFT)
-    assert len(window.scene.trajectory.keyframes) == 4
+    assert len(window.scene.trajectory.keyframes) == len(before)
     save_screenshot(window.timeline, "timeline_keyframes")
     window.undo()
     window.undo()
