@@ -47,6 +47,7 @@ class Part:
     mesh: pv.DataSet
     color: tuple[float, float, float]
     sensor: str | None = None  # tactile pad name, for pads
+    rest: pv.DataSet | None = None  # the document's geometry, kept while a run's frame replaces it
 
 
 def shape_mesh(shape, resolve: Callable[[str], Path]) -> pv.PolyData:

@@ -538,6 +538,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_run(self, run: Run | None) -> None:
         self.run = run
+        self.viewport.set_run(run)  # colour scales first: the timeline shows the run's first frame
         self.timeline.set_run(run)
         self.tactile_panel.set_run(run)
         if run is None:

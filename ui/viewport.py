@@ -27,6 +27,9 @@ SELECTION_COLOR = (1.0, 0.85, 0.1)
 CAMERA_PRESETS = ("iso", "front", "top", "side")
 CLICK_SLOP_PX = 4  # a press and release closer than this is a click, not a camera drag
 PAD_FIELDS = ("displacement", "pressure")  # per-vertex fields a tactile pad can be coloured by
+# top of each colour scale (field units: m, Pa, m/s) until a run gives its own
+DEFAULT_SCALE_TOP = {"displacement": 1e-3, "pressure": 1e4, "speed": 0.1}
+FIELD_COLORMAP = {"displacement": "viridis", "pressure": "viridis", "speed": "coolwarm"}
 KEY_PREFIX = "keyframe:"  # keyframe handles are selected like entities, under this name
 HANDLE_RADIUS = 0.015  # m
 
@@ -48,6 +51,7 @@ class Viewport(QtWidgets.QWidget):
         self._overlay: dict[str, object] = {}  # frame decorations by name
         self._selected = ""
         self._field = "displacement"
+        self._scale_top = dict(DEFAULT_SCALE_TOP)
         self._gizmo = None
         self._grid_actor = None
         self._press_pos: tuple[int, int] | None = None
@@ -122,14 +126,15 @@ class Viewport(QtWidgets.QWidget):
 
     def _add_part(self, part: geometry.Part, entity):
         visible = getattr(entity, "visible", True)
-        if part.role == "particles":
+        if part.role == "particles":  # the body's colour at rest, coloured by speed in a run's frames
             actor = self._add(part.mesh, color=part.color, point_size=5, render_points_as_spheres=True)
         elif part.role == "shell":
             back = tuple(0.6 * c for c in part.color)
             actor = self._add(part.mesh, color=part.color, smooth_shading=True, backface_params={"color": back})
         elif part.role == "pad":
             part.mesh.point_data[self._field] = np.zeros(part.mesh.n_points)
-            actor = self._add(part.mesh, scalars=self._field, cmap="viridis", clim=(0, 1e-3), show_scalar_bar=False)
+            actor = self._add(part.mesh, color=part.color, smooth_shading=True)
+            self._colour_by(actor, self._field)
         else:
             actor = self._add(part.mesh, color=part.color, smooth_shading=True)
         actor.SetVisibility(visible)
@@ -165,20 +170,37 @@ class Viewport(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ frames
 
+    def set_run(self, run) -> None:
+        """Colour scales span the whole run (None: the defaults), so scrubbing compares
+        frames on one scale."""
+        tops = dict(DEFAULT_SCALE_TOP)
+        found: dict[str, float] = {}
+        for index in range(len(run) if run is not None else 0):
+            for data in run[index].entities.values():
+                for name, values in data.fields.items():
+                    key = "speed" if name == "velocity" else name
+                    if key in tops and len(values):
+                        size = np.linalg.norm(values, axis=1) if np.ndim(values) == 2 else np.abs(values)
+                        found[key] = max(found.get(key, 0.0), float(size.max()))
+        tops.update({k: v for k, v in found.items() if v > 0})  # all zero (no contact): keep the default
+        self._scale_top = tops
+        for part, actor in self._part_actors():
+            if part.role == "pad":
+                self._colour_by(actor, self._field)
+
     def show_frame(self, frame: Frame | None) -> None:
         """Overlay one frame of a run (None: back to the document's rest state)."""
         for name in ("contacts", "tool"):
             self._drop(name)
         for entity, parts in self._parts.items():
             data = frame.entities.get(entity) if frame is not None else None
-            for part in parts:  # a pad's fields come under its sensor's name
-                own = frame.entities.get(part.sensor) if frame is not None and part.sensor else data
-                self._apply_entity_frame(part, own)
             moved = np.eye(4)
             if data is not None and data.pose is not None:
                 moved = np.asarray(data.pose) @ np.linalg.inv(self._rest_pose[entity])
-            for actor in self._actors[entity]:
-                actor.user_matrix = moved
+            for part, actor in zip(parts, self._actors[entity]):
+                own = frame.entities.get(part.sensor) if frame is not None and part.sensor else data  # pads: by sensor name
+                simulated = self._apply_entity_frame(part, actor, own)
+                actor.user_matrix = np.eye(4) if simulated else moved  # simulated points are in world coordinates
         if frame is not None and frame.contact_points is not None and len(frame.contact_points):
             cloud = pv.PolyData(np.asarray(frame.contact_points))
             cloud["force"] = np.asarray(frame.contact_forces)
@@ -190,22 +212,56 @@ class Viewport(QtWidgets.QWidget):
             self._keep("tool", self._add(tool, color="#50c8ff"))
         self.render()
 
-    def _apply_entity_frame(self, part: geometry.Part, data) -> None:
-        rest = part.mesh.field_data.get("rest_points")
+    def _apply_entity_frame(self, part: geometry.Part, actor, data) -> bool:
+        """Show ``data`` (an EntityFrame, None for the rest state) on one part; True when the
+        part now shows the frame's own points: shell vertices, FEM surfaces, MPM particles."""
         if data is None:
-            if rest is not None:
-                part.mesh.points = np.asarray(rest)
+            if part.rest is not None:
+                part.mesh.copy_from(part.rest)
+                part.rest = None
+            if part.role == "particles":
+                actor.mapper.ScalarVisibilityOff()
             if part.role == "pad":
                 part.mesh.point_data[self._field] = np.zeros(part.mesh.n_points)
-            return
-        if part.role in ("shell", "particles", "solid") and len(data.points) == part.mesh.n_points:
-            if rest is None:
-                part.mesh.field_data["rest_points"] = part.mesh.points.copy()
-            part.mesh.points = np.asarray(data.points)
+            return False
+        points = np.asarray(data.points)
+        simulated = len(points) > 0 and part.role in ("shell", "particles", "solid", "pad")
+        if simulated:
+            if part.rest is None:
+                part.rest = part.mesh.copy()
+            self._set_geometry(part.mesh, points, data.faces)
+        if part.role == "particles" and simulated and "velocity" in data.fields:
+            part.mesh.point_data["speed"] = np.linalg.norm(np.asarray(data.fields["velocity"]), axis=1)
+            self._colour_by(actor, "speed")
         if part.role == "pad" and self._field in data.fields:
             values = np.asarray(data.fields[self._field])
             if len(values) == part.mesh.n_points:
                 part.mesh.point_data[self._field] = values
+        return simulated
+
+    @staticmethod
+    def _set_geometry(mesh: pv.PolyData, points: np.ndarray, faces: np.ndarray | None) -> None:
+        """Move the points; rebuild the cells only when the frame's topology differs from the
+        mesh's (the first frame after the document's own geometry), not on every frame."""
+        if faces is not None and (mesh.n_points != len(points) or mesh.n_cells != len(faces)):
+            mesh.copy_from(pv.PolyData.from_regular_faces(points, faces), deep=False)
+        elif faces is None and mesh.n_points != len(points):
+            mesh.copy_from(pv.PolyData(points), deep=False)  # particles: one vertex cell each
+        else:
+            mesh.points = points
+
+    def _colour_by(self, actor, field: str) -> None:
+        """Colour an actor by one point array of its mesh, on that field's scale."""
+        mapper = actor.mapper
+        mapper.SetScalarModeToUsePointFieldData()
+        mapper.SelectColorArray(field)
+        mapper.lookup_table = pv.LookupTable(FIELD_COLORMAP[field])
+        mapper.SetScalarRange(0.0, self._scale_top[field])
+        mapper.ScalarVisibilityOn()
+
+    def _part_actors(self):
+        for entity, parts in self._parts.items():
+            yield from zip(parts, self._actors[entity])
 
     def set_field(self, name: str) -> None:
         """The per-point field pads are coloured by (e.g. displacement, pressure); shown
@@ -213,11 +269,10 @@ class Viewport(QtWidgets.QWidget):
         if name not in PAD_FIELDS:
             raise ValueError(f"pad field must be one of {PAD_FIELDS}, got {name!r}")
         self._field = name
-        for parts in self._parts.values():
-            for part in parts:
-                if part.role == "pad":
-                    part.mesh.point_data[name] = np.zeros(part.mesh.n_points)
-                    part.mesh.set_active_scalars(name)
+        for part, actor in self._part_actors():
+            if part.role == "pad":
+                part.mesh.point_data[name] = np.zeros(part.mesh.n_points)
+                self._colour_by(actor, name)
 
     # ------------------------------------------------------------------ selection
 

@@ -202,8 +202,10 @@ def _extent(body: Body) -> tuple[float, ...]:
 
 def frame_parts(world, k: int) -> tuple[dict, dict]:
     """The volumetric part of a studio frame (app.services.frames) at step k: an EntityFrame
-    per FEM body (surface nodes, fields ``contact_force`` (N, 3) and ``pressure`` (N,)) and
-    per MPM body (particles, field ``velocity``), and a TactileFrame per sensor pad."""
+    per FEM body (every node in world coordinates, the surface triangles over them, fields
+    ``contact_force`` (N, 3), ``pressure`` (N,) and ``displacement`` (N,): how far each node
+    is from its rest place in the body's own, possibly moving, frame) and per MPM body
+    (particles, field ``velocity``), and a TactileFrame per sensor pad."""
     from app.services.frames import EntityFrame, TactileFrame, frozen
 
     system = world.volumetric
@@ -213,8 +215,13 @@ def frame_parts(world, k: int) -> tuple[dict, dict]:
         for b, spec in enumerate(system.fem_bodies):
             sl = slice(system.fem.offsets[b], system.fem.offsets[b + 1])
             area = np.maximum(system.fem.area_np[sl], 1e-12)
+            R, p = system.pad_pose(b, k)
+            displacement = np.linalg.norm((x[sl] - p) @ R - system.fem.rest_np[sl], axis=1)
+            faces = spec.mesh.surface_faces.view()  # shared by every frame: the topology never changes
+            faces.flags.writeable = False
             entities[spec.name] = EntityFrame(frozen(x[sl]), {"contact_force": frozen(f[sl]),
-                                                              "pressure": frozen(np.linalg.norm(f[sl], axis=1) / area)})
+                                                              "pressure": frozen(np.linalg.norm(f[sl], axis=1) / area),
+                                                              "displacement": frozen(displacement)}, faces=faces)
     if system.mpm is not None:
         for b, spec in enumerate(system.mpm_bodies):
             mask = system.mpm.body_of_np == b

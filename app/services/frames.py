@@ -27,6 +27,7 @@ class EntityFrame:
     points: np.ndarray  # (N, 3) metres; empty for a rigid entity given by its pose
     fields: Mapping[str, np.ndarray] = field(default_factory=dict)  # e.g. "pressure": (N,)
     pose: np.ndarray | None = None  # (4, 4) world pose of a rigid entity or tool
+    faces: np.ndarray | None = None  # (F, 3) surface triangles over ``points`` of a deforming solid (FEM)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Simulates a scene document into a run of frames (called on the simulation thread).
 
 The scene is compiled (app.compile) into a world spec, the world is stepped along the
-trajectory, and every few steps the shells' vertices and the tools' poses are copied into
-an immutable frame. What the compiler could not simulate is reported with the run.
+trajectory, and every few steps the shells' vertices, the tools' poses and the volumetric
+bodies (FEM surfaces, MPM particles, tactile readings) are copied into an immutable frame. What the compiler could not simulate is reported with the run.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def simulate_scene(scene, scene_path: Path | None, token: CancelToken | None = N
                    progress: Callable[[int, int], None] | None = None) -> tuple[Run, tuple[str, ...]]:
     """(the run, "entity: why" for every entity left out of the simulation)."""
     from app.compile import compile_scene
+    from app.compile.volumetric import frame_parts
     from robot.kinematics import pose_matrix
     from sim.world import World
 
@@ -51,7 +52,12 @@ def simulate_scene(scene, scene_path: Path | None, token: CancelToken | None = N
             entities[tool.name] = EntityFrame(points=frozen(np.zeros((0, 3))),
                                               pose=frozen(pose_matrix(action[slot, :3], action[slot, 3:7])))
         tool_position = frozen(action[0, :3]) if len(spec.tools) else None
-        return Frame(index=index, time=step * spec.settings.dt, entities=entities, tool_position=tool_position)
+        tactile = {}
+        if world.volumetric is not None:  # volumetric hook: pads, FEM soft bodies, MPM particles
+            volumetric, tactile = frame_parts(world, step)
+            entities.update(volumetric)
+        return Frame(index=index, time=step * spec.settings.dt, entities=entities, tool_position=tool_position,
+                     tactile=tactile)
 
     run = Run("simulation")
     run.append(frame(0, 0))
