@@ -7,8 +7,9 @@ from __future__ import annotations
 import bisect
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
+
+from ui.plots import PlotSlot, pyqtgraph
 
 DEVICES = ("arm controller", "gripper", "tactile sensors")
 COLORS = ("#50c8ff", "#ff8c50", "#7ee787", "#ffd21a", "#d2a8ff", "#ff7b72", "#79c0ff", "#f0f0f0")
@@ -70,10 +71,10 @@ class DeployPanel(QtWidgets.QWidget):
         steps.addWidget(self.speed)
         steps.addWidget(self.execute_button)
 
-        self.joint_plot = pg.PlotWidget(title="joints: planned (dashed) vs measured [rad]")
-        self.joint_plot.setLabel("bottom", "time", units="s")
+        self.plots = PlotSlot(self._build_plots, self._draw_plan)
         self.planned_curves: list = []
         self.measured_curves: list = []
+        self._plan: tuple[list[str], np.ndarray, np.ndarray] = ([], np.zeros(0), np.zeros((0, 0)))
 
         left = QtWidgets.QVBoxLayout()
         left.addLayout(status)
@@ -84,9 +85,14 @@ class DeployPanel(QtWidgets.QWidget):
         left.addWidget(self.report, 1)
         layout = QtWidgets.QHBoxLayout(self)
         layout.addLayout(left, 1)
-        layout.addWidget(self.joint_plot, 1)
+        layout.addWidget(self.plots, 1)
         self._measured: list[tuple[float, np.ndarray]] = []
         self.set_armed(False)
+
+    def _build_plots(self):
+        self.joint_plot = pyqtgraph().PlotWidget(title="joints: planned (dashed) vs measured [rad]")
+        self.joint_plot.setLabel("bottom", "time", units="s")
+        return self.joint_plot
 
     # ------------------------------------------------------------------ state from the service
 
@@ -113,10 +119,18 @@ class DeployPanel(QtWidgets.QWidget):
 
     def show_plan(self, joint_names: list[str], times: np.ndarray, positions: np.ndarray) -> None:
         """The planned joint positions (T, J) over time, drawn dashed."""
+        self._plan, self._measured = (list(joint_names), np.asarray(times), np.asarray(positions)), []
+        if self.plots.ready:
+            self._draw_plan()
+
+    def _draw_plan(self) -> None:
+        """The plan and what was measured of it so far (on a change of plan and when the plots are built)."""
+        pg = pyqtgraph()
+        joint_names, times, positions = self._plan
         self.joint_plot.clear()
         # one compact block in the top-right corner, over headroom kept free above the curves
         self.joint_plot.addLegend(offset=(-5, 5), colCount=4, brush=(31, 35, 41, 210))
-        self.planned_curves, self.measured_curves, self._measured = [], [], []
+        self.planned_curves, self.measured_curves = [], []
         for j, name in enumerate(joint_names):
             color = COLORS[j % len(COLORS)]
             dashed = pg.mkPen(color, width=1, style=QtCore.Qt.PenStyle.DashLine)
@@ -126,11 +140,17 @@ class DeployPanel(QtWidgets.QWidget):
             low, high = float(positions.min()), float(positions.max())
             span = max(high - low, 0.1)
             self.joint_plot.setYRange(low - 0.05 * span, high + 0.5 * span, padding=0)
+        self._draw_measured()
 
     def add_measured(self, time: float, positions: np.ndarray) -> None:
         """One measured joint state (from the arm's joint_states), drawn live in time order
         (callbacks on several ROS threads can deliver two states out of order)."""
         bisect.insort(self._measured, (time, np.asarray(positions, dtype=float)), key=lambda m: m[0])
+        self._draw_measured()
+
+    def _draw_measured(self) -> None:
+        if not self._measured:
+            return
         t = np.array([m[0] for m in self._measured])
         q = np.array([m[1] for m in self._measured])
         for j, curve in enumerate(self.measured_curves[: q.shape[1]]):

@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from ui.inspector import Inspector
+from ui.plots import PlotSlot, pyqtgraph
 
 
 def _clock(seconds: float) -> str:
@@ -40,28 +40,16 @@ class OptimizePanel(QtWidgets.QWidget):
         self.status.setWordWrap(True)
         self.progress = QtWidgets.QLabel("iteration 0   elapsed 0.0 s   ETA –   best loss –")
 
-        pg.setConfigOptions(antialias=True, background="#1f2329", foreground="#c8ced6")
-        self.loss_plot = pg.PlotWidget(title="loss")
-        self.loss_plot.setLogMode(y=True)
-        self.loss_plot.setLabel("bottom", "iteration")
-        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#50c8ff", width=2), name="loss")
-        self.best_curve = self.loss_plot.plot(pen=pg.mkPen("#ffd21a", width=1, style=QtCore.Qt.PenStyle.DashLine))
-        self.grad_plot = pg.PlotWidget(title="gradient norm")
-        self.grad_plot.setLogMode(y=True)
-        self.grad_plot.setLabel("bottom", "iteration")
-        self.grad_curve = self.grad_plot.plot(pen=pg.mkPen("#ff8c50", width=2))
+        self.plots = PlotSlot(self._build_plots, self._redraw)
 
         buttons = QtWidgets.QHBoxLayout()
         for b in (self.start_button, self.stop_button, self.resume_button):
             buttons.addWidget(b)
-        curves = QtWidgets.QHBoxLayout()
-        curves.addWidget(self.loss_plot, 1)
-        curves.addWidget(self.grad_plot, 1)
         plots = QtWidgets.QVBoxLayout()
         plots.addLayout(buttons)
         plots.addWidget(self.progress)
         plots.addWidget(self.status)
-        plots.addLayout(curves, 1)
+        plots.addWidget(self.plots, 1)
         right = QtWidgets.QWidget()
         right.setLayout(plots)
         split = QtWidgets.QSplitter()
@@ -76,6 +64,24 @@ class OptimizePanel(QtWidgets.QWidget):
         self.planned = 0
         self._available = True
         self.set_running(False, can_resume=False)
+
+    def _build_plots(self) -> QtWidgets.QWidget:
+        pg = pyqtgraph()
+        self.loss_plot = pg.PlotWidget(title="loss")
+        self.loss_plot.setLogMode(y=True)
+        self.loss_plot.setLabel("bottom", "iteration")
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#50c8ff", width=2), name="loss")
+        self.best_curve = self.loss_plot.plot(pen=pg.mkPen("#ffd21a", width=1, style=QtCore.Qt.PenStyle.DashLine))
+        self.grad_plot = pg.PlotWidget(title="gradient norm")
+        self.grad_plot.setLogMode(y=True)
+        self.grad_plot.setLabel("bottom", "iteration")
+        self.grad_curve = self.grad_plot.plot(pen=pg.mkPen("#ff8c50", width=2))
+        curves = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(curves)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.loss_plot, 1)
+        row.addWidget(self.grad_plot, 1)
+        return curves
 
     def show_task(self, task) -> None:
         self.settings.show_node(task, ("task",), "Task, loss terms and optimizer")
@@ -109,19 +115,11 @@ class OptimizePanel(QtWidgets.QWidget):
         self.set_running(False, can_resume=can_resume)
 
     def _redraw(self) -> None:
+        if self.plots.ready:
+            self._draw_curves()
         if not self.rows:
-            for curve in (self.loss_curve, self.best_curve, self.grad_curve):
-                curve.setData([], [])
             self.progress.setText("iteration 0   elapsed 0.0 s   ETA –   best loss –")
             return
-        it = np.array([r["iteration"] for r in self.rows], dtype=float)
-        positive = lambda v: np.maximum(np.asarray(v, dtype=float), 1e-300)  # log axes
-        self.loss_curve.setData(it, positive([r["loss"] for r in self.rows]))
-        self.best_curve.setData(it, positive([r["best_loss"] for r in self.rows]))
-        grads = [(i, r["grad_norm"]) for i, r in zip(it, self.rows) if r.get("grad_norm") is not None]
-        if grads:
-            gi, gv = np.array(grads).T
-            self.grad_curve.setData(gi, positive(gv))
         last = self.rows[-1]
         elapsed = float(last["wall_time"])
         per_iteration = elapsed / max(len(self.rows), 1)
@@ -131,3 +129,17 @@ class OptimizePanel(QtWidgets.QWidget):
             f"ETA {_clock(per_iteration * remaining) if self.stop_button.isEnabled() else '–'}   "
             f"best loss {last['best_loss']:.4g}"
         )
+
+    def _draw_curves(self) -> None:
+        if not self.rows:
+            for curve in (self.loss_curve, self.best_curve, self.grad_curve):
+                curve.setData([], [])
+            return
+        it = np.array([r["iteration"] for r in self.rows], dtype=float)
+        positive = lambda v: np.maximum(np.asarray(v, dtype=float), 1e-300)  # log axes
+        self.loss_curve.setData(it, positive([r["loss"] for r in self.rows]))
+        self.best_curve.setData(it, positive([r["best_loss"] for r in self.rows]))
+        grads = [(i, r["grad_norm"]) for i, r in zip(it, self.rows) if r.get("grad_norm") is not None]
+        if grads:
+            gi, gv = np.array(grads).T
+            self.grad_curve.setData(gi, positive(gv))

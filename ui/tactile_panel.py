@@ -5,10 +5,10 @@ the timeline. The same views take frames from a real sensor stream."""
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtWidgets
 
 from app.services.frames import Run, TactileFrame
+from ui.plots import PlotSlot, pyqtgraph
 
 ARROW_GAIN = 5.0  # marker displacements are a few pixels; drawn this many times longer
 
@@ -22,6 +22,23 @@ class TactilePanel(QtWidgets.QWidget):
         self.message = QtWidgets.QLabel("no tactile pads in this scene")
         self.message.setWordWrap(True)
 
+        self.plots = PlotSlot(self._build_plots, self._redraw)
+
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(QtWidgets.QLabel("pad"))
+        top.addWidget(self.pad_box, 1)
+        top.addWidget(self.source)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.message)
+        layout.addWidget(self.plots, 1)
+
+        self.run: Run | None = None
+        self.index = 0
+        self._live: dict[str, TactileFrame] = {}
+
+    def _build_plots(self) -> QtWidgets.QWidget:
+        pg = pyqtgraph()
         self.image_view = pg.PlotWidget(title="tactile image + marker flow")
         self.image_view.setAspectLocked(True)
         self.image_view.invertY(True)
@@ -48,23 +65,13 @@ class TactilePanel(QtWidgets.QWidget):
         self.shear_curve = self.force_plot.plot(pen=pg.mkPen("#ff8c50", width=2), name="shear")
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#ff5050"))
         self.force_plot.addItem(self.cursor)
-
-        top = QtWidgets.QHBoxLayout()
-        top.addWidget(QtWidgets.QLabel("pad"))
-        top.addWidget(self.pad_box, 1)
-        top.addWidget(self.source)
-        views = QtWidgets.QHBoxLayout()
-        views.addWidget(self.image_view, 1)
-        views.addWidget(self.pressure_view, 1)
-        views.addWidget(self.force_plot, 2)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.message)
-        layout.addLayout(views, 1)
-
-        self.run: Run | None = None
-        self.index = 0
-        self._live: dict[str, TactileFrame] = {}
+        views = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(views)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.image_view, 1)
+        row.addWidget(self.pressure_view, 1)
+        row.addWidget(self.force_plot, 2)
+        return views
 
     def set_pads(self, names: list[str]) -> None:
         current = self.pad_box.currentText()
@@ -91,23 +98,28 @@ class TactilePanel(QtWidgets.QWidget):
         """A frame from a real sensor stream (ROS 2 or serial)."""
         self._live[pad] = frame
         self.source.setText("source: live sensor stream")
-        if pad == self.pad_box.currentText():
+        if pad == self.pad_box.currentText() and self.plots.ready:
             self._draw_frame(frame)
 
     def _redraw(self) -> None:
+        """Draw the chosen pad at the current frame (once the plots exist: they are built
+        from this state when the panel is first shown)."""
         pad = self.pad_box.currentText()
         if self.run is None or not pad or len(self.run) == 0:
-            self._draw_frame(None)
-            self.normal_curve.setData([], [])
-            self.shear_curve.setData([], [])
+            if self.plots.ready:
+                self._draw_frame(self._live.get(pad))
+                self.normal_curve.setData([], [])
+                self.shear_curve.setData([], [])
+            return
+        frame = self.run[min(self.index, len(self.run) - 1)]
+        if pad not in frame.tactile:
+            self.message.setText(f"{pad}: the {self.run.kind} recorded no tactile output for this pad")
+        if not self.plots.ready:
             return
         t, normal, shear = self.run.tactile_forces(pad)
         self.normal_curve.setData(t, normal)
         self.shear_curve.setData(t, shear)
-        frame = self.run[min(self.index, len(self.run) - 1)]
         self.cursor.setValue(frame.time)
-        if pad not in frame.tactile:
-            self.message.setText(f"{pad}: the {self.run.kind} recorded no tactile output for this pad")
         self._draw_frame(frame.tactile.get(pad))
 
     def _draw_frame(self, frame: TactileFrame | None) -> None:

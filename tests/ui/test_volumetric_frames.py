@@ -1,6 +1,7 @@
 """Simulated volumetric bodies in the viewport: after Simulate, scrubbing the timeline draws
 the FEM pads, the FEM soft block and the MPM particles at their simulated points, frame by
-frame, coloured by their fields; clearing the run puts the document's geometry back."""
+frame, coloured by their fields, and the tactile panel shows the pads' simulated readings;
+clearing the run puts the document's geometry back."""
 
 from __future__ import annotations
 
@@ -72,9 +73,20 @@ def test_scrubbing_draws_simulated_pads_soft_body_and_particles(open_window, qtb
     save_screenshot(window, "simulated_pads_block_particles")
     assert image_difference(rest_picture, pictures[-1]) > 1e-3  # particles coloured by speed, not the body colour
 
+    # the tactile panel reads the simulated pads too, following the timeline
+    tactile = window.tactile_panel
+    window.docks["tactile"].raise_()
+    wait_until(qtbot, lambda: tactile.plots.ready, 30, "the tactile plots (built when first shown)")
+    tactile.pad_box.setCurrentText("pad_flat")
+    window.timeline.seek(len(run) - 1)
+    settle(qtbot)
+    reading = run[len(run) - 1].tactile["pad_flat"]
+    np.testing.assert_array_equal(tactile.image_item.image, np.swapaxes(reading.image, 0, 1))
+    np.testing.assert_array_equal(tactile.normal_curve.getData()[1], [f.tactile["pad_flat"].normal_force for f in run])
+
     # the pads coloured by another field: the frame's own values, at once
     window.actions_by_name["pad_pressure"].trigger()
-    np.testing.assert_array_equal(pad.mesh.point_data["pressure"], run[0].entities["pad_flat"].fields["pressure"])
+    np.testing.assert_array_equal(pad.mesh.point_data["pressure"], last["pad_flat"].fields["pressure"])
     assert pad_actor.mapper.GetArrayName() == "pressure"
 
     # no run: the document's own geometry and colours again
