@@ -13,7 +13,8 @@ smoothed Coulomb friction on the velocity relative to the triangle; the triangle
 take the opposite force by barycentric weights, so momentum is exchanged exactly.
 
 The pair search is not differentiated (it only chooses candidates, with slack); the force
-kernel is, by Taichi's reverse mode.
+kernel is, by Taichi's reverse mode. Points, forces and pairs are kept per row of the
+owner's ring of substep states (sim.mpm.chunks): ``slots`` rows.
 """
 
 import numpy as np
@@ -24,14 +25,14 @@ EDGE = 0.05  # barycentric width over which a triangle's footprint fades out
 
 @ti.data_oriented
 class SurfaceContact:
-    def __init__(self, triangles, tri_body, point_body, point_area, point_radius, substeps: int, real,
+    def __init__(self, triangles, tri_body, point_body, point_area, point_radius, slots: int, real,
                  cell: float, depth: float, smoothing: float, slip_velocity: float, max_pairs: int | None = None):
-        self.n_tris, self.n_points, self.substeps = len(triangles), len(point_body), int(substeps)
+        self.n_tris, self.n_points, self.slots = len(triangles), len(point_body), int(slots)
         self.cell, self.depth = float(cell), float(depth)
         self.smoothing, self.eps2 = float(smoothing), float(slip_velocity) ** 2
         self.table = 1 << max(int(np.ceil(np.log2(max(4 * self.n_tris, 64)))), 6)
         self.max_pairs = int(max_pairs or max(8 * self.n_points, 1024))
-        T, P, S = max(self.n_tris, 1), max(self.n_points, 1), self.substeps
+        T, P, S = max(self.n_tris, 1), max(self.n_points, 1), self.slots
         self.tri = ti.Vector.field(3, ti.i32, T)
         self.tri_body = ti.field(ti.i32, T)
         self.tri_cell = ti.Vector.field(3, ti.i32, T)
@@ -102,7 +103,7 @@ class SurfaceContact:
                                 self.pair_tri[s, k] = t
 
     def find_pairs(self, s: int, x) -> int:
-        """Candidate (point, triangle) pairs of substep s from the points ``px[s]`` and FEM
+        """Candidate (point, triangle) pairs of row s from the points ``px[s]`` and FEM
         node positions ``x[s]``; returns their number."""
         if not (self.n_tris and self.n_points):
             self.n_pairs[s] = 0

@@ -35,6 +35,18 @@ class CheckResult:
         return abs(self.analytic - self.numeric) / scale if scale > 0 else 0.0
 
 
+def directional_check(kind: str, grad: np.ndarray, direction: np.ndarray, step: float,
+                      loss_at: Callable[[np.ndarray], float], value: float) -> CheckResult:
+    """grad . direction against the central difference of ``loss_at(offset)`` (the loss with
+    the parameter moved by offset) at offsets +-step * direction. Directions are O(1) moves
+    (relative ones for materials): a change of the loss below 1e-8 of its size (``value``)
+    means the parameter does not act on this run."""
+    analytic = float(np.sum(grad * direction))
+    numeric = (loss_at(step * direction) - loss_at(-step * direction)) / (2 * step)
+    inactive = max(abs(analytic), abs(numeric)) <= 1e-8 * max(abs(value), 1e-30)
+    return CheckResult(kind, analytic, numeric, step, inactive)
+
+
 def random_linear_loss(shape: tuple[int, ...], seed: int = 0) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     weights = np.random.default_rng(seed).normal(size=shape)
     return lambda observed: (float(np.sum(weights * observed)), weights)
@@ -75,45 +87,36 @@ def check_gradients(
             d = rng.normal(size=actions.shape)
             d[..., 3:7] *= 0.1  # keep quaternion moves modest
             h = rel_step * max(1.0, np.abs(actions).max())
-            analytic = float(np.sum(grads.actions * d))
-            plus = evaluate(actions + h * d, params, x0)[1][0]
-            minus = evaluate(actions - h * d, params, x0)[1][0]
+            result = directional_check(kind, grads.actions, d, h, lambda o: evaluate(actions + o, params, x0)[1][0], value)
         elif kind == "keyframes":
             if keyframes is None:
                 continue
             weights, values, slot = keyframes
             dk = rng.normal(size=values.shape)
             dk[:, 3:7] *= 0.1
-            d = np.zeros_like(actions)
-            d[:, slot] = weights @ dk
             h = rel_step * max(1.0, np.abs(values).max())
-            analytic = float(np.sum((weights.T @ grads.actions[:, slot]) * dk))  # chain through W
-            plus = evaluate(actions + h * d, params, x0)[1][0]
-            minus = evaluate(actions - h * d, params, x0)[1][0]
+
+            def moved(offset):
+                acts = actions.copy()
+                acts[:, slot] += weights @ offset
+                return evaluate(acts, params, x0)[1][0]
+
+            result = directional_check(kind, weights.T @ grads.actions[:, slot], dk, h, moved, value)  # chain through W
         elif kind == "initial_pose":
             # a rigid move of every shell: a translation plus a small rotation about the centroid
             c = x0.mean(0)
             w, t = rng.normal(size=3), rng.normal(size=3)
             d = np.cross(w, x0 - c) + t
             d[world.shells.free_np == 0] = 0.0  # pinned vertices stay where they are pinned
-            h = rel_step
-            analytic = float(np.sum(grads.initial_x * d))
-            plus = evaluate(actions, params, x0 + h * d)[1][0]
-            minus = evaluate(actions, params, x0 - h * d)[1][0]
+            result = directional_check(kind, grads.initial_x, d, rel_step, lambda o: evaluate(actions, params, x0 + o)[1][0], value)
         else:
             key = _PARAM_OF.get(kind, kind)
             if params[key].size == 0:
                 continue
             d = rng.uniform(0.5, 1.5, size=params[key].shape) * params[key]  # relative direction
-            h = rel_step
-            analytic = float(np.sum(grads.params[key] * d))
-            plus = evaluate(actions, {**params, key: params[key] + h * d}, x0)[1][0]
-            minus = evaluate(actions, {**params, key: params[key] - h * d}, x0)[1][0]
-        numeric = (plus - minus) / (2 * h)
-        # directions are O(1) moves (relative ones for materials): a change of the loss below
-        # 1e-8 of its size means this parameter does not act on this run
-        inactive = max(abs(analytic), abs(numeric)) <= 1e-8 * max(abs(value), 1e-30)
-        results.append(CheckResult(kind, analytic, numeric, h, inactive))
+            result = directional_check(kind, grads.params[key], d, rel_step,
+                                       lambda o: evaluate(actions, {**params, key: params[key] + o}, x0)[1][0], value)
+        results.append(result)
     world.set_params(params)
     world.set_actions(actions)
     return results

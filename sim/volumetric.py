@@ -8,10 +8,14 @@ itself is then left out of volumetric contact (the pad is its contact surface). 
 colliders are not seen yet. Rotations of colliders and pads are not differentiated: pose
 gradients are for positions (and so for a gripper's opening).
 
+Substep state (FEM, MPM, contact) lives in a ring of ``chunk + 1`` rows, chunk about the
+square root of the substeps (sim.mpm.chunks), not one row per substep.
+
 Gradients: ``VolumetricRun`` checkpoints the state every ``segment`` steps in numpy and
 recomputes each segment forward during backward (memory grows with steps / segment plus one
-segment), then runs each step's substeps in reverse through the hand-written FEM/MPM
-adjoints and Taichi's reverse mode of the contact kernels.
+segment), then reverses each step chunk by chunk of substeps, recomputed from the chunk's
+start, through the hand-written FEM/MPM adjoints and Taichi's reverse mode of the contact
+kernels.
 """
 
 
@@ -24,14 +28,16 @@ import torch
 
 from sim.coupling import SurfaceContact
 from sim.errors import SimulationError
-from sim.fem.solver import FemSystem, Trajectory, stable_dt
-from sim.fem.spec import ContactParams, FemBodySpec, ShapeSpec, quat_to_matrix
+from sim.fem.solver import FemSystem, Trajectory, _set_row, stable_dt
+from sim.fem.spec import ContactParams, ShapeSpec, quat_to_matrix
+from sim.mpm.chunks import reverse_substeps
 from sim.mpm.solver import MpmSystem, MpmTrajectory
 from sim.mpm.spec import MpmGrid
 
 # Contact of volumetric bodies (with colliders and each other): pressure per metre of depth,
 # soft enough that particles (about 1 mm) stay stable at substeps of about 5e-5 s.
 DEFAULT_CONTACT = ContactParams(stiffness=1e8, damping=10.0, friction=0.5)
+_MPM_KEYS = ("mpm_x", "mpm_v", "mpm_C", "mpm_b")
 PARAM_KEYS = ("fem_youngs_modulus", "fem_poisson_ratio", "mpm_youngs_modulus", "mpm_poisson_ratio",
               "mpm_yield_stress", "mpm_viscosity", "mpm_friction", "volumetric_contact")
 
@@ -82,10 +88,14 @@ class VolumetricSystem:
             limits.append(_mpm_limit(mpm_specs, grid, contact))
         self.substeps = max(1, math.ceil(s.dt / min(limits) * (1 + 1e-9)))
         self.dt = s.dt / self.substeps
+        self.chunk = math.ceil(math.sqrt(self.substeps))  # substeps a backward recomputes together
+        self.slots = self.chunk + 1
         gravity = tuple(s.gravity)
-        self.fem = FemSystem(fem_specs, shapes, contact, self.dt, self.substeps, gravity) if fem_specs else None
-        self.mpm = MpmSystem(mpm_specs, grid, shapes, contact.friction, self.dt, self.substeps, gravity) if mpm_specs else None
+        self.fem = FemSystem(fem_specs, shapes, contact, self.dt, self.substeps, gravity, slots=self.slots) if fem_specs else None
+        self.mpm = (MpmSystem(mpm_specs, grid, shapes, contact.friction, self.dt, self.substeps, gravity, substep_chunk=self.chunk)
+                    if mpm_specs else None)
         self.fem_bodies, self.mpm_bodies = fem_specs, mpm_specs
+        self.n_fem_nodes = self.fem.n_nodes if self.fem is not None else 0
         self.mount_col = [names.get(b.mount, -1) if b.mount else -1 for b in fem_specs]
         self._build_contact(max_pairs)
         self._build_sensors()
@@ -118,7 +128,7 @@ class VolumetricSystem:
         self.coupled = fem is not None and len(np.concatenate(tris)) > 0
         self.contact = SurfaceContact(
             np.concatenate(tris), np.concatenate(tri_body), np.concatenate(body) if body else np.zeros(0, np.int32),
-            np.concatenate(area) if area else np.zeros(0), radius_all, self.substeps, real, cell,
+            np.concatenate(area) if area else np.zeros(0), radius_all, self.slots, real, cell,
             depth=1e-3, smoothing=self.contact_params.smoothing, slip_velocity=self.contact_params.slip_velocity,
             max_pairs=max_pairs)
         if fem is not None:
@@ -225,73 +235,136 @@ class VolumetricSystem:
         for p in range(self.mpm.n):
             f[s, p] = self.contact.pf[s, self.n_fem_points + p]
 
-    # --- stepping --------------------------------------------------------------------
-    def _load(self, k: int, state: dict) -> None:
-        fem, mpm, npr = self.fem, self.mpm, self.runtime.np_real
+    @ti.kernel
+    def _clear_forces(self, s: ti.i32):
+        """Zero the forces accumulated in ring row s (it holds an earlier substep's)."""
+        if ti.static(self.n_fem_nodes > 0):
+            for i in range(self.fem.n_nodes):
+                self.fem.fe[s, i] = ti.Vector([0.0, 0.0, 0.0])
+                self.fem.fc[s, i] = ti.Vector([0.0, 0.0, 0.0])
+        if ti.static(self.coupled):
+            for p in range(self.contact.n_points):
+                self.contact.pf[s, p] = ti.Vector([0.0, 0.0, 0.0])
+
+    # --- stepping (the substep protocol of sim.mpm.chunks) ------------------------------
+    def slot(self, s: int) -> int:
+        """The ring row holding the state before substep s."""
+        return s % self.slots
+
+    def _start(self, k: int, state: dict) -> None:
+        """Load step k: the colliders' and pads' substep poses, and its start state into row 0."""
+        fem, mpm = self.fem, self.mpm
         bp, bR, sp, sR = self._step_poses(k)
         if fem is not None:
             traj = Trajectory(torch.from_numpy(bp), torch.from_numpy(sp), bR, sR)
             bps, bRs, sps, sRs = fem._segments(traj)
             fem._load_segment(state["fem_x"], state["fem_v"], bps[0], bRs[0], sps[0], sRs[0])
-            fem.fe.fill(0)
-            fem.fc.fill(0)
         if mpm is not None:
-            mpm._load(*(np.ascontiguousarray(state[key], npr) for key in ("mpm_x", "mpm_v", "mpm_C", "mpm_b")))
             sps, sRs = mpm._poses(MpmTrajectory(torch.from_numpy(sp), sR), 1)
-            mpm.shape_p.from_numpy(sps[0].astype(npr))
-            mpm.shape_R.from_numpy(np.ascontiguousarray(sRs[0]).astype(npr))
-            mpm.fext.fill(0)
-        self.contact.clear()
+            mpm._start([state[key] for key in _MPM_KEYS], (sps[0], np.ascontiguousarray(sRs[0])))
 
-    def _substep(self, s: int) -> None:
-        fem, mpm = self.fem, self.mpm
+    def substep(self, s: int) -> None:
+        fem, mpm, i, o = self.fem, self.mpm, self.slot(s), self.slot(s + 1)
+        self._clear_forces(i)
         if fem is not None:
-            fem.elastic(s)
-            fem.contact(s)
+            fem.elastic(i)
+            fem.contact(i, s)
         if mpm is not None:
-            mpm.constitutive(s, s + 1)
+            mpm.constitutive(i, o)
         if self.coupled:
             if self.n_fem_points:
-                self._gather_fem(s, fem.x, fem.v)
+                self._gather_fem(i, fem.x, fem.v)
             if mpm is not None:
-                self._gather_mpm(s, mpm.x, mpm.v)
-            self.contact.find_pairs(s, fem.x)
-            self.contact.forces(s, fem.x, fem.v, fem.fc, fem.kn, fem.kd, fem.mu)
+                self._gather_mpm(i, mpm.x, mpm.v)
+            self.contact.find_pairs(i, fem.x)
+            self.contact.forces(i, fem.x, fem.v, fem.fc, fem.kn, fem.kd, fem.mu)
             if self.n_fem_points:
-                self._scatter_fem(s, fem.fc)
+                self._scatter_fem(i, fem.fc)
             if mpm is not None:
-                self._scatter_mpm(s, mpm.fext)
+                self._scatter_mpm(i, mpm.fext)
         if fem is not None:
-            fem.update(s)
+            fem.update(i, o, s)
         if mpm is not None:
-            mpm._clear_grid()
-            mpm.p2g(s)
-            mpm.grid_op(s)
-            mpm.g2p(s, s + 1)
+            mpm.transfer(s)
 
-    def _read_state(self) -> dict:
-        S, out = self.substeps, {}
+    def reverse_substep(self, s: int) -> None:
+        fem, mpm, i, o = self.fem, self.mpm, self.slot(s), self.slot(s + 1)
+        if mpm is not None:
+            mpm.transfer_adjoint(s)
+        if fem is not None:
+            fem.update.grad(i, o, s)
+        if self.coupled:
+            if mpm is not None:
+                self._scatter_mpm.grad(i, mpm.fext)
+            if self.n_fem_points:
+                self._scatter_fem.grad(i, fem.fc)
+            self.contact.forces.grad(i, fem.x, fem.v, fem.fc, fem.kn, fem.kd, fem.mu)
+            if mpm is not None:
+                self._gather_mpm.grad(i, mpm.x, mpm.v)
+            if self.n_fem_points:
+                self._gather_fem.grad(i, fem.x, fem.v)
+        if mpm is not None:
+            mpm.constitutive_adjoint(i, o)
+        if fem is not None:
+            fem.contact.grad(i, s)
+            fem.elastic_adjoint(i)
+
+    def save_slot(self, r: int) -> dict:
+        out = {}
         if self.fem is not None:
-            out["fem_x"], out["fem_v"] = self.fem._row(self.fem.x, S), self.fem._row(self.fem.v, S)
+            out["fem_x"], out["fem_v"] = self.fem._row(self.fem.x, r), self.fem._row(self.fem.v, r)
         if self.mpm is not None:
-            arrays = [np.empty((self.mpm.n, 3), self.runtime.np_real) for _ in range(2)]
-            arrays += [np.empty((self.mpm.n, 3, 3), self.runtime.np_real) for _ in range(2)]
-            self.mpm._save(S, *arrays)
-            for key, a in zip(("mpm_x", "mpm_v", "mpm_C", "mpm_b"), arrays):
-                out[key] = a.astype(np.float64)
+            out.update(zip(_MPM_KEYS, self.mpm.save_slot(r)))
         return out
 
+    def read_adjoint(self, r: int) -> dict:
+        out = {}
+        if self.fem is not None:
+            out["fem_x"], out["fem_v"] = self.fem._row(self.fem.x.grad, r), self.fem._row(self.fem.v.grad, r)
+        if self.mpm is not None:
+            out.update(zip(_MPM_KEYS, self.mpm.read_adjoint(r)))
+        return out
+
+    def _fem_rows(self, r: int, x, v, values: dict) -> None:
+        npr = self.runtime.np_real
+        _set_row(x, r, np.ascontiguousarray(values["fem_x"], npr))
+        _set_row(v, r, np.ascontiguousarray(values["fem_v"], npr))
+
+    def load_slot(self, r: int, state: dict) -> None:
+        if self.fem is not None:
+            self._fem_rows(r, self.fem.x, self.fem.v, state)
+        if self.mpm is not None:
+            self.mpm.load_slot(r, [state[key] for key in _MPM_KEYS])
+
+    def load_adjoint(self, r: int, adj: dict) -> None:
+        if self.fem is not None:
+            self._fem_rows(r, self.fem.x.grad, self.fem.v.grad, adj)
+        if self.mpm is not None:
+            self.mpm.load_adjoint(r, [adj[key] for key in _MPM_KEYS])
+
+    def clear_state_grads(self) -> None:
+        self.contact.clear_grads()
+        if self.fem is not None:
+            for f in (self.fem.x, self.fem.v, self.fem.fe, self.fem.fc):
+                f.grad.fill(0)
+        if self.mpm is not None:
+            self.mpm.clear_state_grads()
+
     def advance(self, k: int, state: dict) -> dict:
-        self._load(k, state)
+        self._start(k, state)
         for s in range(self.substeps):
-            self._substep(s)
-        return self._read_state()
+            self.substep(s)
+        return self.save_slot(self.slot(self.substeps))
 
     def step(self, step: int) -> dict:
         if self.poses is None:
             raise RuntimeError("the volumetric system has no collider poses; World.set_actions gives them")
         self.state = self.advance(step, self.state)
-        return {"substeps": self.substeps, "pairs": int(self.contact.n_pairs[self.substeps - 1])}
+        return {"substeps": self.substeps, "pairs": self.pairs()}
+
+    def pairs(self) -> int:
+        """Candidate contact pairs of the last substep of the last step."""
+        return int(self.contact.n_pairs[self.slot(self.substeps - 1)])
 
     def check(self, step: int, max_penetration: float, max_speed: float) -> None:
         groups = []
@@ -329,16 +402,16 @@ class VolumetricSystem:
         particles on pads)."""
         n = 0
         if self.fem is not None:
-            n += int(np.count_nonzero(np.any(self.fem._row(self.fem.fc, self.substeps - 1) != 0, axis=1)))
+            n += int(np.count_nonzero(np.any(self.node_forces() != 0, axis=1)))
         if self.mpm is not None:
-            f = self.mpm.fext.to_numpy()[self.substeps - 1]
+            f = self.mpm.fext.to_numpy()[self.slot(self.substeps - 1)]
             n += int(np.count_nonzero(np.any(f != 0, axis=1)))
         return n
 
     # --- readings ----------------------------------------------------------------------
     def node_forces(self) -> np.ndarray:
         """Contact force on every FEM node during the last substep of the last step (N)."""
-        return self.fem._row(self.fem.fc, self.substeps - 1)
+        return self.fem._row(self.fem.fc, self.slot(self.substeps - 1))
 
     def pad_pose(self, b: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         bp, bR, _, _ = self._step_poses(min(k, len(self.poses) - 2))
@@ -381,78 +454,34 @@ class VolumetricSystem:
             out["mpm_friction"] = np.array([mpm.friction.grad[None]], np.float64)
         return out
 
-    def backward_step(self, k: int, state: dict, adj: dict) -> tuple[dict, np.ndarray]:
+    def backward_step(self, k: int, state: dict, adj: dict, chunk: int | None = None) -> tuple[dict, np.ndarray]:
         """Adjoint of step k from its start state: the gradient w.r.t. the start state from
         ``adj`` (w.r.t. the end state), and w.r.t. the colliders' positions (2, colliders, 3)
         at the step's start and end. Material/contact gradients accumulate (see
-        ``param_grads``)."""
-        fem, mpm, npr, S = self.fem, self.mpm, self.runtime.np_real, self.substeps
-        self._load(k, state)
-        for s in range(S):
-            self._substep(s)
-        self.contact.clear_grads()
-        if fem is not None:
-            for f in (fem.x, fem.v, fem.fe, fem.fc, fem.body_p, fem.shape_p):
-                f.grad.fill(0)
-            from sim.fem.solver import _set_row
+        ``param_grads``). ``chunk``: substeps recomputed together (at most ``self.chunk``)."""
+        fem, mpm, S = self.fem, self.mpm, self.substeps
+        self._start(k, state)
+        pose_fields = ([fem.body_p, fem.shape_p] if fem is not None else []) + ([mpm.shape_p] if mpm is not None else [])
+        for f in pose_fields:
+            f.grad.fill(0)
+        out = reverse_substeps(self, S, chunk or self.chunk, adj)
+        g_pos = np.zeros((2, self.poses.shape[1], 3))
+        w = np.linspace(0.0, 1.0, S + 1)[:, None]
 
-            _set_row(fem.x.grad, S, np.ascontiguousarray(adj["fem_x"], npr))
-            _set_row(fem.v.grad, S, np.ascontiguousarray(adj["fem_v"], npr))
-        if mpm is not None:
-            for f in (mpm.x, mpm.v, mpm.C, mpm.b, mpm.tau, mpm.fext, mpm.shape_p):
-                f.grad.fill(0)
-            mpm._load_grad(S, *(np.ascontiguousarray(adj[key], npr) for key in ("mpm_x", "mpm_v", "mpm_C", "mpm_b")))
-        for s in reversed(range(S)):
-            if mpm is not None:
-                mpm._clear_grid()
-                mpm.p2g(s)
-                mpm.grid_op(s)
-                for f in (mpm.grid_mv, mpm.grid_m, mpm.grid_v):
-                    f.grad.fill(0)
-                mpm.g2p_adjoint(s, s + 1)
-                mpm.grid_op.grad(s)
-                mpm.p2g_adjoint(s)
-            if fem is not None:
-                fem.update.grad(s)
-            if self.coupled:
-                if mpm is not None:
-                    self._scatter_mpm.grad(s, mpm.fext)
-                if self.n_fem_points:
-                    self._scatter_fem.grad(s, fem.fc)
-                self.contact.forces.grad(s, fem.x, fem.v, fem.fc, fem.kn, fem.kd, fem.mu)
-                if mpm is not None:
-                    self._gather_mpm.grad(s, mpm.x, mpm.v)
-                if self.n_fem_points:
-                    self._gather_fem.grad(s, fem.x, fem.v)
-            if mpm is not None:
-                mpm.constitutive_adjoint(s, s + 1)
-            if fem is not None:
-                fem.contact.grad(s)
-                fem.elastic_adjoint(s)
-        out = {}
-        n_cols = self.poses.shape[1]
-        g_pos = np.zeros((2, n_cols, 3))
-        w = np.linspace(0.0, 1.0, S + 1)[:, None, None]
+        def add(c, g):  # g: (S + 1, 3) w.r.t. the substep poses, interpolated from the step's ends
+            g_pos[0, c] += ((1 - w) * g).sum(0)
+            g_pos[1, c] += (w * g).sum(0)
+
         if fem is not None:
-            out["fem_x"], out["fem_v"] = fem._row(fem.x.grad, 0), fem._row(fem.v.grad, 0)
-            gb = fem.body_p.grad.to_numpy().astype(np.float64)  # (S+1, B, 3)
-            gs = fem.shape_p.grad.to_numpy().astype(np.float64)[:, : len(self.shape_cols)]
-            for i, c in enumerate(self.shape_cols):
-                g_pos[0, c] += ((1 - w[:, 0]) * gs[:, i]).sum(0)
-                g_pos[1, c] += (w[:, 0] * gs[:, i]).sum(0)
+            gb = fem.body_p.grad.to_numpy().astype(np.float64)
             for b, c in enumerate(self.mount_col):
                 if c >= 0:  # body position = collider position + R offset: same gradient
-                    g_pos[0, c] += ((1 - w[:, 0]) * gb[:, b]).sum(0)
-                    g_pos[1, c] += (w[:, 0] * gb[:, b]).sum(0)
-        if mpm is not None:
-            arrays = [np.empty((mpm.n, 3), npr) for _ in range(2)] + [np.empty((mpm.n, 3, 3), npr) for _ in range(2)]
-            mpm._save_grad(*arrays)
-            for key, a in zip(("mpm_x", "mpm_v", "mpm_C", "mpm_b"), arrays):
-                out[key] = a.astype(np.float64)
-            gs = mpm.shape_p.grad.to_numpy().astype(np.float64)[:, : len(self.shape_cols)]
-            for i, c in enumerate(self.shape_cols):
-                g_pos[0, c] += ((1 - w[:, 0]) * gs[:, i]).sum(0)
-                g_pos[1, c] += (w[:, 0] * gs[:, i]).sum(0)
+                    add(c, gb[:, b])
+        for f in pose_fields:
+            if fem is None or f is not fem.body_p:
+                gs = f.grad.to_numpy().astype(np.float64)
+                for i, c in enumerate(self.shape_cols):
+                    add(c, gs[:, i])
         return out, g_pos
 
 
@@ -468,7 +497,9 @@ class VolumetricRun:
     """A checkpointed run of a world's volumetric system (the world must have no shells:
     shells and volumetric bodies are not differentiated together yet)."""
 
-    def __init__(self, world, segment: int | None = None, on_step=None) -> None:
+    def __init__(self, world, segment: int | None = None, on_step=None, chunk: int | None = None) -> None:
+        """segment: steps between checkpoints (default about the square root of the steps);
+        chunk: substeps its backward recomputes together (default the system's)."""
         if world.volumetric is None:
             raise ValueError("this world has no FEM or MPM bodies")
         if world.shells is not None:
@@ -476,6 +507,7 @@ class VolumetricRun:
         self.world = world
         steps = world.spec.settings.steps
         self.segment = segment or max(1, math.isqrt(steps))
+        self.chunk = chunk
         self.checkpoints: dict[int, dict] = {}
         world.reset()
         for k in range(steps):
@@ -501,7 +533,7 @@ class VolumetricRun:
             for k in range(start, end - 1):
                 states.append(system.advance(k, states[-1]))
             for k in range(end - 1, start - 1, -1):
-                adj, g = system.backward_step(k, states[k - start], adj)
+                adj, g = system.backward_step(k, states[k - start], adj, self.chunk)
                 pos[k:k + 2] += g
         params = system.param_grads()
         system.state = self.final
@@ -533,7 +565,7 @@ def final_state_loss(state: dict[str, np.ndarray], seed: int = 0):
 def check_volumetric_gradients(world, kinds=VOLUMETRIC_KINDS, loss=None, seed: int = 0, rel_step: float = 1e-6):
     """Adjoint directional derivatives against float64 central differences, one per kind
     (sim.gradcheck.CheckResult rows). Action directions move positions and openings only."""
-    from sim.gradcheck import CheckResult
+    from sim.gradcheck import directional_check
 
     unknown = sorted(set(kinds) - set(VOLUMETRIC_KINDS))
     if unknown:
@@ -560,8 +592,7 @@ def check_volumetric_gradients(world, kinds=VOLUMETRIC_KINDS, loss=None, seed: i
             d = rng.normal(size=actions.shape)
             d[..., 3:7] = 0.0  # rotations are not differentiated
             h = rel_step * max(1.0, np.abs(actions).max()) * 1e-2
-            analytic = float(np.sum(grads.actions * d))
-            plus, minus = evaluate(actions + h * d, params)[1][0], evaluate(actions - h * d, params)[1][0]
+            result = directional_check(kind, grads.actions, d, h, lambda o: evaluate(actions + o, params)[1][0], value)
         else:
             key = "volumetric_contact" if kind in _CONTACT_SLOT else kind
             if key not in params:
@@ -571,13 +602,9 @@ def check_volumetric_gradients(world, kinds=VOLUMETRIC_KINDS, loss=None, seed: i
                 d[_CONTACT_SLOT[kind]] = params[key][_CONTACT_SLOT[kind]]
             else:
                 d = rng.uniform(0.5, 1.5, size=d.shape) * params[key]
-            h = rel_step
-            analytic = float(np.sum(grads.params[key] * d))
-            plus = evaluate(actions, {**params, key: params[key] + h * d})[1][0]
-            minus = evaluate(actions, {**params, key: params[key] - h * d})[1][0]
-        numeric = (plus - minus) / (2 * h)
-        inactive = max(abs(analytic), abs(numeric)) <= 1e-8 * max(abs(value), 1e-30)
-        results.append(CheckResult(kind, analytic, numeric, h, inactive))
+            result = directional_check(kind, grads.params[key], d, rel_step,
+                                       lambda o: evaluate(actions, {**params, key: params[key] + o})[1][0], value)
+        results.append(result)
     world.set_actions(actions)
     world.set_params(params)
     return results

@@ -161,7 +161,7 @@ def _coupled_case(n_particles: int, kind: str, pads: int, steps: int, backward: 
     forward()  # compile
     fwd = _timed(forward) / per
     out = dict(particles=system.mpm.n, pad_nodes=int(system.fem.n_nodes), pads=pads, grid=64, dt=system.dt,
-               substeps_per_step=system.substeps, contact_pairs_last_substep=int(system.contact.n_pairs[system.substeps - 1]),
+               substeps_per_step=system.substeps, contact_pairs_last_substep=system.pairs(),
                forward_s_per_substep=fwd)
     if backward:
         fb()  # compile
@@ -174,6 +174,7 @@ CASES = {
     "pad_press_elastic_20k": lambda q: _coupled_case(20_000, "elastic", 1, 2 if q else 4),
     "two_pad_grasp_plastic_7k": lambda q: _coupled_case(7_300, "plastic", 2, 2 if q else 4),
     "pad_press_scaling_50k": lambda q: _coupled_case(50_000, "elastic", 1, 2, backward=False),
+    "pad_press_backward_50k": lambda q: _coupled_case(50_000, "elastic", 1, 2),
     "pad_press_scaling_100k": lambda q: _coupled_case(100_000, "elastic", 1, 2, backward=False),
     "fem_dome_press": lambda q: _fem_dome(4 if q else 10, 49),
     "mpm_water_19683": lambda q: _mpm_case(19_683, "fluid", "none", 2 if q else 4, 10, 2e-4, True, "FluidLab-sized water block"),

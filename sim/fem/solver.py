@@ -6,9 +6,10 @@ elasticity at rest and stays finite under inversion), lumped masses, semi-implic
 mass-proportional damping relative to each body's driven frame, and penalty contact with
 smoothed Coulomb friction against moving rigid shapes.
 
-State lives in Taichi fields indexed by substep within one step (a segment); steps are
-checkpointed in numpy at their boundaries and recomputed during backward, so memory grows
-with the horizon only by one (x, v) copy per step. ``rollout`` wraps it all in a
+State lives in Taichi fields indexed by substep within one step (a segment; a system
+built with fewer ``slots`` uses them as a ring, sim.mpm.chunks); steps are checkpointed in
+numpy at their boundaries and recomputed during backward, so memory grows with the horizon
+only by one (x, v) copy per step. Driven poses are indexed by substep, state by slot. ``rollout`` wraps it all in a
 ``torch.autograd.Function`` whose inputs are the driven poses of bodies and shapes at step
 boundaries and the material/contact parameters.
 """
@@ -20,15 +21,12 @@ import numpy as np
 import taichi as ti
 import torch
 
+from sim.errors import SimulationError
 from sim.fem.mesh import tet_volumes
 from sim.fem.spec import ContactParams, FemBodySpec, ShapeSpec, quat_to_matrix
 from sim.sdf import collider_sdf
 from sim.spec import COLLIDER_SHAPES
 from sim.runtime import ensure_runtime
-
-
-class SimulationError(RuntimeError):
-    """A run blew up (NaN/inf or penetration beyond tolerance); says which step and body."""
 
 
 @dataclass
@@ -116,7 +114,9 @@ class FemSystem:
         dt: float = 5e-5,
         substeps: int = 20,
         gravity=(0.0, 0.0, -9.81),
+        slots: int | None = None,
     ):
+        """slots: rows of substep state (default substeps + 1: a whole step)."""
         if not bodies:
             raise ValueError("an FEM system needs at least one body")
         names = [b.name for b in bodies]
@@ -168,9 +168,10 @@ class FemSystem:
 
         S, N, M, B = self.substeps, self.n_nodes, self.n_tets, self.n_bodies
         K, C = max(self.n_shapes, 1), max(len(cn), 1)
+        self.slots = S + 1 if slots is None else int(slots)
         vec = lambda shape, grad=False: ti.Vector.field(3, real, shape=shape, needs_grad=grad)  # noqa: E731
-        self.x, self.v = vec((S + 1, N), True), vec((S + 1, N), True)
-        self.fe, self.fc = vec((S, N), True), vec((S, N), True)
+        self.x, self.v = vec((self.slots, N), True), vec((self.slots, N), True)
+        self.fe, self.fc = vec((self.slots, N), True), vec((self.slots, N), True)
         self.rest = vec(N)
         self.mass = ti.field(real, N)
         self.driven = ti.field(ti.i32, N)
@@ -302,12 +303,13 @@ class FemSystem:
             self.nu.grad[b] += g_mu * dmu_dnu + g_lam * (E * (1.0 + 2.0 * nu * nu) / (d * d) + dmu_dnu)
 
     @ti.kernel
-    def contact(self, s: ti.i32):
+    def contact(self, s: ti.i32, t: ti.i32):
+        """Contact forces on the state in row s against the shapes at substep t."""
         for c, k in ti.ndrange(self.n_contact, self.n_shapes):
             delta = ti.static(self.contact_params.smoothing)
             eps2 = ti.static(self.contact_params.slip_velocity**2)
             i = self.cn[c]
-            R, p = self.shape_R[s, k], self.shape_p[s, k]
+            R, p = self.shape_R[t, k], self.shape_p[t, k]
             q = R.transpose() @ (self.x[s, i] - p)
             phi, nl = collider_sdf(self.shape_kind[k], self.shape_size[k], q)
             if phi < 0:
@@ -316,7 +318,7 @@ class FemSystem:
                 if pen < delta:
                     ramp = pen * pen / (2.0 * delta)
                 n = R @ nl
-                v_shape = (self.shape_R[s + 1, k] @ q + self.shape_p[s + 1, k] - self.x[s, i]) / self.dt
+                v_shape = (self.shape_R[t + 1, k] @ q + self.shape_p[t + 1, k] - self.x[s, i]) / self.dt
                 vr = self.v[s, i] - v_shape
                 vn = vr.dot(n)
                 fn = self.kn[None] * self.area[c] * ramp * ti.max(1.0 - self.kd[None] * vn, 0.0)
@@ -325,21 +327,22 @@ class FemSystem:
                 self.fc[s, i] += fn * n + ft
 
     @ti.kernel
-    def update(self, s: ti.i32):
+    def update(self, s: ti.i32, o: ti.i32, t: ti.i32):
+        """Row s to row o over substep t (the driven frames at t and t + 1)."""
         for i in range(self.n_nodes):
             b = self.body_of[i]
-            frame_next = self.body_R[s + 1, b] @ self.rest[i] + self.body_p[s + 1, b]
+            frame_next = self.body_R[t + 1, b] @ self.rest[i] + self.body_p[t + 1, b]
             if self.driven[i]:
-                self.x[s + 1, i] = frame_next
-                self.v[s + 1, i] = (frame_next - self.x[s, i]) / self.dt
+                self.x[o, i] = frame_next
+                self.v[o, i] = (frame_next - self.x[s, i]) / self.dt
             else:
-                frame_now = self.body_R[s, b] @ self.rest[i] + self.body_p[s, b]
+                frame_now = self.body_R[t, b] @ self.rest[i] + self.body_p[t, b]
                 v_frame = (frame_next - frame_now) / self.dt
                 acc = (self.fe[s, i] + self.fc[s, i]) / self.mass[i] + self.weight[b] * self.gravity
                 c = self.damping[b] * self.dt
                 vn = (self.v[s, i] + self.dt * acc + c * v_frame) / (1.0 + c)
-                self.v[s + 1, i] = vn
-                self.x[s + 1, i] = self.x[s, i] + self.dt * vn
+                self.v[o, i] = vn
+                self.x[o, i] = self.x[s, i] + self.dt * vn
 
     # --- segments ----------------------------------------------------------------------
     def _load_segment(self, x, v, bp, bR, sp, sR) -> None:
@@ -353,17 +356,19 @@ class FemSystem:
             self.shape_R.from_numpy(sR.astype(npr))
 
     def _forward_segment(self) -> None:
+        if self.slots <= self.substeps:
+            raise RuntimeError("an FEM system with a ring of substep rows is stepped by its owner (sim.volumetric)")
         self.fe.fill(0)
         self.fc.fill(0)
         for s in range(self.substeps):
             self.elastic(s)
-            self.contact(s)
-            self.update(s)
+            self.contact(s, s)
+            self.update(s, s + 1, s)
 
     def _backward_segment(self) -> None:
         for s in reversed(range(self.substeps)):
-            self.update.grad(s)
-            self.contact.grad(s)
+            self.update.grad(s, s + 1, s)
+            self.contact.grad(s, s)
             self.elastic_adjoint(s)
 
     def _row(self, f, s: int) -> np.ndarray:
@@ -413,7 +418,7 @@ class FemSystem:
         bad = ~np.all(np.isfinite(x), axis=1)
         if bad.any():
             body = self.bodies[self.body_of_np[np.argmax(bad)]].name
-            raise SimulationError(f"FEM body {body!r} blew up (NaN/inf positions) at step {step}")
+            raise SimulationError(step, body, "position", float("nan"), "blew up (NaN/inf positions)")
 
     def backward(self, traj: Trajectory, ckpt, gx: np.ndarray, gfc: np.ndarray):
         """Adjoint of ``forward``: gradients w.r.t. body/shape keyframe positions, E, nu and

@@ -9,18 +9,22 @@ b = Fe Fe^T, updated as b <- (I + dt C) b (I + dt C)^T. That single state serves
 Kinematic shapes (tools, containers) act on grid velocities with Coulomb friction; the
 domain walls are slip boundaries.
 
-Particle state is indexed by substep within a step (a segment). Steps are checkpointed in
-numpy every ``checkpoint_every`` steps; backward recomputes a block's step starts from its
-checkpoint, then each step's substeps, so memory is O(T / k + k) states.
+Particle state lives in a ring of substep rows (sim.mpm.chunks): two rows forward only,
+chunk + 1 with gradients. Steps are checkpointed in numpy every ``checkpoint_every`` steps;
+backward recomputes a block's step starts from its checkpoint, then each step in chunks of
+substeps, so memory is O(T / k + k) step states plus O(S / chunk + chunk) substep states.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import taichi as ti
 import torch
 
+from sim.errors import SimulationError
 from sim.fem.spec import ShapeSpec
+from sim.mpm.chunks import reverse_substeps
 from sim.mpm.spec import MATERIAL_KINDS, MpmBodySpec, MpmGrid
 from sim.sdf import collider_sdf
 from sim.spec import COLLIDER_SHAPES
@@ -28,10 +32,6 @@ from sim.runtime import ensure_runtime
 
 
 SLIP_VELOCITY = 1e-3  # m/s: slower tangential sliding on a collider is smoothed (Coulomb's kink at 0)
-
-
-class SimulationError(RuntimeError):
-    """An MPM run blew up (NaN/inf or particles leaving the grid); says step and body."""
 
 
 @dataclass
@@ -55,7 +55,10 @@ class MpmSystem:
         gravity=(0.0, 0.0, -9.81),
         requires_grad: bool = True,
         checkpoint_every: int = 10,
+        substep_chunk: int | None = None,
     ):
+        """substep_chunk: substeps recomputed together in backward (default about the square
+        root of ``substeps``); the ring holds that many + 1 substep states."""
         if not bodies:
             raise ValueError("an MPM system needs at least one body")
         self.runtime = ensure_runtime()
@@ -63,6 +66,10 @@ class MpmSystem:
         self.bodies, self.grid, self.shapes = list(bodies), grid, list(shapes)
         self.dt, self.substeps, self.requires_grad = float(dt), int(substeps), requires_grad
         self.checkpoint_every = max(int(checkpoint_every), 1)
+        if substep_chunk is not None and not 1 <= substep_chunk <= substeps:
+            raise ValueError(f"substep_chunk must be between 1 and substeps ({substeps}), got {substep_chunk}")
+        self.chunk = (substep_chunk or math.ceil(math.sqrt(substeps))) if requires_grad else 1
+        self.slots = self.chunk + 1
         self.gravity = ti.Vector(list(gravity), dt=real)
         self.inv_dx, self.dx, self.n_grid = 1.0 / grid.dx, grid.dx, grid.resolution
         self.origin = ti.Vector(list(grid.origin), dt=real)
@@ -79,14 +86,14 @@ class MpmSystem:
         self.n_shapes = len(self.shapes)
 
         S, P, B, K = self.substeps, self.n, len(bodies), max(self.n_shapes, 1)
-        T = S + 1 if requires_grad else 2
+        T = self.slots
         g = requires_grad
         self.x = ti.Vector.field(3, real, (T, P), needs_grad=g)
         self.v = ti.Vector.field(3, real, (T, P), needs_grad=g)
         self.C = ti.Matrix.field(3, 3, real, (T, P), needs_grad=g)
         self.b = ti.Matrix.field(3, 3, real, (T, P), needs_grad=g)
         self.tau = ti.Matrix.field(3, 3, real, (T, P), needs_grad=g)  # Kirchhoff stress of substep s
-        self.fext = ti.Vector.field(3, real, (S, P), needs_grad=g)  # coupling force on each particle (N)
+        self.fext = ti.Vector.field(3, real, (T, P), needs_grad=g)  # coupling force on each particle (N)
         n3 = (grid.resolution,) * 3
         self.grid_mv = ti.Vector.field(3, real, n3, needs_grad=g)
         self.grid_m = ti.field(real, n3, needs_grad=g)
@@ -132,23 +139,32 @@ class MpmSystem:
 
     # --- kernels ---------------------------------------------------------------------
     @ti.func
+    def _lame(self, body):
+        E, nu = self.E[body], self.nu[body]
+        return E / (2.0 * (1.0 + nu)), E * nu / ((1.0 + nu) * (1.0 - 2.0 * nu))
+
+    @ti.func
+    def _deviator(self, bt, J, mu, body):
+        """Von Mises terms of a trial b: J^(-2/3), the isochoric b, a third of its trace, the
+        deviatoric stress, its norm and the yield limit on that norm."""
+        jm = J ** (-2.0 / 3.0)
+        bbar = jm * bt
+        tr3 = bbar.trace() / 3.0
+        dev = mu * (bbar - tr3 * ti.Matrix.identity(float, 3))
+        norm = ti.sqrt((dev * dev).sum() + 1e-30)
+        return jm, bbar, tr3, dev, norm, ti.sqrt(2.0 / 3.0) * self.yield_stress[body]
+
+    @ti.func
     def _stress(self, bt, Cp, body):
         """Projected elastic b and Kirchhoff stress of a trial b."""
         kind = self.kind[body]
-        E, nu = self.E[body], self.nu[body]
-        mu = E / (2.0 * (1.0 + nu))
-        lam = E * nu / ((1.0 + nu) * (1.0 - 2.0 * nu))
+        mu, lam = self._lame(body)
         eye = ti.Matrix.identity(float, 3)
         J = ti.sqrt(bt.determinant())
         bn = bt
         tau = mu * (bt - eye) + lam * ti.log(J) * eye
         if kind == 1:  # von Mises radial return on the isochoric part
-            jm = J ** (-2.0 / 3.0)
-            bbar = jm * bt
-            tr3 = bbar.trace() / 3.0
-            dev = mu * (bbar - tr3 * eye)
-            norm = ti.sqrt((dev * dev).sum() + 1e-30)
-            limit = ti.sqrt(2.0 / 3.0) * self.yield_stress[body]
+            jm, bbar, tr3, dev, norm, limit = self._deviator(bt, J, mu, body)
             if norm > limit:
                 dev = dev * (limit / norm)
                 bn = (dev / mu + tr3 * eye) / jm
@@ -180,8 +196,7 @@ class MpmSystem:
             A = eye + self.dt * Cp
             bt = A @ bp @ A.transpose()
             E, nu = self.E[body], self.nu[body]
-            mu = E / (2.0 * (1.0 + nu))
-            lam = E * nu / ((1.0 + nu) * (1.0 - 2.0 * nu))
+            mu, lam = self._lame(body)
             J = ti.sqrt(bt.determinant())
             G_bn, G_tau = self.b.grad[o, p], self.tau.grad[s, p]
             tr_gt = G_tau.trace()
@@ -202,12 +217,7 @@ class MpmSystem:
                 plastic = False
                 jm, bbar, tr3, dev, norm, limit = 0.0, eye, 0.0, eye, 1.0, 0.0
                 if kind == 1:
-                    jm = J ** (-2.0 / 3.0)
-                    bbar = jm * bt
-                    tr3 = bbar.trace() / 3.0
-                    dev = mu * (bbar - tr3 * eye)
-                    norm = ti.sqrt((dev * dev).sum() + 1e-30)
-                    limit = ti.sqrt(2.0 / 3.0) * self.yield_stress[body]
+                    jm, bbar, tr3, dev, norm, limit = self._deviator(bt, J, mu, body)
                     if norm > limit:
                         plastic = True
                         bn = (dev * (limit / norm) / mu + tr3 * eye) / jm
@@ -362,14 +372,14 @@ class MpmSystem:
             self.x.grad[s, p] += self.x.grad[o, p] + g_fx * self.inv_dx
 
     @ti.kernel
-    def _load(self, x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(), b: ti.types.ndarray()):
+    def _load(self, s: ti.i32, x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(), b: ti.types.ndarray()):
         for p in range(self.n):
             for i in ti.static(range(3)):
-                self.x[0, p][i] = x[p, i]
-                self.v[0, p][i] = v[p, i]
+                self.x[s, p][i] = x[p, i]
+                self.v[s, p][i] = v[p, i]
                 for j in ti.static(range(3)):
-                    self.C[0, p][i, j] = C[p, i, j]
-                    self.b[0, p][i, j] = b[p, i, j]
+                    self.C[s, p][i, j] = C[p, i, j]
+                    self.b[s, p][i, j] = b[p, i, j]
 
     @ti.kernel
     def _save(self, s: ti.i32, x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(), b: ti.types.ndarray()):
@@ -382,14 +392,14 @@ class MpmSystem:
                     b[p, i, j] = self.b[s, p][i, j]
 
     @ti.kernel
-    def _save_grad(self, x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(), b: ti.types.ndarray()):
+    def _save_grad(self, s: ti.i32, x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(), b: ti.types.ndarray()):
         for p in range(self.n):
             for i in ti.static(range(3)):
-                x[p, i] = self.x.grad[0, p][i]
-                v[p, i] = self.v.grad[0, p][i]
+                x[p, i] = self.x.grad[s, p][i]
+                v[p, i] = self.v.grad[s, p][i]
                 for j in ti.static(range(3)):
-                    C[p, i, j] = self.C.grad[0, p][i, j]
-                    b[p, i, j] = self.b.grad[0, p][i, j]
+                    C[p, i, j] = self.C.grad[s, p][i, j]
+                    b[p, i, j] = self.b.grad[s, p][i, j]
 
     @ti.kernel
     def _load_grad(self, s: ti.i32, x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(), b: ti.types.ndarray()):
@@ -406,33 +416,80 @@ class MpmSystem:
         eye = np.broadcast_to(np.eye(3), (self.n, 3, 3)).copy()
         return self.x0.copy(), self.v0.copy(), np.zeros((self.n, 3, 3)), eye
 
-    def _slots(self, s: int) -> tuple[int, int]:
-        return (s, s + 1) if self.requires_grad else (s % 2, (s + 1) % 2)
+    def slot(self, s: int) -> int:
+        """The ring row holding the state before substep s."""
+        return s % self.slots
 
     def _clear_grid(self) -> None:
         self.grid_mv.fill(0)
         self.grid_m.fill(0)
         self.grid_v.fill(0)
 
-    def _substep(self, s: int) -> None:
-        i, o = self._slots(s)
+    def transfer(self, s: int) -> None:
+        """Particles to grid, grid update (shapes at substep s), grid to particles."""
+        i, o = self.slot(s), self.slot(s + 1)
         self._clear_grid()
-        self.constitutive(i, o)
         self.p2g(i)
         self.grid_op(s)
         self.g2p(i, o)
 
-    def _step(self, state, poses) -> tuple[np.ndarray, ...]:
+    def transfer_adjoint(self, s: int) -> None:
+        """Reverse of ``transfer`` (the grid recomputed first): new-state adjoints into the
+        adjoints of substep s's state, stress and coupling force."""
+        i, o = self.slot(s), self.slot(s + 1)
+        self._clear_grid()
+        self.p2g(i)
+        self.grid_op(s)
+        for f in (self.grid_mv, self.grid_m, self.grid_v):
+            f.grad.fill(0)
+        self.g2p_adjoint(i, o)
+        self.grid_op.grad(s)
+        self.p2g_adjoint(i)
+
+    def substep(self, s: int) -> None:
+        self.constitutive(self.slot(s), self.slot(s + 1))
+        self.transfer(s)
+
+    def reverse_substep(self, s: int) -> None:
+        self.transfer_adjoint(s)
+        self.constitutive_adjoint(self.slot(s), self.slot(s + 1))
+
+    def save_slot(self, r: int) -> tuple[np.ndarray, ...]:
+        """(x, v, C, b) of ring row r, float64."""
         npr = self.runtime.np_real
-        self._load(*(np.ascontiguousarray(a, npr) for a in state))
+        out = (np.empty((self.n, 3), npr), np.empty((self.n, 3), npr), np.empty((self.n, 3, 3), npr), np.empty((self.n, 3, 3), npr))
+        self._save(r, *out)
+        return tuple(a.astype(np.float64) for a in out)
+
+    def load_slot(self, r: int, state) -> None:
+        self._load(r, *(np.ascontiguousarray(a, self.runtime.np_real) for a in state))
+
+    def clear_state_grads(self) -> None:
+        for f in (self.x, self.v, self.C, self.b, self.tau, self.fext):
+            f.grad.fill(0)
+
+    def load_adjoint(self, r: int, adj) -> None:
+        self._load_grad(r, *(np.ascontiguousarray(a, self.runtime.np_real) for a in adj))
+
+    def read_adjoint(self, r: int) -> list[np.ndarray]:
+        npr = self.runtime.np_real
+        out = [np.empty((self.n, 3), npr), np.empty((self.n, 3), npr), np.empty((self.n, 3, 3), npr), np.empty((self.n, 3, 3), npr)]
+        self._save_grad(r, *out)
+        return [a.astype(np.float64) for a in out]
+
+    def _start(self, state, poses) -> None:
+        """Load a step: its start state into row 0 and the shapes' substep poses."""
+        npr = self.runtime.np_real
+        self.load_slot(0, state)
         sp, sR = poses
         self.shape_p.from_numpy(sp.astype(npr))
         self.shape_R.from_numpy(sR.astype(npr))
+
+    def _step(self, state, poses) -> tuple[np.ndarray, ...]:
+        self._start(state, poses)
         for s in range(self.substeps):
-            self._substep(s)
-        out = tuple(np.empty(a.shape, npr) for a in state)
-        self._save(self._slots(self.substeps - 1)[1], *out)
-        return tuple(a.astype(np.float64) for a in out)
+            self.substep(s)
+        return self.save_slot(self.slot(self.substeps))
 
     def _poses(self, traj: MpmTrajectory | None, steps: int):
         S, K = self.substeps, max(self.n_shapes, 1)
@@ -454,7 +511,7 @@ class MpmSystem:
         bad = ~np.all(np.isfinite(x), axis=1) | np.any((x < lo) | (x > hi), axis=1)
         if bad.any():
             name = self.bodies[self.body_of_np[np.argmax(bad)]].name
-            raise SimulationError(f"MPM body {name!r} blew up (NaN/inf or left the grid) at step {step}")
+            raise SimulationError(step, name, "position", float("nan"), "blew up (NaN/inf or left the grid)")
 
     def run(self, steps: int, traj: MpmTrajectory | None = None, state=None, record=None):
         """Forward only: the final state (x, v, C, b) and positions at ``record`` steps."""
@@ -485,7 +542,7 @@ class MpmSystem:
 
     def backward(self, steps, traj, block_states, gx, gv):
         sps, sRs = self._poses(traj, steps)
-        npr, S, k = self.runtime.np_real, self.substeps, self.checkpoint_every
+        S, k = self.substeps, self.checkpoint_every
         params = (self.E, self.nu, self.yield_stress, self.viscosity, self.friction)
         for f in params:
             f.grad.fill(0)
@@ -498,27 +555,9 @@ class MpmSystem:
             for t in range(first, min(first + k, steps) - 1):
                 starts.append(self._step(starts[-1], (sps[t], sRs[t])))
             for t in reversed(range(first, min(first + k, steps))):
-                self._load(*(np.ascontiguousarray(a, npr) for a in starts[t - first]))
-                self.shape_p.from_numpy(sps[t].astype(npr))
-                self.shape_R.from_numpy(sRs[t].astype(npr))
-                for s in range(S):
-                    self._substep(s)
-                for f in (self.x, self.v, self.C, self.b, self.tau, self.shape_p):
-                    f.grad.fill(0)
-                self._load_grad(S, *(np.ascontiguousarray(a, npr) for a in adj))
-                for s in reversed(range(S)):
-                    self._clear_grid()
-                    self.p2g(s)
-                    self.grid_op(s)
-                    for f in (self.grid_mv, self.grid_m, self.grid_v):
-                        f.grad.fill(0)
-                    self.g2p_adjoint(s, s + 1)
-                    self.grid_op.grad(s)
-                    self.p2g_adjoint(s)
-                    self.constitutive_adjoint(s, s + 1)
-                out = [np.empty(a.shape, npr) for a in adj]
-                self._save_grad(*out)
-                adj = [a.astype(np.float64) for a in out]
+                self._start(starts[t - first], (sps[t], sRs[t]))
+                self.shape_p.grad.fill(0)
+                adj = reverse_substeps(self, S, self.chunk, adj)
                 gs = self.shape_p.grad.to_numpy().astype(np.float64)
                 g_shape[t] += ((1 - w) * gs).sum(0)
                 g_shape[t + 1] += (w * gs).sum(0)

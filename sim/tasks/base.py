@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import math
 from typing import Callable, Mapping
 
 import numpy as np
+import torch
 
 from sim.optim.parameterization import Parameterization, SplineKeyframes
 from sim.optim.problem import Problem
 
 TOOL_CHANNELS = ("x", "y", "z", "opening")
+
+
+def optimizer_settings(iterations: int, explore: int, cmaes: dict, adam: dict | None = None) -> dict[str, dict]:
+    """Settings of the three optimizers for a run of ``iterations``: CMA-ES as given, Adam
+    decaying its rate over the whole run, and the hybrid sampling ``explore`` CMA-ES
+    generations before Adam refines over the iterations left."""
+    out = {"hybrid": {"explore": explore, "cmaes": dict(cmaes)}, "cmaes": dict(cmaes)}
+    if adam is not None:
+        out["hybrid"]["adam"] = {**adam, "horizon": iterations - explore}
+        out["adam"] = {**adam, "horizon": iterations}
+    return out
+
+
+def sampled_loss(loss: Callable[[torch.Tensor], torch.Tensor], error: type[Exception]) -> Callable[[np.ndarray], float]:
+    """The loss as the sampling optimizers evaluate it: without a tape, and infinitely bad
+    where the simulator rejects the sample (raises ``error``) so it ranks last."""
+
+    def evaluate(x: np.ndarray) -> float:
+        try:
+            with torch.no_grad():
+                return float(loss(torch.as_tensor(x)))
+        except error:
+            return math.inf
+
+    return evaluate
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,14 @@ sampling optimizer ranks it last, a gradient step reports it as an error.
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
-import numpy as np
 import torch
 
 from sim.errors import SimulationError
 from sim.optim.problem import Problem
 from sim.rollout import simulate
-from sim.tasks.base import BoundTask, TaskDefaults
+from sim.tasks.base import BoundTask, TaskDefaults, optimizer_settings, sampled_loss
 from sim.tasks.registry import TaskContext, TaskDefinition, Workspace, register
 
 
@@ -56,14 +54,7 @@ def bind_shell_task(
         final = simulate(world, tool_actions(world, ctx.tool, motion))[-1]
         return score({n: final[ranges[i] : ranges[i + 1]] for i, n in enumerate(names)}, motion)
 
-    def evaluate(x: np.ndarray) -> float:
-        try:
-            with torch.no_grad():
-                return float(loss(torch.as_tensor(x)))
-        except SimulationError:
-            return math.inf
-
-    problem = Problem.from_parameterization(param, loss, evaluate=evaluate)
+    problem = Problem.from_parameterization(param, loss, evaluate=sampled_loss(loss, SimulationError))
     return BoundTask(kind, param, problem, defaults, ctx.tool)
 
 
@@ -89,7 +80,7 @@ register(
             success_threshold=2.5e-5,  # mean height within 5 mm of the target
             iterations=20,
             time_budget_s=1200.0,
-            optimizer_settings={"hybrid": {"explore": 3, "cmaes": {"popsize": 6}}, "cmaes": {"popsize": 6}},
+            optimizer_settings=optimizer_settings(20, explore=3, cmaes={"popsize": 6}),
         ),
         bind=_bind_lift,
     )

@@ -8,7 +8,7 @@ import torch
 from sim.optim import losses
 from sim.optim.parameterization import Channels, SpeedLimit, SplineKeyframes
 from sim.optim.problem import Problem
-from sim.tasks.base import BoundTask, TaskDefaults
+from sim.tasks.base import BoundTask, TaskDefaults, optimizer_settings
 from sim.tasks.pad_rig import build_pad_rig
 from sim.tasks.registry import TaskContext, TaskDefinition, register
 
@@ -57,11 +57,8 @@ register(
             success_threshold=0.0625,  # RMS force error at most 25% of the target
             iterations=60,
             time_budget_s=420.0,
-            optimizer_settings={
-                "hybrid": {"explore": 4, "cmaes": {"popsize": 6, "sigma0": 0.1}, "adam": {"lr": 0.03, "horizon": 56, "final_lr_ratio": 0.03, "clip_norm": 0.5}},
-                "adam": {"lr": 0.03, "horizon": 60, "final_lr_ratio": 0.03, "clip_norm": 0.5},
-                "cmaes": {"popsize": 6, "sigma0": 0.1},
-            },
+            optimizer_settings=optimizer_settings(60, explore=4, cmaes={"popsize": 6, "sigma0": 0.1},
+                                                  adam={"lr": 0.03, "final_lr_ratio": 0.03, "clip_norm": 0.5}),
         ),
         bind=_bind_follow_surface,
     )
@@ -120,11 +117,8 @@ register(
             success_threshold=0.0625,  # RMS depth-image error at most 25% of the target RMS depth
             iterations=40,
             time_budget_s=120.0,
-            optimizer_settings={
-                "hybrid": {"explore": 5, "cmaes": {"popsize": 6, "sigma0": 0.15}, "adam": {"lr": 0.02, "horizon": 35, "final_lr_ratio": 0.05}},
-                "adam": {"lr": 0.02, "horizon": 40, "final_lr_ratio": 0.05},
-                "cmaes": {"popsize": 6, "sigma0": 0.15},
-            },
+            optimizer_settings=optimizer_settings(40, explore=5, cmaes={"popsize": 6, "sigma0": 0.15},
+                                                  adam={"lr": 0.02, "final_lr_ratio": 0.05}),
         ),
         bind=_bind_tactile_press,
     )

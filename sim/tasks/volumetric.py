@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from sim.fem.spec import ShapeSpec, quat_to_matrix
-from sim.mpm.solver import MpmSystem, MpmTrajectory, SimulationError
+from sim.errors import SimulationError
+from sim.mpm.solver import MpmSystem, MpmTrajectory
 from sim.mpm.spec import MpmBodySpec, MpmGrid, MpmMaterial
 from sim.optim import losses
 from sim.optim.problem import Problem
-from sim.tasks.base import BoundTask, TaskDefaults
+from sim.tasks.base import BoundTask, TaskDefaults, optimizer_settings, sampled_loss
 from sim.tasks.registry import TaskContext, TaskDefinition, Workspace, register
 
 CLEARANCE = 0.005  # m, a grasp's scripted start stops this far short of touching
@@ -110,19 +111,17 @@ def bind_volumetric_task(
         motion = with_tail(param.decode(x), *tail)
         return score(rig, rig.run(motion), motion)
 
-    def evaluate(x: np.ndarray) -> float:
-        try:
-            with torch.no_grad():
-                return float(loss(torch.as_tensor(x)))
-        except SimulationError:
-            return math.inf
-
-    return BoundTask(kind, param, Problem.from_parameterization(param, loss, x0=x0, evaluate=evaluate), defaults, ctx.tool)
+    problem = Problem.from_parameterization(param, loss, x0=x0, evaluate=sampled_loss(loss, SimulationError))
+    return BoundTask(kind, param, problem, defaults, ctx.tool)
 
 
 def _entity(ctx: TaskContext, term: str, default: str) -> str:
     spec = ctx.term(term)
     return spec.entity if spec and spec.entity else default
+
+
+# Both the plate and the paddle start from holding still: wide samples find the motion.
+_SWEEP_SETTINGS = optimizer_settings(30, explore=3, cmaes={"popsize": 6, "sigma0": 0.2}, adam={"lr": 0.05, "final_lr_ratio": 0.05})
 
 
 # ---------------------------------------------------------------- shape a plastic body
@@ -160,11 +159,7 @@ register(
             success_threshold=1e-6,  # top surface within 1 mm RMS of the target height
             iterations=30,
             time_budget_s=600.0,
-            optimizer_settings={
-                "hybrid": {"explore": 3, "cmaes": {"popsize": 6, "sigma0": 0.2}, "adam": {"lr": 0.05, "horizon": 27, "final_lr_ratio": 0.05}},
-                "adam": {"lr": 0.05, "horizon": 30, "final_lr_ratio": 0.05},
-                "cmaes": {"popsize": 6, "sigma0": 0.2},
-            },
+            optimizer_settings=_SWEEP_SETTINGS,
         ),
         bind=_bind_shape_plastic,
     )
@@ -198,11 +193,7 @@ register(
             success_threshold=4e-6,  # RMS distance of the water behind the line at most 2 mm
             iterations=30,
             time_budget_s=600.0,
-            optimizer_settings={
-                "hybrid": {"explore": 3, "cmaes": {"popsize": 6, "sigma0": 0.2}, "adam": {"lr": 0.05, "horizon": 27, "final_lr_ratio": 0.05}},
-                "adam": {"lr": 0.05, "horizon": 30, "final_lr_ratio": 0.05},
-                "cmaes": {"popsize": 6, "sigma0": 0.2},
-            },
+            optimizer_settings=_SWEEP_SETTINGS,
         ),
         bind=_bind_gather_fluid,
     )
@@ -253,11 +244,7 @@ def _bind_grasp(kind: str, default_body: str, shape_weight: float):
 
 # Small steps around the scripted start: a large sample or step easily loses the grasp
 # (the loss is flat, 9e-4, wherever the cube stays on the table).
-_GRASP_SETTINGS = {
-    "hybrid": {"explore": 8, "cmaes": {"popsize": 6, "sigma0": 0.1}, "adam": {"lr": 0.005, "horizon": 22, "final_lr_ratio": 0.1}},
-    "adam": {"lr": 0.005, "horizon": 30, "final_lr_ratio": 0.1},
-    "cmaes": {"popsize": 6, "sigma0": 0.1},
-}
+_GRASP_SETTINGS = optimizer_settings(30, explore=8, cmaes={"popsize": 6, "sigma0": 0.1}, adam={"lr": 0.005, "final_lr_ratio": 0.1})
 
 register(
     TaskDefinition(

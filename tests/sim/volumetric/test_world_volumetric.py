@@ -99,10 +99,15 @@ def test_gradients_of_a_pad_pressing_an_mpm_object_match_central_differences(pre
 
 
 def test_checkpointed_backward_gives_the_same_gradient_with_fewer_stored_states(press):
-    """Segments of 2 steps store 2 states instead of 4 and recompute the rest: same result."""
-    target = {"mpm_x": np.random.default_rng(1).normal(size=(press.volumetric.mpm.n, 3))}
+    """Segments of 2 steps store 2 states instead of 4 and recompute the rest, and substeps
+    recomputed one at a time instead of in chunks of 2 (every ring row reused): same result."""
+    system = press.volumetric
+    assert (system.substeps, system.chunk) == (3, 2)
+    ring = (system.mpm.x, system.mpm.tau, system.mpm.fext, system.fem.x, system.fem.fc, system.contact.px)
+    assert {f.shape[0] for f in ring} == {system.chunk + 1}  # not a row per substep
+    target = {"mpm_x": np.random.default_rng(1).normal(size=(system.mpm.n, 3))}
     every = VolumetricRun(press, segment=1)
-    sparse = VolumetricRun(press, segment=2)
+    sparse = VolumetricRun(press, segment=2, chunk=1)
     assert sorted(every.checkpoints) == [0, 1, 2, 3] and sorted(sparse.checkpoints) == [0, 2]
     assert sparse.memory_bytes() == every.memory_bytes() // 2
     a, b = every.backward(target), sparse.backward(target)

@@ -1,0 +1,43 @@
+"""The reverse of one step's substeps with state memory for a chunk of substeps, not all.
+
+A system keeps its per-substep state in a ring of ``slots`` rows: substep s reads row
+s % slots and writes row (s + 1) % slots, so a forward step needs two rows whatever its
+substep count. To reverse a step, the forward is run once keeping the state at every
+``chunk``-th substep (numpy copies); then, last chunk first, that state is put back, the
+chunk's substeps are recomputed into the ring (chunk + 1 <= slots distinct rows) and
+reversed. Memory: slots rows plus substeps / chunk copies; cost: one more forward.
+
+A system offers (besides ``slots``):
+  substep(s), reverse_substep(s)     forward and adjoint of substep s (ring rows of s)
+  save_slot(r) -> state, load_slot(r, state)
+  clear_state_grads()                zero the adjoints of every ring row (not parameters)
+  load_adjoint(r, adj), read_adjoint(r) -> adj
+"""
+
+
+def reverse_substeps(system, substeps: int, chunk: int, adj):
+    """Adjoint of a step whose start state the system holds in row 0: from ``adj`` (w.r.t.
+    the state after the last substep) to the adjoint w.r.t. the start state. Parameter and
+    pose adjoints accumulate in the system."""
+    if not 1 <= chunk < system.slots:
+        raise ValueError(f"a chunk of {chunk} substeps needs 1 <= chunk < {system.slots} ring rows")
+    R = system.slots
+    starts = list(range(0, substeps, chunk))
+    saved = {}
+    if len(starts) > 1:  # one chunk: the start state is already in row 0
+        for s in range(substeps):
+            if s % chunk == 0:
+                saved[s] = system.save_slot(s % R)
+            system.substep(s)
+    for first in reversed(starts):
+        last = min(first + chunk, substeps)
+        if first in saved:
+            system.load_slot(first % R, saved[first])
+        for s in range(first, last):
+            system.substep(s)
+        system.clear_state_grads()
+        system.load_adjoint(last % R, adj)
+        for s in reversed(range(first, last)):
+            system.reverse_substep(s)
+        adj = system.read_adjoint(first % R)
+    return adj

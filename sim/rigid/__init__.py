@@ -1,1 +1,0 @@
-"""Rigid shapes seen by the volumetric systems through signed distances."""
