@@ -76,27 +76,37 @@ def friction_potential(y, eps):
 
 
 @ti.func
-def membrane_blocks(xa, xb, xc, dm_inv, area, thickness, youngs, poisson):
-    """The membrane Hessian's 3x3 diagonal blocks at a, b and c (for the preconditioner).
+def membrane_hessian_parts(xa, xb, xc, dm_inv, area, thickness, youngs, poisson):
+    """What the membrane's Hessian blocks are made of: (F, S+, g_b, g_c, volume, mu, lambda).
 
-    With F = sum_v x_v g_v^T and P = F S (St. Venant-Kirchhoff), the block of vertex v is
-    vol [ (g^T S g) I + mu |g|^2 F F^T + (mu + lam) (F g)(F g)^T ]; the first term is the
-    stress's (negative under compression, so clamped at zero to keep the block positive)."""
+    With F = sum_v x_v g_v^T (g_a = -g_b - g_c) and P = F S (St. Venant-Kirchhoff), the
+    block of vertices u, v is vol [ (g_u^T S g_v) I + mu (g_u.g_v) F F^T + mu (F g_v)(F g_u)^T
+    + lam (F g_u)(F g_v)^T ]. All but the first term are the Gauss-Newton part (positive
+    semi-definite); S+ is the stress with its compressive eigenvalue dropped, which keeps the
+    first term so too (a buckling sheet's negative stiffness is left to the exact products)."""
     f = ti.Matrix.cols([xb - xa, xc - xa]) @ dm_inv
     strain = 0.5 * (f.transpose() @ f - ti.Matrix.identity(float, 2))
     mu = youngs / (2.0 * (1.0 + poisson))
     lam = youngs * poisson / (1.0 - poisson * poisson)
     stress = 2.0 * mu * strain + lam * (strain[0, 0] + strain[1, 1]) * ti.Matrix.identity(float, 2)
-    vol = area * thickness
+    mean = 0.5 * (stress[0, 0] + stress[1, 1])
+    radius = ti.sqrt(0.25 * (stress[0, 0] - stress[1, 1]) ** 2 + stress[0, 1] ** 2)
+    high, low = mean + radius, mean - radius
+    tensile = stress
+    if high <= 0.0:
+        tensile = ti.zero(stress)
+    elif low < 0.0:  # keep the tensile eigenpair: high times the projector onto its eigenvector
+        tensile = high / (high - low) * (stress - low * ti.Matrix.identity(float, 2))
     gb = ti.Vector([dm_inv[0, 0], dm_inv[0, 1]])
     gc = ti.Vector([dm_inv[1, 0], dm_inv[1, 1]])
-    ffT = f @ f.transpose()
-    return (_membrane_block(-(gb + gc), f, ffT, stress, vol, mu, lam), _membrane_block(gb, f, ffT, stress, vol, mu, lam),
-            _membrane_block(gc, f, ffT, stress, vol, mu, lam))
+    return f, tensile, gb, gc, area * thickness, mu, lam
 
 
 @ti.func
-def _membrane_block(g, f, ffT, stress, vol, mu, lam):
-    fg = f @ g
-    tension = ti.max(g.dot(stress @ g), 0.0)
-    return vol * (tension * ti.Matrix.identity(float, 3) + mu * g.norm_sqr() * ffT + (mu + lam) * fg.outer_product(fg))
+def membrane_hessian_block(gu, gv, f, tensile, vol, mu, lam):
+    fu = f @ gu
+    fv = f @ gv
+    return vol * (
+        gu.dot(tensile @ gv) * ti.Matrix.identity(float, 3) + mu * gu.dot(gv) * (f @ f.transpose())
+        + mu * fv.outer_product(fu) + lam * fu.outer_product(fv)
+    )

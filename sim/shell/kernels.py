@@ -11,7 +11,8 @@ import taichi as ti
 
 from sim.sdf import collider_sdf, quat_to_mat
 from sim.shell.energies import (
-    bending, fold_angle, fold_angle_gradient, friction_coefficient, friction_potential, membrane, membrane_blocks,
+    bending, fold_angle, fold_angle_gradient, friction_coefficient, friction_potential, membrane, membrane_hessian_block,
+    membrane_hessian_parts,
 )
 
 A = ti.types.ndarray()
@@ -202,41 +203,48 @@ def residual(x: A, xhat: A, f: A, mass: A, free: A, r: A, nv: ti.i32, beta: ti.f
 
 
 @ti.kernel
-def block_preconditioner(
-    x: A, xn: A, prec: A, mass: A, vshell: A, damp: A, tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A,
-    poisson: A, hinge: A, hshell: A, hweight: A, bend: A, radius: A, ckind: A, csize: A, cpos0: A, cquat0: A,
-    cpos1: A, cquat1: A, cmu: A, ck: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, nc: ti.i32, beta: ti.f64, dt: ti.f64,
-    eps: ti.f64,
+def assemble_hessian(
+    x: A, xn: A, blocks: A, diag_slot: A, tri_slot: A, hinge_slot: A, free: A, mass: A, vshell: A, damp: A,
+    tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A, hinge: A, hshell: A, hweight: A,
+    bend: A, radius: A, ckind: A, csize: A, cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
+    nblocks: ti.i32, nv: ti.i32, nt: ti.i32, nh: ti.i32, nc: ti.i32, beta: ti.f64, dt: ti.f64, eps: ti.f64,
 ):
-    """prec[i] = inverse of the 3x3 diagonal block of H at vertex i: inertia and damping,
-    membrane (exact blocks, compressive stress dropped), bending (Gauss-Newton), penalty
-    contact along the normal and friction across it (so neither stiffness leaks into the
-    other directions, as a scalar diagonal would)."""
+    """The positive semi-definite approximation of H on its fixed block pattern (see
+    sim.shell.sparse): inertia and damping, membrane (Gauss-Newton and tensile stress),
+    bending (Gauss-Newton), penalty contact along the normal and friction across it. Blocks
+    coupling a pinned vertex are left out, so its row is its mass term alone."""
+    for k in range(nblocks):
+        blocks[k] = ti.zero(blocks[k])
     for i in range(nv):
-        prec[i] = mass[i] * (1.0 / (beta * beta) + 1.5 * damp[vshell[i]] / dt) * ti.Matrix.identity(float, 3)
+        blocks[diag_slot[i, 0]] += mass[i] * (1.0 / (beta * beta) + 1.5 * damp[vshell[i]] / dt) * ti.Matrix.identity(float, 3)
     for t in range(nt):
         s = tshell[t]
         q = tri[t]
-        ba, bb, bc = membrane_blocks(x[q[0]], x[q[1]], x[q[2]], dm_inv[t], area[t], thick[s], youngs[s], poisson[s])
-        prec[q[0]] += ba
-        prec[q[1]] += bb
-        prec[q[2]] += bc
+        f, tensile, gb, gc, vol, mu, lam = membrane_hessian_parts(
+            x[q[0]], x[q[1]], x[q[2]], dm_inv[t], area[t], thick[s], youngs[s], poisson[s])
+        g = ti.Matrix.cols([-(gb + gc), gb, gc])
+        for a, b in ti.static(ti.ndrange(3, 3)):
+            gu = ti.Vector([g[0, a], g[1, a]])
+            gv = ti.Vector([g[0, b], g[1, b]])
+            blocks[tri_slot[t, 3 * a + b]] += free[q[a]] * free[q[b]] * membrane_hessian_block(gu, gv, f, tensile, vol, mu, lam)
     for h in range(nh):
         q = hinge[h]
         k = bend[hshell[h]] * hweight[h]
         g0, g1, g2, g3 = fold_angle_gradient(x[q[0]], x[q[1]], x[q[2]], x[q[3]])
-        prec[q[0]] += k * g0.outer_product(g0)
-        prec[q[1]] += k * g1.outer_product(g1)
-        prec[q[2]] += k * g2.outer_product(g2)
-        prec[q[3]] += k * g3.outer_product(g3)
+        g = ti.Matrix.cols([g0, g1, g2, g3])
+        for a, b in ti.static(ti.ndrange(4, 4)):
+            gu = ti.Vector([g[0, a], g[1, a], g[2, a]])
+            gv = ti.Vector([g[0, b], g[1, b], g[2, b]])
+            blocks[hinge_slot[h, 4 * a + b]] += free[q[a]] * free[q[b]] * k * gu.outer_product(gv)
     for i, c in ti.ndrange(nv, nc):
         r = radius[i]
         rot1 = quat_to_mat(cquat1[c])
         p = rot1.transpose() @ (x[i] - cpos1[c])
         d, n_local = collider_sdf(ckind[c], csize[c], p)
+        block = ti.Matrix.zero(float, 3, 3)
         if d < r:
             n = rot1 @ n_local
-            prec[i] += ck[c] * n.outer_product(n)
+            block += ck[c] * n.outer_product(n)
         rot0 = quat_to_mat(cquat0[c])
         d0, n0_local = collider_sdf(ckind[c], csize[c], rot0.transpose() @ (xn[i] - cpos0[c]))
         if d0 < r:
@@ -246,53 +254,8 @@ def block_preconditioner(
             y = ti.sqrt(u.norm_sqr() + (1e-6 * eps) ** 2)
             m = rot1 @ n0_local  # the tangent plane, carried along with the tool
             stick = cmu[c] * ck[c] * (r - d0) * friction_coefficient(y, eps)
-            prec[i] += stick * (ti.Matrix.identity(float, 3) - m.outer_product(m))
-    for i in range(nv):
-        prec[i] = prec[i].inverse()
-
-
-@ti.kernel
-def cg_start(b: A, sol: A, r: A, z: A, p: A, prec: A, f_grad: A, x_grad: A, nv: ti.i32) -> ti.f64:
-    """sol = 0, r = b, z = P r, p = z (seeded as f.grad for H p); returns r.z"""
-    rz = 0.0
-    for i in range(nv):
-        sol[i] = ti.zero(sol[i])
-        r[i] = b[i]
-        z[i] = prec[i] @ b[i]
-        p[i] = z[i]
-        f_grad[i] = p[i]
-        x_grad[i] = ti.zero(x_grad[i])
-        rz += r[i].dot(z[i])
-    return rz
-
-
-@ti.kernel
-def cg_curvature(p: A, ap: A, mass: A, free: A, x_grad: A, nv: ti.i32, beta: ti.f64) -> ti.f64:
-    """Ap = H p = M p / beta^2 - (df/dx) p, from the reverse pass; returns p.Ap"""
-    pap = 0.0
-    for i in range(nv):
-        ap[i] = free[i] * (mass[i] * p[i] / (beta * beta) - x_grad[i])
-        pap += p[i].dot(ap[i])
-    return pap
-
-
-@ti.kernel
-def cg_update(sol: A, r: A, z: A, p: A, ap: A, prec: A, nv: ti.i32, alpha: ti.f64) -> ti.f64:
-    rz = 0.0
-    for i in range(nv):
-        sol[i] += alpha * p[i]
-        r[i] -= alpha * ap[i]
-        z[i] = prec[i] @ r[i]
-        rz += r[i].dot(z[i])
-    return rz
-
-
-@ti.kernel
-def cg_direction(z: A, p: A, f_grad: A, x_grad: A, nv: ti.i32, gamma: ti.f64):
-    for i in range(nv):
-        p[i] = z[i] + gamma * p[i]
-        f_grad[i] = p[i]
-        x_grad[i] = ti.zero(x_grad[i])
+            block += stick * (ti.Matrix.identity(float, 3) - m.outer_product(m))
+        blocks[diag_slot[i, 0]] += free[i] * block
 
 
 @ti.kernel
@@ -337,13 +300,6 @@ def scaled(s: A, src: A, dst: A, sign: ti.f64, nv: ti.i32):
     """dst = sign * s * src (s a per-vertex scalar)"""
     for i in range(nv):
         dst[i] = sign * s[i] * src[i]
-
-
-@ti.kernel
-def apply_blocks(blocks: A, src: A, dst: A, nv: ti.i32):
-    """dst = blocks @ src, one 3x3 block per vertex"""
-    for i in range(nv):
-        dst[i] = blocks[i] @ src[i]
 
 
 @ti.kernel

@@ -7,8 +7,8 @@ constant acceleration is integrated exactly). Each step solves for the new posit
     x_hat = (4 x_n - x_{n-1}) / 3 + beta (4 v_n - v_{n-1}) / 3,
 
 by Newton's method with matrix-free Hessian-vector products (reverse-mode autodiff of the
-hand-written force kernels) and CG preconditioned by the inverse 3x3 diagonal blocks of H
-(written out per element in ``K.block_preconditioner``), with a backtracking line search
+hand-written force kernels) and CG preconditioned by a factorized sparse approximation of H
+(positive semi-definite element by element, see ``sim.shell.sparse``), with a backtracking line search
 on the incremental potential. Friction and damping use the previous step's positions
 (lagged normal force and tangent plane), so every force is minus the gradient of a
 potential in x and the Hessian is symmetric. The first step takes its fictitious history
@@ -28,6 +28,7 @@ from sim import geometry
 from sim.colliders import Colliders
 from sim.errors import SimulationError
 from sim.shell import kernels as K
+from sim.shell.sparse import Factorization, SparsePattern
 from sim.spec import ShellSpec, WorldSpec
 
 STATE_KEYS = ("x", "v", "x_prev", "v_prev", "rest_angle")
@@ -89,8 +90,9 @@ class ShellSystem:
         self.vshell = sca(nv, dt=ti.i32)
         self.gravity = ti.ndarray(ti.types.vector(3, real), 1)
         # solver work vectors
-        self.r, self.z, self.p, self.ap, self.b, self.sol, self.xs = (vec(nv) for _ in range(7))
-        self.prec = ti.ndarray(ti.types.matrix(3, 3, real), max(nv, 1))  # inverse 3x3 diagonal blocks of H
+        self.r, self.b, self.sol, self.xs = (vec(nv) for _ in range(4))
+        self.pattern = SparsePattern(nv, tris, hinge, real)
+        self.factor: Factorization | None = None
         self.pen, self.fscale = sca(nv), sca(nv)
         # elements
         self.tri, self.tshell = ti.ndarray(ti.types.vector(3, ti.i32), max(nt, 1)), sca(nt, dt=ti.i32)
@@ -228,39 +230,54 @@ class ShellSystem:
 
     # ------------------------------------------------------------------ solver
 
-    def pcg(self, beta: float, rtol: float, max_iter: int) -> int:
-        """Solve H sol = b by block-Jacobi-preconditioned CG, H = M / beta^2 - df/dx on free
-        vertices, H p by one reverse pass of the force kernels. Stops on negative curvature
-        (then sol is the last descent direction). Converged when the preconditioned residual
-        norm fell by rtol. Returns the iterations taken."""
-        n = self.nv
+    def _hvp(self, p: np.ndarray, beta: float) -> np.ndarray:
+        """H p = M p / beta^2 - (df/dx) p on free vertices, by one reverse pass of the force
+        kernels (which also adds p^T df/d(inputs) into the other arrays' gradients)."""
+        self.f.grad.from_numpy(p)
+        self.x.grad.fill(0)
+        self._force_adjoint()
+        return self.free_np[:, None] * (self.mass_np[:, None] * p / (beta * beta) - self.x.grad.to_numpy())
+
+    def pcg(self, b: np.ndarray, beta: float, rtol: float, max_iter: int) -> tuple[np.ndarray, int]:
+        """Solve H sol = b by CG with exact products H p and the factorized approximate
+        Hessian as preconditioner. Stops on negative curvature (then sol is the last descent
+        direction, or the preconditioned b). Converged when the preconditioned residual norm
+        fell by rtol. Returns (sol, iterations)."""
         self.negative_curvature = False
-        rz = K.cg_start(self.b, self.sol, self.r, self.z, self.p, self.prec, self.f.grad, self.x.grad, n)
+        sol = np.zeros_like(b)
+        r = b.copy()
+        z = self.factor.solve(r)
+        p = z.copy()
+        rz = float(np.vdot(r, z))
         target = rtol * rtol * rz
         for it in range(max_iter):
             if rz <= target:
-                return it
-            self._force_adjoint()
-            curvature = K.cg_curvature(self.p, self.ap, self.mass, self.free, self.x.grad, n, beta)
+                return sol, it
+            ap = self._hvp(p, beta)
+            curvature = float(np.vdot(p, ap))
             if curvature <= 0:
                 self.negative_curvature = True
-                if it == 0:
-                    K.copy(self.z, self.sol, n)
-                return it
+                return (z if it == 0 else sol), it
             alpha = rz / curvature
-            rz_new = K.cg_update(self.sol, self.r, self.z, self.p, self.ap, self.prec, n, alpha)
-            K.cg_direction(self.z, self.p, self.f.grad, self.x.grad, n, rz_new / rz)
+            sol += alpha * p
+            r -= alpha * ap
+            z = self.factor.solve(r)
+            rz_new = float(np.vdot(r, z))
+            p = z + (rz_new / rz) * p
             rz = rz_new
-        return max_iter
+        return sol, max_iter
 
     def _precondition(self, beta: float) -> None:
-        c = self.col
-        K.block_preconditioner(
-            self.x, self.xn, self.prec, self.mass, self.vshell, self.damp, self.tri, self.tshell, self.dm_inv, self.area,
-            self.thick, self.youngs, self.poisson, self.hinge, self.hshell, self.hweight, self.bend, self.radius,
-            c.kind, c.size, c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness,
-            self.nv, self.nt, self.nh, c.count, beta, self.dt, self._eps(),
+        """Assemble and factorize the approximate Hessian at the current x."""
+        c, pat = self.col, self.pattern
+        K.assemble_hessian(
+            self.x, self.xn, pat.blocks, pat.ti_diag_slot, pat.ti_tri_slot, pat.ti_hinge_slot, self.free, self.mass,
+            self.vshell, self.damp, self.tri, self.tshell, self.dm_inv, self.area, self.thick, self.youngs,
+            self.poisson, self.hinge, self.hshell, self.hweight, self.bend, self.radius, c.kind, c.size, c.pos0,
+            c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, pat.blocks.shape[0], self.nv, self.nt, self.nh,
+            c.count, beta, self.dt, self._eps(),
         )
+        self.factor = pat.factorize()
 
     def _residual(self, beta: float) -> float:
         return K.residual(self.x, self.xhat, self.f, self.mass, self.free, self.r, self.nv, beta)
@@ -280,14 +297,15 @@ class ShellSystem:
         shell's thickness is kept (counted as "unconverged" in the returned counts: friction
         cycling at the edge of its sticking zone can stall there); a larger one raises.
         A line search on the incremental potential picks each update's length. Where CG met
-        negative curvature (a buckling sheet) and the line search had to cut the step short,
-        the next update solves with H + shift M / beta^2 (Levenberg-Marquardt: positive
-        definite for a large enough shift, which grows tenfold each time and shrinks after
-        full steps)."""
+        negative curvature (a buckling sheet) or the line search had to cut the exact Newton
+        update below a quarter (a finger edge's curvature makes the contact Hessian
+        indefinite), the next update is the projected-Newton one, -P^-1 r with the positive
+        definite approximation P: always a descent direction; after a full projected step
+        the exact updates resume."""
         s = self.spec.settings
         beta = 2.0 * self.dt / 3.0
         K.predict(self.xn, self.xm, self.vn, self.vm, self.xhat, self.x, self.free, self.pin, self.nv, beta)
-        cg_total, size, shift = 0, float("inf"), 0.0
+        cg_total, size, projected = 0, float("inf"), False
         for it in range(s.newton_max_iter + 1):
             self.forces()
             err = self._residual(beta)
@@ -298,22 +316,26 @@ class ShellSystem:
                 return {"newton": it, "cg": cg_total}
             if it == s.newton_max_iter:
                 break
-            # (H + shift M / beta^2) dx = -r: the shift is the mass term of a shorter step
-            shifted = beta / np.sqrt(1.0 + shift)
-            self._precondition(shifted)
+            self._precondition(beta)
             K.scaled(self.free, self.r, self.b, -1.0, self.nv)
-            cg_total += self.pcg(shifted, s.cg_tol, s.cg_max_iter)
-            size = K.max_norm(self.sol, self.nv)
-            if not np.isfinite(size) or not np.isfinite(K.dot(self.sol, self.sol, self.nv)):
+            b = self.b.to_numpy()
+            if projected:
+                sol = self.factor.solve(b)
+            else:
+                sol, iters = self.pcg(b, beta, s.cg_tol, s.cg_max_iter)
+                cg_total += iters
+            self.sol.from_numpy(sol)
+            size = float(np.sqrt(np.max(np.sum(sol * sol, axis=1))))
+            if not np.all(np.isfinite(sol)):
                 raise SimulationError(step, self.name, "newton update", size, "the linear solve gave a non-finite update")
-            if size <= tol and shift == 0:  # the remaining error is below tolerance: take the last update whole
+            if size <= tol and not projected:  # the remaining error is below tolerance: take the last update whole
                 K.axpy(1.0, self.sol, self.x, self.nv)
                 return {"newton": it + 1, "cg": cg_total}
             alpha = self._line_search(beta, err)
-            if self.negative_curvature and alpha < 0.25:
-                shift = max(10.0 * shift, 1.0)
-            elif alpha == 1.0:
-                shift = shift / 10.0 if shift > 1e-3 else 0.0
+            if not projected and (self.negative_curvature or alpha < 0.25):
+                projected = True
+            elif projected and alpha == 1.0:
+                projected = False
         if size <= s.newton_accept * self.thinnest:  # the cap: what is left is far below the shell's thickness
             return {"newton": s.newton_max_iter, "cg": cg_total, "unconverged": 1}
         raise SimulationError(
@@ -337,7 +359,7 @@ class ShellSystem:
         e0 = self.incremental_potential(beta)
         slope = -K.dot(self.b, self.sol, n)  # b is minus the potential's gradient
         if slope >= 0:  # not a descent direction (negative curvature): preconditioned gradient
-            K.apply_blocks(self.prec, self.b, self.sol, n)
+            self.sol.from_numpy(self.factor.solve(self.b.to_numpy()))
             slope = -K.dot(self.b, self.sol, n)
         K.copy(self.x, self.xs, n)
         alpha = 1.0
@@ -441,9 +463,7 @@ class ShellSystem:
         # one adjoint solve with the Newton operator at the solution
         self.forces()
         self._precondition(beta)
-        self.b.from_numpy(a * free)
-        self.pcg(beta, adjoint_tol, max_iter)
-        lam = self.sol.to_numpy()[:nv]
+        lam, _ = self.pcg(a * free, beta, adjoint_tol, max_iter)
         # lambda^T df/d(inputs) in one reverse pass, on cleared gradients (the solve's
         # Hessian-vector products accumulated into every one of them)
         for arr in (self.x, self.xn, self.xm, self.rest, self.youngs, self.bend):

@@ -1,0 +1,90 @@
+"""The shells' approximate Hessian as a sparse matrix of 3x3 blocks, and its factorization.
+
+Newton's linear solves and the adjoint solve are CG with exact Hessian-vector products
+(reverse-mode autodiff of the force kernels); this matrix, factorized, is their
+preconditioner. It is the Hessian made positive semi-definite element by element
+(``K.assemble_hessian``): inertia and damping, the membrane's Gauss-Newton part plus its
+tensile stress, the hinges' Gauss-Newton part, penalty contact along the normal and friction
+across it. With it CG needs a handful of iterations where a block-diagonal preconditioner
+needed hundreds (each one a reverse pass of the force kernels).
+
+The sparsity pattern is fixed by the mesh (vertex pairs sharing a triangle or a hinge), so
+the kernels write each element's blocks straight into their slots of a block-CSR array,
+read out as a scalar CSR array through a fixed permutation; CHOLMOD's supernodal sparse
+Cholesky (through cholespy) factorizes it: the matrix is symmetric positive definite.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import taichi as ti
+from cholespy import CholeskySolverD, MatrixType
+
+
+class SparsePattern:
+    """Block-CSR pattern of the vertex pairs coupled by triangles and hinges, with the slot
+    of every element block: ``tri_slot[t, 3 a + b]`` holds block (tri[t, a], tri[t, b]),
+    ``hinge_slot[h, 4 a + b]`` block (hinge[h, a], hinge[h, b]), ``diag_slot[i]`` block (i, i)."""
+
+    def __init__(self, nv: int, tris: np.ndarray, hinges: np.ndarray, real) -> None:
+        self.nv = nv
+        pairs = [np.stack([np.arange(nv), np.arange(nv)], axis=1)]
+        for elems in (tris, hinges):
+            if len(elems):
+                k = elems.shape[1]
+                pairs.append(np.stack([np.repeat(elems, k, axis=1).ravel(), np.tile(elems, (1, k)).ravel()], axis=1))
+        keys = np.unique(np.concatenate([p[:, 0].astype(np.int64) * nv + p[:, 1] for p in pairs]))
+        rows, self.indices = keys // nv, (keys % nv).astype(np.int32)
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=nv))]).astype(np.int32)
+        slot = lambda a, b: np.searchsorted(keys, a.astype(np.int64) * nv + b).astype(np.int32)  # noqa: E731
+        self.diag_slot = slot(np.arange(nv), np.arange(nv))
+        self.tri_slot = self._element_slots(tris, slot)
+        self.hinge_slot = self._element_slots(hinges, slot)
+        self.blocks = ti.ndarray(ti.types.matrix(3, 3, real), len(keys))
+        self.ti_tri_slot = self._to_ti(self.tri_slot)
+        self.ti_hinge_slot = self._to_ti(self.hinge_slot)
+        self.ti_diag_slot = self._to_ti(self.diag_slot[:, None])
+
+    @staticmethod
+    def _element_slots(elems: np.ndarray, slot) -> np.ndarray:
+        if not len(elems):
+            return np.zeros((0, 1), np.int32)
+        k = elems.shape[1]
+        return slot(np.repeat(elems, k, axis=1), np.tile(elems, (1, k)))
+
+    @staticmethod
+    def _to_ti(slots: np.ndarray):
+        arr = ti.ndarray(ti.i32, (max(len(slots), 1), slots.shape[1]))
+        if len(slots):
+            arr.from_numpy(slots)
+        return arr
+
+    def _scalar_csr(self) -> None:
+        """The scalar CSR pattern of the 3 nv x 3 nv matrix and where each entry sits in the
+        flattened blocks (computed once: the block-to-scalar conversion is then a gather)."""
+        n = 3 * self.nv
+        order = np.arange(9 * len(self.indices), dtype=np.float64).reshape(-1, 3, 3)
+        csr = sp.bsr_matrix((order, self.indices, self.indptr), shape=(n, n)).tocsr()
+        csr.sort_indices()
+        self._perm = csr.data.astype(np.int64)
+        self._csr_indptr, self._csr_indices = csr.indptr.astype(np.int32), csr.indices.astype(np.int32)
+
+    def factorize(self) -> "Factorization":
+        """Factorize the assembled blocks."""
+        if not hasattr(self, "_perm"):
+            self._scalar_csr()
+        data = self.blocks.to_numpy().reshape(-1)[self._perm]
+        return Factorization(3 * self.nv, self._csr_indptr, self._csr_indices, data)
+
+
+class Factorization:
+    """A sparse Cholesky factor: ``solve(r)`` applies the matrix's inverse to (nv, 3) arrays."""
+
+    def __init__(self, n: int, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> None:
+        self._chol = CholeskySolverD(n, indptr, indices, np.ascontiguousarray(data, np.float64), MatrixType.CSR)
+
+    def solve(self, r: np.ndarray) -> np.ndarray:
+        out = np.empty(r.size)
+        self._chol.solve(np.ascontiguousarray(r, np.float64).reshape(-1), out)
+        return out.reshape(r.shape)
