@@ -17,10 +17,12 @@ Usage (torch)::
     loss = my_loss(observed); loss.backward()   # grads land on actions_t, params_t values, x0_t
 
 Every tensor is float64. The forward keeps states in memory (numpy) only at segment
-boundaries (``segment`` steps apart, default about sqrt(steps)); the backward recomputes
-each segment forward from its checkpoint, then runs the adjoint steps through it in
-reverse, so memory grows with the number of checkpoints plus one segment, never with the
-horizon times the state. All calls must run on the simulation thread.
+boundaries (``segment`` steps apart) and at the end; the backward recomputes each segment
+forward from its checkpoint, then runs the adjoint steps through it in reverse, so memory
+grows with the number of checkpoints plus one segment, never with the horizon times the
+state. By default every step is a checkpoint (nothing is recomputed) while all the states
+fit in ``settings.checkpoint_budget_mb``; beyond that, segments of about sqrt(steps) steps.
+All calls must run on the simulation thread.
 """
 
 from __future__ import annotations
@@ -102,10 +104,10 @@ def rollout(
     observe = sorted(set([steps] if observe is None else observe))
     if observe and not (0 <= observe[0] and observe[-1] <= steps):
         raise ValueError(f"observed steps must be within 0..{steps}, got {observe}")
-    segment = segment or max(1, math.isqrt(steps))
     world.reset()
     if initial is not None:
         world.shells.reset(initial.get("x"), initial.get("v"))
+    segment = segment or _default_segment(world.get_state(), steps, spec.settings.checkpoint_budget_mb)
     run = Rollout(world, world.poses, observe, np.zeros((len(observe), world.shells.nv, 3)), segment=segment)
     run.actions_t = torch.as_tensor(actions)
     slot = {k: i for i, k in enumerate(observe)}
@@ -115,12 +117,19 @@ def rollout(
         if k in slot:
             run.observed[slot[k]] = world.shells.get_state()["x"]
         if k == steps:
+            run.checkpoints[k] = world.get_state()  # the last segment's end: never recomputed
             break
         stats = world.step()
         run.stats.append(stats)
         if on_step is not None:
             on_step(k, stats)
     return run
+
+
+def _default_segment(state: dict, steps: int, budget_mb: float) -> int:
+    """1 (keep every state) while steps states fit in the budget, else about sqrt(steps)."""
+    per_state = sum(a.nbytes for a in _arrays(state))
+    return 1 if steps * per_state <= budget_mb * 1e6 else max(1, math.isqrt(steps))
 
 
 def _backward(run: Rollout, grad_observed: np.ndarray):
@@ -141,12 +150,14 @@ def _backward(run: Rollout, grad_observed: np.ndarray):
         end = min(start + run.segment, steps)
         if start == steps:
             continue
-        # recompute the segment forward, keeping each step's start state
+        # recompute the segment forward, keeping each step's start state; its end is the
+        # next checkpoint
         world.set_state(run.checkpoints[start])
         states = [shells.get_state()]
-        for _ in range(start, end):
+        for _ in range(start, end - 1):
             world.step()
             states.append(shells.get_state())
+        states.append(run.checkpoints[end][shells.name])
         for k in range(end - 1, start - 1, -1):
             world.colliders.set_poses(run.poses[k], run.poses[k + 1])
             adj, step_params = shells.backward_step(

@@ -49,6 +49,7 @@ class Settings:
     cg_tol: float = 1e-4  # relative residual of each Newton linear solve
     adjoint_tol: float = 1e-10  # relative residual of the adjoint solve of a step
     cg_max_iter: int = 2000
+    checkpoint_budget_mb: float = 256.0  # rollouts keep every step's state for the backward pass while they fit
     max_speed: float = 50.0  # m/s; faster vertices mean the run blew up
 
     def __post_init__(self) -> None:
