@@ -63,3 +63,26 @@ def test_generator_reproduces_the_committed_meshes(tmp_path, monkeypatch):
     make_assets.main()
     for path in MESHES.glob("*.obj"):
         assert (tmp_path / path.name).read_text() == path.read_text(), path.name
+
+
+def test_the_default_scene_lifts_the_cloth_by_its_corner():
+    """The built-in scene's hand-made motion: the fingers land on the cloth lying on the table,
+    close on its corner and carry it up. Shells only (the tactile pads do not touch the cloth)."""
+    import dataclasses
+
+    import numpy as np
+
+    from app.compile import compile_scene
+    from app.scene.io import load_scene
+    from sim.world import World
+
+    path = assets_root() / "scenes" / "default.yaml"
+    spec = compile_scene(load_scene(path), path).spec
+    world = World(dataclasses.replace(spec, fem_bodies=(), mpm_bodies=()))
+    x0 = world.shells.x_init
+    corner = int(np.argmin(np.linalg.norm(x0[:, :2] - (0.2, 0.15), axis=1)))
+    for _ in range(spec.settings.steps):
+        world.step()
+    x = world.get_state()["shells"]["x"]
+    assert x[corner, 2] > 0.15  # the gripper ends at 0.2 m
+    assert x[:, 2].mean() > 0.01

@@ -48,3 +48,27 @@ def pinched_edge(steps=30, dt=2e-3, finger_friction=1.0, lift=0.008) -> WorldSpe
     acts[:, 0, 7] = 0.0015 + (0.0004 - 0.0015) * close
     acts[:, 0, 2] = 0.004 + lift * np.clip((s - 0.3) / 0.7, 0, 1)
     return WorldSpec(settings=base.settings, shells=base.shells, colliders=colliders, tools=tools, actions=acts)
+
+
+def gathered_fold(n=9, steps=60, lift=0.02) -> WorldSpec:
+    """A cloth lying flat on a table; upright fingers come down until their undersides press
+    it into the table, close (gathering a fold of cloth between them), then rise by ``lift``:
+    the finger lands on cloth resting on the table, the case Newton must survive."""
+    thick = 5e-4
+    shell = sheet_spec(n, 0.08, thick / 2, material=ShellMaterial(
+        density=300.0, thickness=thick, youngs_modulus=1e6, bending_stiffness=1e-4, damping=1.0))
+    half = (0.005, 0.0025, 0.0125)
+    colliders = (
+        ColliderSpec("table", "box", (0.2, 0.2, 0.01), position=(0, 0, -0.01), friction=0.5, contact_stiffness=1e4),
+        *(ColliderSpec(f"gripper.{s}", "box", half, friction=1.0, contact_stiffness=1e4) for s in ("left", "right")),
+    )
+    low = half[2] + 1e-4  # the undersides 0.1 mm above the table, 0.4 mm into the cloth
+    tools = (ToolSpec("gripper", "parallel_jaw", ("gripper.left", "gripper.right"), (0.0, 0.0, low + 0.01),
+                      opening=0.03, finger_half=half),)
+    base = WorldSpec(settings=Settings(dt=5e-3, steps=steps), shells=(shell,), colliders=colliders, tools=tools)
+    acts = base.default_actions()
+    s = np.arange(1, steps + 1) / steps
+    down, close = np.clip(s / 0.2, 0, 1), np.clip((s - 0.2) / 0.4, 0, 1)
+    acts[:, 0, 2] = low + 0.01 * (1 - down) + lift * np.clip((s - 0.6) / 0.4, 0, 1)
+    acts[:, 0, 7] = 0.03 + (0.0003 - 0.03) * close
+    return WorldSpec(settings=base.settings, shells=base.shells, colliders=colliders, tools=tools, actions=acts)

@@ -11,7 +11,7 @@ from sim.errors import SimulationError
 from sim.runtime import RuntimeConfig
 from sim.spec import ColliderSpec, Settings, ShellMaterial, ShellSpec, WorldSpec
 from sim.world import World
-from tests.sim.scenes import pinched_edge, pushed_sheet, sheet_spec
+from tests.sim.scenes import gathered_fold, pinched_edge, pushed_sheet, sheet_spec
 
 
 def test_free_fall_matches_the_analytic_parabola():
@@ -154,3 +154,19 @@ def test_a_sheet_pinched_at_one_edge_is_lifted_by_friction_alone(finger_friction
         assert x[:, 2].mean() > 0.2 * lift  # and carries the sheet off the table
     else:  # the same pinch without friction holds nothing up
         assert x[:, 2].max() < 0.001
+
+
+def test_fingers_pressing_cloth_into_the_table_gather_a_fold_and_lift_it():
+    """The fingers land on cloth lying on the table (their undersides squeeze it against the
+    table, the cloth drapes over their edges), close on it and rise: every step converges and
+    the gathered cloth comes up with them."""
+    lift = 0.02
+    world = World(gathered_fold(n=7, steps=40, lift=lift))
+    x0 = world.shells.x_init
+    between = (np.abs(x0[:, 0]) < 0.015) & (np.abs(x0[:, 1]) < 0.0025)
+    assert between.any()
+    for _ in range(world.spec.settings.steps):
+        world.step()
+    x = world.get_state()["shells"]["x"]
+    assert x[between, 2].min() > 0.9 * lift
+    assert x[:, 2].mean() > 0.4 * lift
