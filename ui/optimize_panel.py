@@ -89,7 +89,10 @@ class OptimizePanel(QtWidgets.QWidget):
     def set_available(self, available: bool, why: str = "") -> None:
         """Whether optimization can run for this scene; ``why`` says what is missing."""
         self._available = available
-        self.status.setText("" if available else f"not available: {why}")
+        if not available:
+            self.status.setText(f"not available: {why}")
+        elif self.status.text().startswith("not available"):
+            self.status.setText("")  # the last run's outcome stays
         self.set_running(False, can_resume=available and self.resume_button.isEnabled())
 
     def set_running(self, running: bool, can_resume: bool = False) -> None:

@@ -1,7 +1,9 @@
 """Joins the window to the Qt-free services: simulations run on the one simulation thread
-and come back as queued Qt signals; optimizations run in a worker process whose messages a
-timer polls, so the GUI thread only ever draws numpy copies and never waits on Taichi or
-torch (an optimization in this process held the interpreter lock for ~300 ms at a time)."""
+and come back as queued Qt signals; optimizations, and the check whether a scene's task can
+be optimized, run in a worker process whose messages a timer polls, so the GUI thread only
+ever draws numpy copies and never waits on Taichi or torch. Work on the simulation thread
+holds the interpreter lock for long stretches (imports, Taichi's start: up to a second at a
+time, sampled), so nothing goes there while an optimization runs unless the user asks."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from PySide6 import QtCore
 from app.scene.io import scene_to_text
 from app.services.frames import Run
 from app.services.optimization_process import OptimizationProcess, Outcome
-from app.services.optimize_driver import why_not_optimizable
 from app.services.previews import path_run
 from app.services.sim_thread import Cancelled, CancelToken, shared_simulation_thread
 from app.services.simulation import SimulationUnavailable, runtime_message, simulate_scene, warm_up
@@ -32,7 +33,6 @@ class StudioBridge(QtCore.QObject):
     simulation_failed = QtCore.Signal(str)
     simulation_progress = QtCore.Signal(int, int)  # step, steps
     simulator_ready = QtCore.Signal(str)  # where kernels run, or why they cannot
-    availability_checked = QtCore.Signal(str, str, str)  # task kind, optimizer method, why not ('' if fine)
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -47,6 +47,8 @@ class StudioBridge(QtCore.QObject):
         self._runs_dir = Path(tempfile.mkdtemp(prefix="deft-studio-runs-"))
         self._started = 0
         self._warmed = False
+        self._warm_up_waiting = False  # the simulator's start, put off until an optimization ends
+        self._unchecked_edit = False  # an edit made while optimizing, checked when the job ends
         self._shut_down = False
         self._sim_token: CancelToken | None = None
         self._latest_path = None
@@ -60,7 +62,6 @@ class StudioBridge(QtCore.QObject):
     def connect_window(self, window) -> None:
         self.window = window
         panel = window.optimize_panel
-        self.availability_checked.connect(self._on_availability)
         self.simulator_ready.connect(lambda message: window.statusBar().showMessage(message, 10_000))
         self.simulation_done.connect(self._on_simulation_done)
         self.simulation_failed.connect(self._on_simulation_failed)
@@ -68,32 +69,38 @@ class StudioBridge(QtCore.QObject):
 
     def document_replaced(self, scene) -> None:
         self._opt_folder = None
+        self._check_optimizable(scene)
         if self._warmed:
-            self._check_optimizable(scene)
             return
         # the first time, after the first frame: loading torch and Taichi on the simulation
         # thread would otherwise compete with the GUI thread for the interpreter lock
         self._warmed = True
         self.window.statusBar().showMessage("starting the simulator (the first start compiles kernels)…")
-        backend, precision = scene.simulation.backend, scene.simulation.precision
 
         def start() -> None:
             if self._shut_down:
                 return
-            self.sim_thread.submit(self._warm_up, backend, precision)
-            self._check_optimizable(self.window.scene)
             self.optimizer.prestart()
+            self._warm_up_waiting = True
+            if not self.optimizer.running:
+                self._start_warm_up()
 
         QtCore.QTimer.singleShot(WARM_UP_DELAY_MS, start)
 
+    def _start_warm_up(self) -> None:
+        if self._warm_up_waiting:
+            self._warm_up_waiting = False
+            scene = self.window.scene
+            self.sim_thread.submit(self._warm_up, scene.simulation.backend, scene.simulation.precision)
+
     def _check_optimizable(self, scene) -> None:
-        """Asked on the simulation thread: the task registry loads torch, which the first
-        frame should not wait for."""
-        if self.optimizer.running:
+        """Asked of the worker process (answered in ``_on_availability``); while it
+        optimizes, the panel's state stands until the job ends."""
+        self._unchecked_edit = self.optimizer.running  # checked when the job ends
+        if self.optimizer.running or self._shut_down:
             return
-        kind, method = scene.task.kind, scene.task.optimizer.method
-        probe = scene.model_copy(deep=True)
-        self.sim_thread.submit(lambda: self.availability_checked.emit(kind, method, why_not_optimizable(probe)))
+        self.optimizer.check(scene_to_text(scene), self.window.path)
+        self._poll_timer.start()
 
     def _on_availability(self, kind: str, method: str, why: str) -> None:
         task = self.window.scene.task
@@ -117,6 +124,7 @@ class StudioBridge(QtCore.QObject):
         if self._sim_token is not None:
             self.window.statusBar().showMessage("a simulation is already running (Stop simulation ends it)")
             return
+        self._warm_up_waiting = False  # the simulation starts Taichi itself
         scene = scene.model_copy(deep=True)  # the simulation thread must not see later edits
         token = self._sim_token = CancelToken()
         self.window.statusBar().showMessage("simulating…")
@@ -189,7 +197,7 @@ class StudioBridge(QtCore.QObject):
         # jobs run one at a time and a start waits for the last one's end: every message is the current job's
         for kind, _job, *rest in self.optimizer.poll():
             getattr(self, f"_on_{kind}")(*rest)
-        if not self.optimizer.running:
+        if not self.optimizer.running and not self.optimizer.checks_pending:
             self._poll_timer.stop()
 
     def _on_report(self, row: dict, positions: np.ndarray, finished_at: float) -> None:
@@ -213,6 +221,7 @@ class StudioBridge(QtCore.QObject):
         self._opt_folder = None
         self.window.optimize_panel.set_available(False, why)
         self.window.statusBar().showMessage(f"optimization not available: {why}")
+        self._start_warm_up()
 
     def _on_failed(self, why: str) -> None:
         self._finish_optimization(f"failed: {why}", can_resume=True)
@@ -227,6 +236,9 @@ class StudioBridge(QtCore.QObject):
     def _finish_optimization(self, message: str, can_resume: bool) -> None:
         self.window.optimize_panel.finish(message, can_resume=can_resume and self._opt_folder is not None)
         self.window.statusBar().showMessage(f"optimization {message}")
+        self._start_warm_up()
+        if self._unchecked_edit:
+            self._check_optimizable(self.window.scene)
 
     def shutdown(self) -> None:
         """Stop this window's jobs; the shared simulation thread lives on for the process."""

@@ -420,7 +420,10 @@ class Viewport(QtWidgets.QWidget):
         self.render()
 
     def render(self) -> None:
-        self._plotter.render()
+        """Ask for a repaint. The widget renders the scene on every paint, so rendering here
+        too drew each change twice; several changes within one pass of the event loop now
+        cost one render (a software-GL render took 100-800 ms on the loaded test machine)."""
+        QtWidgets.QWidget.update(self._plotter.interactor)
 
     def screenshot(self, path: Path | None = None) -> np.ndarray:
         """The current picture as an (H, W, 3) uint8 array; also written as PNG when ``path`` is given."""

@@ -11,7 +11,8 @@ Messages the worker sends, as tuples whose first item names them:
 ``("report", job, row, positions, finished_at)``: one iteration (``row``: the report without
 its parameters; ``positions``: (T, 3) tool path of its parameters; ``finished_at``: time.time()),
 ``("preview", job, tool, dt, positions)``: the best motion so far, when the job ends,
-``("done", job, Outcome)``, ``("unavailable", job, why)`` and ``("failed", job, why)``.
+``("done", job, Outcome)``, ``("unavailable", job, why)`` and ``("failed", job, why)``;
+and, answering ``check``, ``("availability", 0, task kind, optimizer method, why)`` ('' when fine).
 """
 
 from __future__ import annotations
@@ -40,6 +41,16 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Check:
+    """Whether a scene's task and optimizer exist: asked of the worker, since the task
+    registry imports torch and the suite, which on a studio thread held the interpreter lock
+    for up to a second at a time while the user pressed Optimize."""
+
+    scene_text: str
+    scene_path: str | None
+
+
+@dataclass(frozen=True)
 class Outcome:
     iterations: int  # reports delivered by this job
     cancelled: bool
@@ -65,6 +76,9 @@ class OptimizationProcess:
         self._launcher: threading.Thread | None = None
         self._stop_requested = False
         self.running_job: int | None = None  # the job whose "done"/"failed" has not arrived yet
+        self._checks_lock = threading.Lock()  # guards the queue's creation against check()
+        self._early_checks: list[Check] = []  # asked before the process started
+        self.checks_pending = 0  # availability checks not answered yet
 
     @property
     def running(self) -> bool:
@@ -88,6 +102,17 @@ class OptimizationProcess:
         self._launcher.start()
         return job.job
 
+    def check(self, scene_text: str, scene_path: Path | None) -> None:
+        """Ask whether the scene's task and optimizer exist; answered by an "availability"
+        message (in order with jobs; one asked before the process starts waits for it)."""
+        request = Check(scene_text, str(scene_path) if scene_path else None)
+        self.checks_pending += 1
+        with self._checks_lock:
+            if self._jobs is None:
+                self._early_checks.append(request)
+                return
+            self._jobs.put(request)
+
     def prestart(self) -> None:
         """Start the worker process ahead of the first job: spawning still holds the studio's
         interpreter lock for a few hundred milliseconds, which is better spent while idle than
@@ -101,7 +126,11 @@ class OptimizationProcess:
         with self._lock:
             if self._process is None or not self._process.is_alive():
                 ctx = self._context
-                self._jobs, self._messages, self._stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+                with self._checks_lock:
+                    self._jobs, self._messages, self._stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+                    for request in self._early_checks:
+                        self._jobs.put(request)
+                    self._early_checks = []
                 process = ctx.Process(target=serve, args=(self._jobs, self._messages, self._stop),
                                       name="deft-optimizer", daemon=True)
                 process.start()
@@ -133,6 +162,8 @@ class OptimizationProcess:
         for message in out:
             if message[0] in ("done", "failed", "unavailable") and message[1] == self.running_job:
                 self.running_job = None
+            elif message[0] == "availability":
+                self.checks_pending -= 1
         if not out and self.running and not self._launching and not self._process.is_alive():
             job, self.running_job = self.running_job, None
             out.append(("failed", job, f"the optimization process exited (code {self._process.exitcode})"))
@@ -162,10 +193,24 @@ def serve(jobs, messages, stop) -> None:
     """The worker's loop (runs in the spawned process): one job at a time until ``None``."""
     held = None  # the last OptimizationRun: Resume of the same folder continues it in memory
     while (job := jobs.get()) is not None:
+        if isinstance(job, Check):
+            messages.put(("availability", 0, *_availability(job)))
+            continue
         try:
             held = _run_job(job, held, messages, stop)
         except Exception as exc:  # reported to the user, never swallowed
             messages.put(("failed", job.job, f"{type(exc).__name__}: {exc}"))
+
+
+def _availability(check: Check) -> tuple[str, str, str]:
+    from app.scene.io import SceneError, scene_from_text
+    from app.services.optimize_driver import why_not_optimizable
+
+    try:
+        scene = scene_from_text(check.scene_text, "studio document", check.scene_path)
+    except SceneError as exc:
+        return "", "", str(exc)
+    return scene.task.kind, scene.task.optimizer.method, why_not_optimizable(scene)
 
 
 def _run_job(job: Job, held, messages, stop):

@@ -25,6 +25,15 @@ def wait_until(qtbot, condition, timeout_s: float = 60.0, what: str = "condition
         qtbot.wait(20)
 
 
+def show_panel(qtbot, window, key: str) -> None:
+    """Bring a dock to the front; a plot panel builds its plots when first painted."""
+    window.docks[key].raise_()
+    settle(qtbot)
+    plots = getattr(window.docks[key].widget(), "plots", None)
+    if plots is not None:
+        wait_until(qtbot, lambda: plots.ready, 30, f"the {key} panel's plots")
+
+
 def save_screenshot(widget, name: str) -> Path:
     """A PNG of ``widget`` in artifacts/screenshots (reviewed by eye, kept by CI)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import pytest
 from PySide6 import QtCore
 
 from app.scene.paths import default_scene_path
-from studio_helpers import REPO, save_screenshot, settle, wait_until
+from studio_helpers import REPO, save_screenshot, settle, show_panel, wait_until
 
 sys.path.insert(0, str(REPO))  # tests.robot.ros_fixtures: how every test starts the lab-sim
 from tests.robot.ros_fixtures import lab_sim_process  # noqa: E402
@@ -26,7 +26,7 @@ def test_connect_preflight_arm_execute_and_escape_stops_the_arm(open_window, qtb
     pytest.importorskip("control_msgs.action")
     deft = Path(sys.executable).with_name("deft")
     window = open_window()
-    window.docks["deploy"].raise_()
+    show_panel(qtbot, window, "deploy")
     panel = window.deploy_panel
     with lab_sim_process(command=[str(deft), "lab-sim", str(default_scene_path()), "--object-width", "0.02"]):
         qtbot.mouseClick(panel.connect_button, LEFT)

@@ -9,7 +9,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.scene.io import load_scene, scene_to_text
-from studio_helpers import image_difference, save_screenshot, settle, wait_until
+from studio_helpers import image_difference, save_screenshot, settle, show_panel, wait_until
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 NONE = QtCore.Qt.MouseButton.NoButton
@@ -56,12 +56,11 @@ def drag_gizmo_arrow(qtbot, window, axis: int, dx: int, dy: int) -> None:
     settle(qtbot)
 
 
-def screenshot_panels(window, prefix: str) -> None:
+def screenshot_panels(qtbot, window, prefix: str) -> None:
     save_screenshot(window, f"{prefix}window")
     for key, dock in window.docks.items():
         dock.show()
-        dock.raise_()
-        QtWidgets.QApplication.processEvents()
+        show_panel(qtbot, window, key)
         save_screenshot(dock, f"{prefix}{key}")
 
 
@@ -119,7 +118,7 @@ def test_new_user_main_flow(qtbot, open_window, prompts, tmp_path):
     assert image_difference(before_move, window.viewport.screenshot()) > 0.001
 
     # a short optimization to its end: the reach task with no early stop, 5 iterations
-    window.docks["optimize"].raise_()
+    show_panel(qtbot, window, "optimize")
     task_form = window.optimize_panel.settings
     type_into(qtbot, task_form.rows[("task", "kind")].editor, "reach")
     type_into(qtbot, task_form.rows[("task", "success_threshold")].editor, "0")
@@ -134,7 +133,7 @@ def test_new_user_main_flow(qtbot, open_window, prompts, tmp_path):
     assert rows[-1]["best_loss"] <= rows[0]["loss"]
     assert "finished" in window.optimize_panel.status.text()
     assert window.optimize_panel.loss_curve.getData()[0].tolist() == [1, 2, 3, 4, 5]
-    screenshot_panels(window, "flow_")
+    screenshot_panels(qtbot, window, "flow_")
 
     # scrub the cached run: the tool moves in the picture, no re-simulation
     run = window.run

@@ -10,7 +10,7 @@ from PySide6 import QtCore
 
 from app.commands import SetField
 from app.services.frames import EntityFrame, Frame, Run, TactileFrame, frozen
-from studio_helpers import save_screenshot, settle, wait_until
+from studio_helpers import save_screenshot, settle, show_panel, wait_until
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 
@@ -21,7 +21,7 @@ def window(open_window):
 
 
 def test_dry_run_reports_every_violation_and_escape_stops(window, qtbot):
-    window.docks["deploy"].raise_()
+    show_panel(qtbot, window, "deploy")
     panel = window.deploy_panel
     qtbot.mouseClick(panel.dry_run_button, LEFT)
     wait_until(qtbot, lambda: "dry-run done" in panel.message.text() or "not available" in panel.message.text(), 120,
@@ -69,7 +69,7 @@ def test_tactile_views_follow_the_timeline(window, qtbot):
         entities = {pads[0]: EntityFrame(points=frozen(np.zeros((0, 3))), fields=fields)}
         frames.append(Frame(index=i, time=0.01 * i, tactile=tactile, entities=entities))
     window.set_run(Run("simulation", frames))
-    window.docks["tactile"].raise_()
+    show_panel(qtbot, window, "tactile")
     panel = window.tactile_panel
     panel.pad_box.setCurrentText(pads[0])
 

@@ -55,6 +55,13 @@ def test_stop_within_one_iteration_then_resume(open_window, qtbot):
     type_into(qtbot, panel.settings.rows[("task", "success_threshold")].editor, "1e-9")
     assert not panel.resume_button.isEnabled()
 
+    # a task the suite lacks: the worker process's check disables Optimize and says why
+    type_into(qtbot, panel.settings.rows[("task", "kind")].editor, "juggle")
+    wait_until(qtbot, lambda: not panel.start_button.isEnabled(), 60, "the worker's availability check")
+    assert "no task of kind 'juggle'" in panel.status.text()
+    window.undo()
+    wait_until(qtbot, panel.start_button.isEnabled, 60, "the reach task available again")
+
 
 def test_playback_loop_screenshot_and_video(open_window, qtbot, prompts, tmp_path):
     window = open_window(REACH)

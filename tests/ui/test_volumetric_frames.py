@@ -9,7 +9,7 @@ import numpy as np
 
 from app.commands import SetField
 from app.scene.paths import assets_root
-from studio_helpers import image_difference, save_screenshot, settle, wait_until
+from studio_helpers import image_difference, save_screenshot, settle, show_panel, wait_until
 from ui.palette import ITEMS
 
 TACTILE_PRESS = assets_root() / "scenes" / "tactile_press.yaml"
@@ -75,8 +75,7 @@ def test_scrubbing_draws_simulated_pads_soft_body_and_particles(open_window, qtb
 
     # the tactile panel reads the simulated pads too, following the timeline
     tactile = window.tactile_panel
-    window.docks["tactile"].raise_()
-    wait_until(qtbot, lambda: tactile.plots.ready, 30, "the tactile plots (built when first shown)")
+    show_panel(qtbot, window, "tactile")
     tactile.pad_box.setCurrentText("pad_flat")
     window.timeline.seek(len(run) - 1)
     settle(qtbot)
