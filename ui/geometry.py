@@ -48,6 +48,7 @@ class Part:
     color: tuple[float, float, float]
     sensor: str | None = None  # tactile pad name, for pads
     rest: pv.DataSet | None = None  # the document's geometry, kept while a run's frame replaces it
+    slide: int = 0  # +1/-1: a finger (and its pad) moving out/in along the gripper's x as it opens
 
 
 def shape_mesh(shape, resolve: Callable[[str], Path]) -> pv.PolyData:
@@ -165,9 +166,9 @@ def gripper_parts(gripper: m.Gripper) -> list[Part]:
     for sign in (-1, 1):
         x0 = sign * half
         finger = pv.Box(bounds=(min(x0, x0 + sign * fx), max(x0, x0 + sign * fx), -fy / 2, fy / 2, -fz / 2, fz / 2))
-        parts.append(Part(gripper.name, "solid", finger.triangulate().transform(world, inplace=False), grey))
+        parts.append(Part(gripper.name, "solid", finger.triangulate().transform(world, inplace=False), grey, slide=sign))
     for sensor in gripper.sensors:
-        sign = -1 if sensor.finger == "left" else 1
+        sign = 1 if sensor.finger == "left" else -1  # the left finger is the one at +x, as in sim.tools
         inner = sign * half
         w, h = sensor.size
         pad = pv.Box(
@@ -178,7 +179,8 @@ def gripper_parts(gripper: m.Gripper) -> list[Part]:
             ),
             level=4,
         ).triangulate()
-        parts.append(Part(gripper.name, "pad", pad.transform(world, inplace=False), (0.95, 0.75, 0.3), sensor.name))
+        parts.append(Part(gripper.name, "pad", pad.transform(world, inplace=False), (0.95, 0.75, 0.3), sensor.name,
+                          slide=sign))
     return parts
 
 

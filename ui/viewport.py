@@ -30,6 +30,7 @@ PAD_FIELDS = ("displacement", "pressure")  # per-vertex fields a tactile pad can
 # top of each colour scale (field units: m, Pa, m/s) until a run gives its own
 DEFAULT_SCALE_TOP = {"displacement": 1e-3, "pressure": 1e4, "speed": 0.1}
 FIELD_COLORMAP = {"displacement": "viridis", "pressure": "viridis", "speed": "coolwarm"}
+SCALE_TITLES = {"displacement": "pad displacement [m]", "pressure": "pad pressure [Pa]", "speed": "particle speed [m/s]"}
 KEY_PREFIX = "keyframe:"  # keyframe handles are selected like entities, under this name
 HANDLE_RADIUS = 0.015  # m
 
@@ -48,10 +49,12 @@ class Viewport(QtWidgets.QWidget):
         self._actors: dict[str, list] = {}  # entity -> its actors
         self._parts: dict[str, list[geometry.Part]] = {}
         self._rest_pose: dict[str, np.ndarray] = {}
+        self._rest_opening: dict[str, float] = {}  # grippers' finger opening in the document (m)
         self._overlay: dict[str, object] = {}  # frame decorations by name
         self._selected = ""
         self._field = "displacement"
         self._scale_top = dict(DEFAULT_SCALE_TOP)
+        self._luts: dict[str, pv.LookupTable] = {}  # one per field: actors and its scale bar share it
         self._gizmo = None
         self._grid_actor = None
         self._press_pos: tuple[int, int] | None = None
@@ -88,6 +91,7 @@ class Viewport(QtWidgets.QWidget):
             return [f"{entity.name}: not drawn ({exc})"]
         self._parts[entity.name] = parts
         self._rest_pose[entity.name] = geometry.pose_matrix(entity.transform)
+        self._rest_opening[entity.name] = getattr(entity, "opening", 0.0)
         self._actors[entity.name] = [self._add_part(p, entity) for p in parts]
         return []
 
@@ -96,6 +100,7 @@ class Viewport(QtWidgets.QWidget):
             self._plotter.remove_actor(actor, render=False)
         self._parts.pop(name, None)
         self._rest_pose.pop(name, None)
+        self._rest_opening.pop(name, None)
 
     def show_trajectory(self, trajectory, render: bool = True) -> None:
         """The tool path, and a handle at every keyframe that a click selects and the gizmo drags."""
@@ -192,6 +197,7 @@ class Viewport(QtWidgets.QWidget):
         """Overlay one frame of a run (None: back to the document's rest state)."""
         for name in ("contacts", "tool"):
             self._drop(name)
+        coloured: dict[str, object] = {}  # field -> an actor coloured by it in this frame
         for entity, parts in self._parts.items():
             data = frame.entities.get(entity) if frame is not None else None
             moved = np.eye(4)
@@ -199,8 +205,16 @@ class Viewport(QtWidgets.QWidget):
                 moved = np.asarray(data.pose) @ np.linalg.inv(self._rest_pose[entity])
             for part, actor in zip(parts, self._actors[entity]):
                 own = frame.entities.get(part.sensor) if frame is not None and part.sensor else data  # pads: by sensor name
-                simulated = self._apply_entity_frame(part, actor, own)
-                actor.user_matrix = np.eye(4) if simulated else moved  # simulated points are in world coordinates
+                if own is not None and part.role == "pad" and self._field in own.fields:
+                    coloured[self._field] = actor
+                if own is not None and part.role == "particles" and "velocity" in own.fields:
+                    coloured["speed"] = actor
+                if self._apply_entity_frame(part, actor, own):
+                    actor.user_matrix = np.eye(4)  # simulated points are in world coordinates
+                elif part.slide and data is not None and data.opening is not None:
+                    actor.user_matrix = self._finger_matrix(entity, part.slide, data)
+                else:
+                    actor.user_matrix = moved
         if frame is not None and frame.contact_points is not None and len(frame.contact_points):
             cloud = pv.PolyData(np.asarray(frame.contact_points))
             cloud["force"] = np.asarray(frame.contact_forces)
@@ -210,7 +224,32 @@ class Viewport(QtWidgets.QWidget):
         if frame is not None and frame.tool_position is not None:
             tool = pv.Sphere(radius=0.008, center=np.asarray(frame.tool_position))
             self._keep("tool", self._add(tool, color="#50c8ff"))
+        self._show_scales(coloured)
         self.render()
+
+    @property
+    def colour_scales(self) -> list[str]:
+        """Titles of the colour scales on screen."""
+        return list(self._plotter.scalar_bars.keys())
+
+    def _show_scales(self, coloured: dict) -> None:
+        """A colour scale for every field the frame colours something by, and no other."""
+        for field, title in SCALE_TITLES.items():
+            shown = title in self._plotter.scalar_bars
+            if field in coloured and not shown:
+                self._plotter.add_scalar_bar(title, mapper=coloured[field].mapper, render=False, n_labels=2, fmt="%.2g",
+                                             title_font_size=14, label_font_size=12)
+            elif field not in coloured and shown:
+                self._plotter.remove_scalar_bar(title, render=False)
+
+    def _finger_matrix(self, entity: str, side: int, data) -> np.ndarray:
+        """A finger drawn at the frame's opening: moved along the gripper's own x by half the
+        change of opening, then with the gripper's pose."""
+        rest = self._rest_pose[entity]
+        slide = np.eye(4)
+        slide[0, 3] = side * (data.opening - self._rest_opening[entity]) / 2
+        pose = np.asarray(data.pose) if data.pose is not None else rest
+        return pose @ slide @ np.linalg.inv(rest)
 
     def _apply_entity_frame(self, part: geometry.Part, actor, data) -> bool:
         """Show ``data`` (an EntityFrame, None for the rest state) on one part; True when the
@@ -255,7 +294,10 @@ class Viewport(QtWidgets.QWidget):
         mapper = actor.mapper
         mapper.SetScalarModeToUsePointFieldData()
         mapper.SelectColorArray(field)
-        mapper.lookup_table = pv.LookupTable(FIELD_COLORMAP[field])
+        if field not in self._luts:
+            self._luts[field] = pv.LookupTable(FIELD_COLORMAP[field])
+        self._luts[field].scalar_range = (0.0, self._scale_top[field])
+        mapper.lookup_table = self._luts[field]
         mapper.SetScalarRange(0.0, self._scale_top[field])
         mapper.ScalarVisibilityOn()
 

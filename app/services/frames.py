@@ -28,6 +28,7 @@ class EntityFrame:
     fields: Mapping[str, np.ndarray] = field(default_factory=dict)  # e.g. "pressure": (N,)
     pose: np.ndarray | None = None  # (4, 4) world pose of a rigid entity or tool
     faces: np.ndarray | None = None  # (F, 3) surface triangles over ``points`` of a deforming solid (FEM)
+    opening: float | None = None  # metres between a gripper's fingers
 
 
 @dataclass(frozen=True)

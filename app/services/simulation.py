@@ -50,7 +50,8 @@ def simulate_scene(scene, scene_path: Path | None, token: CancelToken | None = N
         action = actions[max(step - 1, 0)] if step else spec.default_actions()[0]
         for slot, tool in enumerate(spec.tools):
             entities[tool.name] = EntityFrame(points=frozen(np.zeros((0, 3))),
-                                              pose=frozen(pose_matrix(action[slot, :3], action[slot, 3:7])))
+                                              pose=frozen(pose_matrix(action[slot, :3], action[slot, 3:7])),
+                                              opening=float(action[slot, 7]) if tool.kind == "parallel_jaw" else None)
         tool_position = frozen(action[0, :3]) if len(spec.tools) else None
         tactile = {}
         if world.volumetric is not None:  # volumetric hook: pads, FEM soft bodies, MPM particles

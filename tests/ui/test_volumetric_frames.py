@@ -6,6 +6,7 @@ clearing the run puts the document's geometry back."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from app.commands import SetField
 from app.scene.paths import assets_root
@@ -48,6 +49,9 @@ def test_scrubbing_draws_simulated_pads_soft_body_and_particles(open_window, qtb
     block, block_actor = part_and_actor(viewport, "block")
     pad, pad_actor = part_and_actor(viewport, "gripper", "pad_flat")
     particles, particles_actor = part_and_actor(viewport, dough)
+    finger, finger_actor = next((p, a) for p, a in zip(viewport._parts["gripper"], viewport._actors["gripper"])
+                                if p.role == "solid" and p.slide == 1)
+    rest_opening = window.scene.entity("gripper").opening
     pictures = []
     for index in (len(run) - 1, 1, 0):
         window.timeline.seek(index)
@@ -60,11 +64,16 @@ def test_scrubbing_draws_simulated_pads_soft_body_and_particles(open_window, qtb
         np.testing.assert_array_equal(pad.mesh.points, frame["pad_flat"].points)
         np.testing.assert_array_equal(pad.mesh.point_data["displacement"], frame["pad_flat"].fields["displacement"])
         np.testing.assert_array_equal(pad_actor.user_matrix, np.eye(4))
+        # the fingers close with the run's opening; the left pad's gel stays on the left finger's inner face
+        opening = run[index].entities["gripper"].opening
+        assert finger_actor.user_matrix[0, 3] == pytest.approx((opening - rest_opening) / 2)
+        assert pad.mesh.points[:, 0].min() == pytest.approx(opening / 2, abs=2e-4)
         # the particles, coloured by speed on the run's scale
         np.testing.assert_array_equal(particles.mesh.points, frame[dough].points)
         speed = np.linalg.norm(frame[dough].fields["velocity"], axis=1)
         np.testing.assert_allclose(particles.mesh.point_data["speed"], speed)
         assert particles_actor.mapper.GetScalarVisibility() and particles_actor.mapper.GetArrayName() == "speed"
+        assert sorted(viewport.colour_scales) == ["pad displacement [m]", "particle speed [m/s]"]
         pictures.append(viewport.screenshot())
     top_speed = max(np.linalg.norm(run[i].entities[dough].fields["velocity"], axis=1).max() for i in range(len(run)))
     assert particles_actor.mapper.GetScalarRange() == (0.0, top_speed)
@@ -87,6 +96,7 @@ def test_scrubbing_draws_simulated_pads_soft_body_and_particles(open_window, qtb
     window.actions_by_name["pad_pressure"].trigger()
     np.testing.assert_array_equal(pad.mesh.point_data["pressure"], last["pad_flat"].fields["pressure"])
     assert pad_actor.mapper.GetArrayName() == "pressure"
+    assert sorted(viewport.colour_scales) == ["pad pressure [Pa]", "particle speed [m/s]"]
 
     # no run: the document's own geometry and colours again
     window.set_run(None)
@@ -94,3 +104,4 @@ def test_scrubbing_draws_simulated_pads_soft_body_and_particles(open_window, qtb
     np.testing.assert_array_equal(particles.mesh.points, rest_dough)
     assert block.mesh.n_points == rest_block_points
     assert not particles_actor.mapper.GetScalarVisibility()
+    assert viewport.colour_scales == []
