@@ -210,7 +210,11 @@ def _availability(check: Check) -> tuple[str, str, str]:
         scene = scene_from_text(check.scene_text, "studio document", check.scene_path)
     except SceneError as exc:
         return "", "", str(exc)
-    return scene.task.kind, scene.task.optimizer.method, why_not_optimizable(scene)
+    kind, method = scene.task.kind, scene.task.optimizer.method
+    try:
+        return kind, method, why_not_optimizable(scene)
+    except Exception as exc:  # a task module that fails to load: shown as the reason, the worker lives on
+        return kind, method, f"{type(exc).__name__}: {exc}"
 
 
 def _run_job(job: Job, held, messages, stop):
