@@ -12,6 +12,10 @@ The normal pressure is ``stiffness * ramp(radius - distance)`` (quadratic over t
 smoothed Coulomb friction on the velocity relative to the triangle; the triangle's nodes
 take the opposite force by barycentric weights, so momentum is exchanged exactly.
 
+Points farther than two hash cells from the box around the triangles' centroids cannot
+share a neighbouring cell with any triangle, so the search skips them without hashing (most
+particles of a large body, away from the pads).
+
 The pair search is not differentiated (it only chooses candidates, with slack); the force
 kernel is, by Taichi's reverse mode. Points, forces and pairs are kept per row of the
 owner's ring of substep states (sim.mpm.chunks): ``slots`` rows.
@@ -43,6 +47,7 @@ class SurfaceContact:
         self.px = ti.Vector.field(3, real, (S, P), needs_grad=True)
         self.pv = ti.Vector.field(3, real, (S, P), needs_grad=True)
         self.pf = ti.Vector.field(3, real, (S, P), needs_grad=True)
+        self.box = ti.Vector.field(3, real, 2)  # lower and upper corner of the triangles' centroids
         self.count = ti.field(ti.i32, self.table)
         self.start = ti.field(ti.i32, self.table + 1)
         self.sorted = ti.field(ti.i32, T)
@@ -64,16 +69,26 @@ class SurfaceContact:
         return h & (self.table - 1)
 
     @ti.kernel
+    def _reset(self):
+        self.box[0] = ti.Vector([1e30, 1e30, 1e30])
+        self.box[1] = ti.Vector([-1e30, -1e30, -1e30])
+        for b in range(self.table):  # (start is rewritten whole by _prefix)
+            self.count[b] = 0
+
+    @ti.kernel
     def _bin(self, s: ti.i32, x: ti.template()):
         for t in range(self.n_tris):
             ids = self.tri[t]
             c = (x[s, ids[0]] + x[s, ids[1]] + x[s, ids[2]]) / 3.0
+            ti.atomic_min(self.box[0], c)
+            ti.atomic_max(self.box[1], c)
             cell = ti.floor(c / self.cell, ti.i32)
             self.tri_cell[t] = cell
             self.tri_slot[t] = ti.atomic_add(self.count[self._bucket(cell)], 1)
 
     @ti.kernel
-    def _prefix(self):
+    def _prefix(self, s: ti.i32):
+        self.n_pairs[s] = 0
         ti.loop_config(serialize=True)
         for b in range(self.table):
             self.start[b + 1] = self.start[b] + self.count[b]
@@ -87,6 +102,9 @@ class SurfaceContact:
     def _find(self, s: ti.i32, x: ti.template()):
         for p in range(self.n_points):
             xp = self.px[s, p]
+            reach = 2.0 * self.cell
+            if (xp < self.box[0] - reach).any() or (xp > self.box[1] + reach).any():
+                continue
             home = ti.floor(xp / self.cell, ti.i32)
             for nb in range(27):  # a runtime loop: unrolled, this kernel took a minute to compile
                 cell = home + ti.Vector([nb // 9 - 1, nb // 3 % 3 - 1, nb % 3 - 1])
@@ -108,11 +126,9 @@ class SurfaceContact:
         if not (self.n_tris and self.n_points):
             self.n_pairs[s] = 0
             return 0
-        self.count.fill(0)
-        self.start.fill(0)
-        self.n_pairs[s] = 0
+        self._reset()
         self._bin(s, x)
-        self._prefix()
+        self._prefix(s)
         self._scatter()
         self._find(s, x)
         n = int(self.n_pairs[s])

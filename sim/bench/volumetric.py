@@ -5,8 +5,10 @@ and forward+backward, peak memory, particle-count scaling. JSON out.
     python -m sim.bench.volumetric --case mpm_fluid_100k      # one case, JSON on stdout
 
 Each case runs in its own process so its peak RSS is its own; the first (compiling) run
-is excluded from the timings (warm caches). The pad cases run the coupled World system
-(dome pads of about 2,000 nodes, spatial-hash contact with the particles).
+is excluded from the timings (warm caches). Forward+backward includes the forward run and
+the backward's recomputation (step segments, then chunks of substeps: sim.mpm.chunks). The
+pad cases run the coupled World system (dome pads of about 2,000 nodes, spatial-hash
+contact with the particles).
 """
 
 from __future__ import annotations
@@ -161,7 +163,7 @@ def _coupled_case(n_particles: int, kind: str, pads: int, steps: int, backward: 
     forward()  # compile
     fwd = _timed(forward) / per
     out = dict(particles=system.mpm.n, pad_nodes=int(system.fem.n_nodes), pads=pads, grid=64, dt=system.dt,
-               substeps_per_step=system.substeps, contact_pairs_last_substep=system.pairs(),
+               substeps_per_step=system.substeps, substep_state_rows=system.slots, contact_pairs_last_substep=system.pairs(),
                forward_s_per_substep=fwd)
     if backward:
         fb()  # compile

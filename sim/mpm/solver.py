@@ -23,6 +23,7 @@ import taichi as ti
 import torch
 
 from sim.errors import SimulationError
+from sim.fem.solver import serial_scatter
 from sim.fem.spec import ShapeSpec
 from sim.mpm.chunks import reverse_substeps
 from sim.mpm.spec import MATERIAL_KINDS, MpmBodySpec, MpmGrid
@@ -62,6 +63,7 @@ class MpmSystem:
         if not bodies:
             raise ValueError("an MPM system needs at least one body")
         self.runtime = ensure_runtime()
+        self.serial = serial_scatter(self.runtime)
         real = self.runtime.real
         self.bodies, self.grid, self.shapes = list(bodies), grid, list(shapes)
         self.dt, self.substeps, self.requires_grad = float(dt), int(substeps), requires_grad
@@ -188,6 +190,7 @@ class MpmSystem:
     def constitutive_adjoint(self, s: ti.i32, o: ti.i32):
         """Hand-written reverse of ``constitutive`` (Taichi's takes ~40 CPU-s to compile):
         b.grad[o], tau.grad[s] into b.grad[s], C.grad[s] and the material grads."""
+        ti.loop_config(serialize=self.serial)
         for p in range(self.n):
             body = self.body[p]
             kind = self.kind[body]
@@ -261,6 +264,7 @@ class MpmSystem:
 
     @ti.kernel
     def p2g(self, s: ti.i32):
+        ti.loop_config(serialize=self.serial)
         for p in range(self.n):
             base, fx, w, _ = self._kernel_weights(self.x[s, p])
             body = self.body[p]
