@@ -232,11 +232,29 @@ def frame_parts(world, k: int) -> tuple[dict, dict]:
         px = (sensor.marker_rest_xy - sensor.lo) / sensor.pixel - 0.5  # marker rest positions in pixels
         disp = r.marker_displacement[:, :2].numpy() / sensor.pixel
         force = r.total_force.numpy()
-        pressure = r.depth.numpy() * system.contact_params.stiffness  # contact pressure of the indentation
+        b = system.sensors[name][0]
+        gel_area = system.fem.area_np[system.fem.offsets[b]:system.fem.offsets[b + 1]][sensor.gel_nodes]
+        pressure = _pressure_map(sensor, r.node_forces.numpy(), gel_area)
         tactile[name] = TactileFrame(image=frozen(r.image.numpy()), markers=frozen(px), marker_displacement=frozen(disp),
                                      pressure=frozen(pressure), normal_force=float(abs(force[2])),
                                      shear_force=float(np.hypot(force[0], force[1])))
     return entities, tactile
+
+
+def _pressure_map(sensor, gel_forces: np.ndarray, gel_area: np.ndarray) -> np.ndarray:
+    """Contact pressure (Pa) over a pad's tactile image: each gel node's inward normal
+    force (pad frame, gel facing +z) over its area, interpolated linearly between the nodes'
+    rest places; zero off the gel and wherever nothing touches it."""
+    from scipy.interpolate import LinearNDInterpolator
+
+    h, w = sensor.config.image_size
+    xs = sensor.lo[0] + (np.arange(w) + 0.5) * sensor.pixel[0]
+    ys = sensor.lo[1] + (np.arange(h) + 0.5) * sensor.pixel[1]
+    nodal = np.maximum(-gel_forces[:, 2], 0.0) / np.maximum(gel_area, 1e-12)
+    if not nodal.any():
+        return np.zeros((h, w))
+    between = LinearNDInterpolator(sensor.mesh.nodes[sensor.gel_nodes, :2], nodal, fill_value=0.0)
+    return np.where(sensor.mask.numpy(), between(*np.meshgrid(xs, ys, indexing="xy")), 0.0)
 
 
 def write_frame(out, world, k: int) -> list[tuple[float, str]]:

@@ -91,6 +91,7 @@ def test_scrubbing_draws_simulated_pads_soft_body_and_particles(open_window, qtb
     reading = run[len(run) - 1].tactile["pad_flat"]
     np.testing.assert_array_equal(tactile.image_item.image, np.swapaxes(reading.image, 0, 1))
     np.testing.assert_array_equal(tactile.normal_curve.getData()[1], [f.tactile["pad_flat"].normal_force for f in run])
+    save_screenshot(window.docks["tactile"], "simulated_tactile_pad_flat")
 
     # the pads coloured by another field: the frame's own values, at once
     window.actions_by_name["pad_pressure"].trigger()
