@@ -45,7 +45,7 @@ class Settings:
     newton_rtol: float = 1e-6  # ... or this fraction of the step's largest displacement, if larger
     newton_ftol: float = 1e-4  # ... or every force residual below this fraction of the vertex's weight + contact forces
     newton_max_iter: int = 30
-    newton_accept: float = 1e-2  # at the cap, keep a step whose last update is below this fraction of the thickness
+    newton_accept: float = 5e-2  # at the cap, keep a step whose last update is below this fraction of the thickness
     cg_tol: float = 1e-4  # relative residual of each Newton linear solve
     adjoint_tol: float = 1e-10  # relative residual of the adjoint solve of a step
     cg_max_iter: int = 2000
@@ -174,8 +174,9 @@ class ToolSpec:
 @dataclass(frozen=True)
 class ContactSettings:
     friction_velocity: float = 1e-3  # m/s: slower relative sliding counts as sticking
-    self_contact: bool = True
-    self_contact_radius: float = 0.0  # m; 0: half the shortest rest edge
+    self_contact: bool = True  # shells against each other and themselves (vertex-triangle pairs)
+    self_contact_radius: float = 0.0  # m: contact distance between mid-surfaces; 0: the two shells' half thicknesses
+    self_contact_stiffness: float = 1e3  # N/m per vertex-triangle pair
     max_penetration: float = 5e-3  # m; deeper contact is reported as a blow-up
 
 

@@ -141,6 +141,125 @@ def contact_energy(
     return e
 
 
+@ti.func
+def _pair_weights(p, a, b, c):
+    """Barycentric weights of the point of triangle (a, b, c) that the vertex at p meets:
+    its projection onto the plane, clamped into the triangle (a smooth function of the
+    positions almost everywhere, so the adjoint sees how the contact point moves)."""
+    e1 = b - a
+    e2 = c - a
+    r = p - a
+    d11, d12, d22 = e1.dot(e1), e1.dot(e2), e2.dot(e2)
+    det = d11 * d22 - d12 * d12 + 1e-300
+    s = ti.max((d22 * e1.dot(r) - d12 * e2.dot(r)) / det, 0.0)
+    t = ti.max((d11 * e2.dot(r) - d12 * e1.dot(r)) / det, 0.0)
+    over = ti.max(s + t, 1.0)
+    s, t = s / over, t / over
+    return ti.Vector([1.0 - s - t, s, t])
+
+
+@ti.func
+def _pair_frame(p, x: T, xn: T, spair: T):
+    """(weights, gap now, gap at the step's start, contact normal) of pair p: the gap runs
+    from the triangle's point met by the vertex at the step's start (fixed barycentric
+    weights over the step) to the vertex; the normal is the start gap's direction (the
+    triangle's, where the vertex touched it), fixed over the step so that a vertex pushed
+    through within a step is pushed back, not onwards."""
+    q = spair[p]
+    w = _pair_weights(xn[q[0]], xn[q[1]], xn[q[2]], xn[q[3]])
+    gap = x[q[0]] - (w[0] * x[q[1]] + w[1] * x[q[2]] + w[2] * x[q[3]])
+    gap0 = xn[q[0]] - (w[0] * xn[q[1]] + w[1] * xn[q[2]] + w[2] * xn[q[3]])
+    face = (xn[q[2]] - xn[q[1]]).cross(xn[q[3]] - xn[q[1]])
+    n0 = face / ti.sqrt(face.norm_sqr() + 1e-30)
+    length = gap0.norm()
+    if length > 1e-9:
+        n0 = gap0 / length
+    return w, gap, gap0, n0
+
+
+@ti.func
+def _pair(p, x: T, xn: T, spair: T, sdist: T, smu: T, k, eps):
+    """(energy, force on the vertex, weights) of shell-shell contact pair p: vertex q[0] against the
+    point of triangle (q[1], q[2], q[3]) it met at the step's start (see _pair_frame).
+    Penalty on the distance along the normal below sdist, smoothed Coulomb friction on the
+    slip of the vertex relative to that point, with the normal force of the step's start.
+    The triangle's corners take minus the force, times their weights."""
+    w, gap, gap0, n0 = _pair_frame(p, x, xn, spair)
+    dist = sdist[p]
+    d = gap.dot(n0)
+    energy = 0.0
+    force = ti.Vector([0.0, 0.0, 0.0])
+    if d < dist:
+        energy += 0.5 * k * (dist - d) * (dist - d)
+        force += k * (dist - d) * n0
+    d0 = gap0.dot(n0)
+    if d0 < dist:
+        u = gap - gap0  # the vertex's slip over the triangle during the step
+        ut = u - u.dot(n0) * n0
+        y = ti.sqrt(ut.norm_sqr() + (1e-6 * eps) ** 2)
+        mu_n = smu[p] * k * (dist - d0)
+        energy += mu_n * friction_potential(y, eps)
+        force += -mu_n * friction_coefficient(y, eps) * ut
+    return energy, force, w
+
+
+@ti.kernel
+def pair_force(x: A, xn: A, f: A, spair: A, sdist: A, smu: A, npairs: ti.i32, k: ti.f64, eps: ti.f64):
+    for p in range(npairs):
+        _, force, w = _pair(p, x, xn, spair, sdist, smu, k, eps)
+        q = spair[p]
+        f[q[0]] += force
+        f[q[1]] += -w[0] * force
+        f[q[2]] += -w[1] * force
+        f[q[3]] += -w[2] * force
+
+
+@ti.kernel
+def pair_energy(x: A, xn: A, spair: A, sdist: A, smu: A, npairs: ti.i32, k: ti.f64, eps: ti.f64) -> ti.f64:
+    e = 0.0
+    for p in range(npairs):
+        energy, _, _ = _pair(p, x, xn, spair, sdist, smu, k, eps)
+        e += energy
+    return e
+
+
+@ti.kernel
+def pair_force_scale(x: A, xn: A, scale: A, spair: A, sdist: A, smu: A, npairs: ti.i32, k: ti.f64, eps: ti.f64):
+    """Adds the size of each pair force to the scale of the vertices it acts on."""
+    for p in range(npairs):
+        _, force, w = _pair(p, x, xn, spair, sdist, smu, k, eps)
+        q = spair[p]
+        size = force.norm()
+        scale[q[0]] += size
+        for j in ti.static(range(3)):
+            scale[q[j + 1]] += w[j] * size
+
+
+@ti.kernel
+def pair_blocks(
+    x: A, xn: A, blocks: A, diag_slot: A, free: A, spair: A, sdist: A, smu: A, npairs: ti.i32, k: ti.f64,
+    eps: ti.f64,
+):
+    """The pairs' diagonal blocks of the approximate Hessian (their couplings between
+    vertices are left to CG's exact products): penalty along the gap, friction across it."""
+    for p in range(npairs):
+        q = spair[p]
+        w, gap, gap0, n0 = _pair_frame(p, x, xn, spair)
+        dist = sdist[p]
+        block = ti.Matrix.zero(float, 3, 3)
+        if gap.dot(n0) < dist:
+            block += k * n0.outer_product(n0)
+        d0 = gap0.dot(n0)
+        if d0 < dist:
+            ut = (gap - gap0) - (gap - gap0).dot(n0) * n0
+            y = ti.sqrt(ut.norm_sqr() + (1e-6 * eps) ** 2)
+            stick = smu[p] * k * (dist - d0) * friction_coefficient(y, eps)
+            block += stick * (ti.Matrix.identity(float, 3) - n0.outer_product(n0))
+        blocks[diag_slot[q[0], 0]] += free[q[0]] * block
+        for j in ti.static(range(3)):
+            blocks[diag_slot[q[j + 1], 0]] += free[q[j + 1]] * w[j] * w[j] * block
+
+
 @ti.kernel
 def force_scale(
     x: A, xn: A, scale: A, mass: A, gravity: A, radius: A, ckind: A, csize: A, cpos0: A, cquat0: A, cpos1: A,

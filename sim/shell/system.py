@@ -28,6 +28,7 @@ from sim import geometry
 from sim.colliders import Colliders
 from sim.errors import SimulationError
 from sim.shell import kernels as K
+from sim.shell.proximity import ProximitySearch
 from sim.shell.sparse import Factorization, SparsePattern
 from sim.spec import ShellSpec, WorldSpec
 
@@ -93,6 +94,12 @@ class ShellSystem:
         self.r, self.b, self.sol, self.xs = (vec(nv) for _ in range(4))
         self.pattern = SparsePattern(nv, tris, hinge, real)
         self.factor: Factorization | None = None
+        # shell-shell and self-contact pairs, found per step (see sim.shell.proximity)
+        self.proximity = ProximitySearch(nv, tris) if spec.contact.self_contact else None
+        self.tris_np, self.tshell_np = tris, tshell
+        self.shell_friction = np.array([m.friction for m in (sh.material for sh in spec.shells)])
+        self.npairs, self._real = 0, real
+        self._alloc_pairs(64)
         self.pen, self.fscale = sca(nv), sca(nv)
         # elements
         self.tri, self.tshell = ti.ndarray(ti.types.vector(3, ti.i32), max(nt, 1)), sca(nt, dt=ti.i32)
@@ -118,7 +125,9 @@ class ShellSystem:
             raise ValueError(f"shell vertex {int(np.argmin(mass))} belongs to no triangle (it would have no mass)")
         self.mass_np = mass
         self.mass.from_numpy(mass)
-        self.radius.from_numpy(np.array([m.thickness / 2 for m in mats])[vshell])
+        self.radius_np = np.array([m.thickness / 2 for m in mats])[vshell]
+        self.vshell_np = vshell
+        self.radius.from_numpy(self.radius_np)
         self.free.from_numpy(free)
         self.pin.from_numpy(x)
         if nh:
@@ -136,6 +145,42 @@ class ShellSystem:
         self.yield_angle.from_numpy(np.array([m.yield_angle for m in mats], np.float64))
         self.gravity.from_numpy(np.array([s.gravity], np.float64))
         self.set_params({k: np.array([getattr(m, k) for m in mats]) for k in PARAM_KEYS})
+
+    def _alloc_pairs(self, capacity: int) -> None:
+        real = self._real
+        self.spair = ti.ndarray(ti.types.vector(4, ti.i32), capacity)
+        self.sdist, self.smu = ti.ndarray(real, capacity), ti.ndarray(real, capacity)
+
+    def find_pairs(self) -> int:
+        """The step's shell-shell contact candidates, from its start positions: pairs within
+        the contact distance plus the motion of the last step (twice over) and the contact
+        distance again, so the ones the step can close are all there."""
+        self.npairs = 0
+        if self.proximity is None:
+            return 0
+        x, xm = self.xn.to_numpy()[: self.nv], self.xm.to_numpy()[: self.nv]
+        radius = self.radius_np
+        override = self.spec.contact.self_contact_radius
+        reach = 2.0 * (override if override > 0 else 2.0 * radius.max())
+        reach += 2.0 * float(np.sqrt(np.max(np.sum((x - xm) ** 2, axis=1))))
+        v, t = self.proximity.pairs(x, reach)
+        if not len(v):
+            return 0
+        corners = self.tris_np[t]
+        dist = np.full(len(v), override) if override > 0 else radius[v] + radius[corners[:, 0]]
+        mu = 0.5 * (self.shell_friction[self.vshell_np[v]] + self.shell_friction[self.tshell_np[t]])
+        if len(v) > self.spair.shape[0]:
+            self._alloc_pairs(2 * len(v))
+        pad = self.spair.shape[0] - len(v)
+        self.spair.from_numpy(np.pad(np.column_stack([v, corners]).astype(np.int32), ((0, pad), (0, 0))))
+        self.sdist.from_numpy(np.pad(dist, (0, pad)))
+        self.smu.from_numpy(np.pad(mu, (0, pad)))
+        self.npairs = len(v)
+        return self.npairs
+
+    def _pair_args(self):
+        return (self.spair, self.sdist, self.smu, self.npairs, self.spec.contact.self_contact_stiffness,
+                self._eps())
 
     # ------------------------------------------------------------------ parameters
 
@@ -185,6 +230,7 @@ class ShellSystem:
         if self.nh:
             self.rest.from_numpy(np.asarray(state["rest_angle"], np.float64))
         K.copy(self.xn, self.x, self.nv)
+        self.npairs = 0  # a step finds its own pairs
 
     # ------------------------------------------------------------------ forces and energies
 
@@ -208,9 +254,13 @@ class ShellSystem:
         K.internal_force(*self._internal_args())
         if self.col.count:
             K.contact_force(*self._contact_args())
+        if self.npairs:
+            K.pair_force(self.x, self.xn, self.f, *self._pair_args())
 
     def _force_adjoint(self) -> None:
         """Reverse pass of every force kernel: grads += f.grad^T df/d(inputs)."""
+        if self.npairs:
+            K.pair_force.grad(self.x, self.xn, self.f, *self._pair_args())
         if self.col.count:
             K.contact_force.grad(*self._contact_args())
         K.internal_force.grad(*self._internal_args())
@@ -223,6 +273,8 @@ class ShellSystem:
             cargs = list(self._contact_args())
             del cargs[2]
             e += K.contact_energy(*cargs)
+        if with_body and self.npairs:
+            e += K.pair_energy(self.x, self.xn, *self._pair_args())
         return e
 
     def incremental_potential(self, beta: float) -> float:
@@ -277,6 +329,8 @@ class ShellSystem:
             c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, pat.blocks.shape[0], self.nv, self.nt, self.nh,
             c.count, beta, self.dt, self._eps(),
         )
+        if self.npairs:
+            K.pair_blocks(self.x, self.xn, pat.blocks, pat.ti_diag_slot, self.free, *self._pair_args())
         self.factor = pat.factorize()
 
     def _residual(self, beta: float) -> float:
@@ -305,6 +359,7 @@ class ShellSystem:
         s = self.spec.settings
         beta = 2.0 * self.dt / 3.0
         K.predict(self.xn, self.xm, self.vn, self.vm, self.xhat, self.x, self.free, self.pin, self.nv, beta)
+        self.find_pairs()
         cg_total, size, projected = 0, float("inf"), False
         for it in range(s.newton_max_iter + 1):
             self.forces()
@@ -349,6 +404,8 @@ class ShellSystem:
         c = self.col
         K.force_scale(self.x, self.xn, self.fscale, self.mass, self.gravity, self.radius, c.kind, c.size, c.pos0,
                       c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, self.nv, c.count, self._eps())
+        if self.npairs:
+            K.pair_force_scale(self.x, self.xn, self.fscale, *self._pair_args())
         return K.relative_residual(self.r, self.fscale, self.nv)
 
     def _line_search(self, beta: float, err: float) -> float:
@@ -447,6 +504,7 @@ class ShellSystem:
         gradients; the collider pose gradients are left in the colliders' .grad."""
         dt, beta, nv = self.dt, 2.0 * self.dt / 3.0, self.nv
         self.set_state(state)
+        self.find_pairs()  # the same pairs as the step's forward solve: they depend on its start state alone
         self.x.from_numpy(np.asarray(x_new, np.float64))
         m = self.mass_np[:, None]
         free = self.free_np[:, None]

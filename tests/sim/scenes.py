@@ -1,9 +1,11 @@
 """Small world specs shared by the simulator tests."""
 
+import dataclasses
+
 import numpy as np
 
 from sim import geometry
-from sim.spec import ColliderSpec, ShellMaterial, ShellSpec, Settings, ToolSpec, WorldSpec
+from sim.spec import ColliderSpec, ContactSettings, ShellMaterial, ShellSpec, Settings, ToolSpec, WorldSpec
 
 
 def sheet_spec(n=5, size=0.04, height=0.0, pinned=(), material=None, **settings) -> ShellSpec:
@@ -72,3 +74,52 @@ def gathered_fold(n=9, steps=60, lift=0.02) -> WorldSpec:
     acts[:, 0, 2] = low + 0.01 * (1 - down) + lift * np.clip((s - 0.6) / 0.4, 0, 1)
     acts[:, 0, 7] = 0.03 + (0.0003 - 0.03) * close
     return WorldSpec(settings=base.settings, shells=base.shells, colliders=colliders, tools=tools, actions=acts)
+
+
+def stacked_sheets(steps=40, dt=2e-3, gap=0.003, self_contact=True, ball=False, **settings) -> WorldSpec:
+    """Two 5 x 5 sheets of 0.26 mm: one lying on a table, the other ``gap`` above it and
+    shifted off the lower sheet's vertices and edges (its vertices land on faces). With
+    ``ball``, a ball presses the upper sheet onto the lower and drags it along x: sticking
+    and sliding friction between the sheets."""
+    material = ShellMaterial(thickness=2.6e-4, youngs_modulus=1e5, bending_stiffness=1e-5, damping=1.0, friction=0.5)
+    lower = sheet_spec(5, 0.04, 1.3e-4, material=material)
+    v, t = geometry.sheet(5, 5, 0.04, 0.04)
+    v += (0.0033, 0.0021, 1.3e-4 + gap)  # no vertex lands on an edge below (where contact points kink)
+    upper = ShellSpec("upper", v, t, material=material)
+    colliders = [ColliderSpec("table", "box", (0.2, 0.2, 0.01), position=(0, 0, -0.01), friction=0.4,
+                              contact_stiffness=2e3)]
+    tools = ()
+    if ball:
+        colliders.append(ColliderSpec("ball", "sphere", (0.01, 0, 0), friction=0.8, contact_stiffness=1e3))
+        tools = (ToolSpec("pusher", "rigid", ("ball",), position=(0.0033, 0.0021, 0.0107)),)  # over an upper vertex
+    base = WorldSpec(settings=Settings(dt=dt, steps=steps, **settings), shells=(lower, upper),
+                     colliders=tuple(colliders), tools=tools, contact=ContactSettings(self_contact=self_contact))
+    if not ball:
+        return base
+    acts = base.default_actions()
+    ramp = np.linspace(0, 1, steps + 1)[1:]
+    acts[:, 0, 0] = 0.0033 + 0.001 * ramp
+    acts[:, 0, 2] = 0.0107 - 0.00035 * np.minimum(2 * ramp, 1)
+    return dataclasses.replace(base, actions=acts)
+
+
+def folded_strip(n=9, steps=60, dt=2e-3, height=0.004, self_contact=True) -> WorldSpec:
+    """A 3 x n strip folded in two (and at rest so: a crease that does not spring open): its
+    first half on a table, the second turned back over it ``height`` above, the crease
+    standing upright. The limp top half falls onto the bottom one: the sheet against itself."""
+    length, width = 0.06, 0.01
+    rest, tris = geometry.sheet(n, 3, length, width)
+    u = rest[:, 0] + length / 2  # 0 .. length along the strip
+    half = length / 2
+    x = rest.copy()
+    x[:, 2] = 1.3e-4
+    top = u > half + 1e-9
+    x[top, 0] = (2 * half - u[top]) - length / 2  # turned back over the vertices below
+    x[top, 2] += height
+    crease = np.isclose(u, half)
+    x[crease, 2] += height / 2
+    material = ShellMaterial(thickness=2.6e-4, youngs_modulus=1e5, bending_stiffness=1e-8, damping=1.0)
+    shell = ShellSpec("strip", x, tris, material=material)
+    table = ColliderSpec("table", "box", (0.2, 0.2, 0.01), position=(0, 0, -0.01), friction=0.4, contact_stiffness=2e3)
+    return WorldSpec(settings=Settings(dt=dt, steps=steps), shells=(shell,), colliders=(table,),
+                     contact=ContactSettings(self_contact=self_contact))

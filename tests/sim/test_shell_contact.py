@@ -1,0 +1,60 @@
+"""Shell-shell and self-contact: sheets do not pass through each other or themselves, and
+gradients through sticking and sliding friction between sheets match finite differences."""
+
+import dataclasses
+
+import numpy as np
+
+from sim.gradcheck import check_gradients
+from sim.spec import ContactSettings
+from sim.world import World
+from tests.sim.scenes import folded_strip, stacked_sheets
+
+
+def _closest_approach(world, upper, lower_z) -> float:
+    """The smallest height of the ``upper`` vertices above ``lower_z`` over the whole run."""
+    closest = np.inf
+    for _ in range(world.spec.settings.steps):
+        world.step()
+        x = world.get_state()["shells"]["x"]
+        closest = min(closest, float(x[upper, 2].min() - lower_z(x)))
+    return closest
+
+
+def test_a_sheet_dropped_on_another_rests_on_it_instead_of_passing_through():
+    gaps = {}
+    for on in (True, False):
+        world = World(stacked_sheets(steps=30, self_contact=on))
+        gaps[on] = _closest_approach(world, slice(25, 50), lambda x: x[:25, 2].max())
+    thickness = 2.6e-4
+    assert gaps[True] > 0.5 * thickness  # held about a thickness above the lower sheet (mid-surface to mid-surface)
+    assert gaps[False] < 0.05 * thickness  # the same drop without shell-shell contact falls through to the table
+
+
+def test_a_folded_sheet_does_not_pass_through_itself():
+    gaps = {}
+    for on in (True, False):
+        world = World(folded_strip(steps=60, self_contact=on))
+        u = world.shells.x_init[:, 0]
+        top = world.shells.x_init[:, 2] > 0.003  # the half turned back over the other
+        gaps[on] = _closest_approach(world, top, lambda x: x[~top & (u < -0.005), 2].max())
+    assert gaps[True] > 0.5 * 2.6e-4
+    assert gaps[False] < 0.05 * 2.6e-4
+
+
+def test_gradients_through_friction_between_sheets_match_finite_differences():
+    spec = stacked_sheets(steps=3, gap=2.7e-4, ball=True, newton_tol=1e-11, newton_rtol=0.0, newton_ftol=0.0,
+                          newton_accept=0.0, cg_tol=1e-8, adjoint_tol=1e-12, newton_max_iter=60)
+    spec = dataclasses.replace(spec, contact=ContactSettings(friction_velocity=1e-2))
+    world = World(spec)
+    world.reset()
+    for _ in range(spec.settings.steps):
+        world.step()
+    assert world.shells.npairs > 0  # the sheets touch
+    results = check_gradients(world, ("actions", "youngs_modulus", "friction"))
+    # the rollout is strongly curved along the initial pose: a shorter difference step keeps
+    # the finite difference's truncation error below the tolerance
+    results += check_gradients(world, ("initial_pose",), rel_step=1e-7)
+    for r in results:
+        assert abs(r.analytic) > 0, r.kind
+        assert r.rel_error <= 1e-3, (r.kind, r.analytic, r.numeric)
