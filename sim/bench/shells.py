@@ -7,6 +7,7 @@ process's resident set (Taichi's arrays live outside Python's allocator).
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import numpy as np
@@ -25,9 +26,12 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * 4096
 
 
+CLOSE_S, LIFT_SPEED, LIFT_HEIGHT = 0.04, 0.3, 0.05  # s to close the pinch, then m/s upwards up to m, whatever the step count
+
+
 def pinched_sheet(n: int, steps: int, dt: float = 5e-3, material: ShellMaterial = CLOTH, size: float = 0.1) -> WorldSpec:
     """An n x n sheet on a table; the gripper, turned so its fingers close along z, pinches
-    the middle of one edge from above and below, then lifts."""
+    the middle of one edge from above and below in CLOSE_S, then lifts at LIFT_SPEED by LIFT_HEIGHT."""
     v, t = geometry.sheet(n, n, size, size)
     v[:, 2] += material.thickness / 2
     finger = (0.004, 0.01, 0.01)
@@ -40,14 +44,14 @@ def pinched_sheet(n: int, steps: int, dt: float = 5e-3, material: ShellMaterial 
     base = WorldSpec(settings=Settings(dt=dt, steps=steps), shells=(ShellSpec("sheet", v, t, material),),
                      colliders=(table, *fingers), tools=(tool,))
     acts = base.default_actions()
-    s = np.arange(1, steps + 1) / steps
-    acts[:, 0, 7] = np.where(s < 0.2, 3 * material.thickness * (1 - s / 0.2) + 0.8 * material.thickness * s / 0.2,
-                             0.8 * material.thickness)
-    acts[:, 0, 2] = start[2] + np.clip((s - 0.2) / 0.8, 0, 1) * 0.05
+    t = np.arange(1, steps + 1) * dt
+    close = np.clip(t / CLOSE_S, 0, 1)
+    acts[:, 0, 7] = material.thickness * (3.0 * (1 - close) + 0.8 * close)
+    acts[:, 0, 2] = start[2] + np.clip(LIFT_SPEED * (t - CLOSE_S), 0, LIFT_HEIGHT)
     return dataclasses.replace(base, actions=acts)
 
 
-def _run(spec: WorldSpec, backward: bool) -> dict:
+def _run(spec: WorldSpec, backward: bool, segment: int | None = None) -> dict:
     from sim.rollout import rollout
     from sim.world import World
 
@@ -56,7 +60,7 @@ def _run(spec: WorldSpec, backward: bool) -> dict:
     world = World(spec)
     build = time.perf_counter() - t0
     t0 = time.perf_counter()
-    run = rollout(world)
+    run = rollout(world, segment=segment)
     fwd = time.perf_counter() - t0
     out = {"vertices": world.shells.nv, "steps": spec.settings.steps, "dt": spec.settings.dt, "build_s": build,
            "forward_s_per_step": fwd / spec.settings.steps,
@@ -75,16 +79,17 @@ def _run(spec: WorldSpec, backward: bool) -> dict:
     return out
 
 
-def sheet_sizes(sizes=(17, 33, 65, 129), steps: int = 10) -> list[dict]:
+def sheet_sizes(sizes=(17, 33, 65, 129), steps: int = 20) -> list[dict]:
     return [{"n": n, **_run(pinched_sheet(n, steps), backward=True)} for n in sizes]
 
 
 def horizons(lengths=(100, 1000, 5000), n: int = 5) -> list[dict]:
-    """Backward memory against the horizon (checkpoints every ~sqrt(steps) steps)."""
+    """Backward memory against the horizon, with checkpoints every ~sqrt(steps) steps (the
+    memory-bounded mode rollouts switch to when every state would not fit their budget)."""
     out = []
     for steps in lengths:
         spec = pinched_sheet(n, steps, dt=2e-3)
-        out.append({"horizon": steps, **_run(spec, backward=True)})
+        out.append({"horizon": steps, "segment": math.isqrt(steps), **_run(spec, backward=True, segment=math.isqrt(steps))})
     return out
 
 
