@@ -7,7 +7,7 @@ no display), waits for its first rendered frame (a user cannot press Optimize be
 window's first paint is not the optimization's doing), runs the optimization to its end
 from the Optimize action, and reports the longest gap of a 5 ms timer beyond its period
 (the target is under 100 ms), with the machine's load average, since other processes on
-the cores stretch every gap, and the slowest viewport paint (software GL here).
+the cores stretch every gap.
 """
 
 from __future__ import annotations
