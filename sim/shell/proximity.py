@@ -23,42 +23,6 @@ def _keys(cells: np.ndarray) -> np.ndarray:
     return (cells.astype(np.int64) * _PRIMES).sum(axis=-1)
 
 
-def closest_weights(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Barycentric weights (n, 3) of the points of triangles (a, b, c) closest to points p
-    (the Voronoi-region construction of Ericson, Real-Time Collision Detection, 5.1.5)."""
-    ab, ac, ap = b - a, c - a, p - a
-    d1, d2 = (ab * ap).sum(1), (ac * ap).sum(1)
-    bp = p - b
-    d3, d4 = (ab * bp).sum(1), (ac * bp).sum(1)
-    cp = p - c
-    d5, d6 = (ab * cp).sum(1), (ac * cp).sum(1)
-    va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
-    w = np.empty((len(p), 3))
-    total = va + vb + vc
-    safe = np.where(np.abs(total) > 1e-300, total, 1.0)
-    w[:, 1], w[:, 2] = vb / safe, vc / safe  # inside the face
-    w[:, 0] = 1.0 - w[:, 1] - w[:, 2]
-    done = np.zeros(len(p), bool)
-
-    def put(mask, wa, wb, wc):
-        nonlocal done
-        m = mask & ~done
-        w[m, 0], w[m, 1], w[m, 2] = wa[m], wb[m], wc[m]
-        done |= m
-
-    zero, one = np.zeros(len(p)), np.ones(len(p))
-    put((d1 <= 0) & (d2 <= 0), one, zero, zero)  # vertex a
-    put((d3 >= 0) & (d4 <= d3), zero, one, zero)  # vertex b
-    put((d6 >= 0) & (d5 <= d6), zero, zero, one)  # vertex c
-    t = d1 / np.where(d1 - d3 != 0, d1 - d3, 1.0)
-    put((vc <= 0) & (d1 >= 0) & (d3 <= 0), 1 - t, t, zero)  # edge ab
-    t = d2 / np.where(d2 - d6 != 0, d2 - d6, 1.0)
-    put((vb <= 0) & (d2 >= 0) & (d6 <= 0), 1 - t, zero, t)  # edge ac
-    t = (d4 - d3) / np.where((d4 - d3) + (d5 - d6) != 0, (d4 - d3) + (d5 - d6), 1.0)
-    put((va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0), zero, 1 - t, t)  # edge bc
-    return w
-
-
 class ProximitySearch:
     """Vertex-triangle pairs of a fixed mesh (all shells stacked) within a search distance."""
 
@@ -79,8 +43,8 @@ class ProximitySearch:
         return near
 
     def pairs(self, x: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
-        """(vertex (n,), triangle (n,)) of the pairs whose distance at positions x is below
-        ``distance``."""
+        """(vertex (n,), triangle (n,)) of the pairs whose distance at positions x may be below
+        ``distance`` (it is below it to the triangle's bounding box)."""
         if not len(self.tris) or distance <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         tx = x[self.tris]  # (T, 3 corners, 3)
@@ -104,9 +68,11 @@ class ProximitySearch:
         n = last - first
         v = np.repeat(np.arange(self.nv), n)
         t = tri_of[np.repeat(first, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
-        keep = ~self._touches(v, t)
+        # within the distance of the triangle's box (a bound on the distance to the triangle,
+        # which the force kernels measure themselves) and not a mesh neighbour
+        box_lo, box_hi = tx.min(axis=1), tx.max(axis=1)
+        outside = np.maximum(box_lo[t] - x[v], 0.0) + np.maximum(x[v] - box_hi[t], 0.0)
+        keep = np.einsum("nd,nd->n", outside, outside) < distance * distance
         v, t = v[keep], t[keep]
-        w = closest_weights(x[v], tx[t, 0], tx[t, 1], tx[t, 2])
-        d = np.linalg.norm(x[v] - np.einsum("nk,nkd->nd", w, tx[t]), axis=1)
-        keep = d < distance
+        keep = ~self._touches(v, t)
         return v[keep], t[keep]

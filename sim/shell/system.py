@@ -33,6 +33,7 @@ from sim.shell.sparse import Factorization, SparsePattern
 from sim.spec import ShellSpec, WorldSpec
 
 STATE_KEYS = ("x", "v", "x_prev", "v_prev", "rest_angle")
+REFACTOR_ABOVE = 1e-2  # Newton updates longer than this fraction of the thinnest shell refactorize the preconditioner
 PARAM_KEYS = ("youngs_modulus", "bending_stiffness")
 
 
@@ -371,7 +372,8 @@ class ShellSystem:
                 return {"newton": it, "cg": cg_total}
             if it == s.newton_max_iter:
                 break
-            self._precondition(beta)
+            if size > REFACTOR_ABOVE * self.thinnest:  # (always at the first iteration: size is inf)
+                self._precondition(beta)  # (near the solution the last factor serves as well as a new one)
             K.scaled(self.free, self.r, self.b, -1.0, self.nv)
             b = self.b.to_numpy()
             if projected:
