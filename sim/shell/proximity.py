@@ -5,10 +5,9 @@ function of its start state alone: the Newton iterations see a fixed, smooth ene
 the backward pass finds the same pairs again (the force kernels place each pair's contact
 point themselves, differentiably, see sim.shell.kernels._pair_frame).
 
-Broad phase: a uniform spatial hash, vectorised in numpy. Every triangle's box (grown by
-the search distance) is split into the hash cells it overlaps, every vertex hashed to its
-cell, and the two sorted key lists joined: the work grows with vertices + triangles, never
-with their product. A vertex never pairs with a triangle it belongs to or touches through
+Broad phase: a uniform spatial hash, vectorised in numpy. Triangles are hashed by the cell
+of their centre, and every vertex looks up its cell and the 26 around it (two sorted key
+lists joined): the work grows with vertices + triangles, never with their product. A vertex never pairs with a triangle it belongs to or touches through
 an edge of the mesh (those are held apart by the membrane, not by contact).
 """
 
@@ -48,31 +47,26 @@ class ProximitySearch:
         if not len(self.tris) or distance <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         tx = x[self.tris]  # (T, 3 corners, 3)
-        edge = np.linalg.norm(tx[:, 1] - tx[:, 0], axis=1).mean()
-        cell = max(distance, edge)
-        lo = np.floor((tx.min(axis=1) - distance) / cell).astype(np.int64)
-        hi = np.floor((tx.max(axis=1) + distance) / cell).astype(np.int64)
-        # every (triangle, overlapped cell): a box spans 1-2 cells a side when cell >= edge
-        span = hi - lo + 1
-        counts = span.prod(axis=1)
-        tri_of = np.repeat(np.arange(len(tx)), counts)
-        local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        sy, sz = span[tri_of, 1], span[tri_of, 2]
-        offs = np.stack([local // (sy * sz), (local // sz) % sy, local % sz], axis=1)
-        tri_keys = _keys(lo[tri_of] + offs)
+        centre = tx.mean(axis=1)
+        # cells as wide as the search distance plus the largest centre-to-corner reach: a
+        # vertex near a triangle is in the cell of its centre or in one of the 26 around it
+        cell = distance + float(np.linalg.norm(tx - centre[:, None], axis=2).max())
+        tri_keys = _keys(np.floor(centre / cell).astype(np.int64))
         order = np.argsort(tri_keys, kind="stable")
-        tri_keys, tri_of = tri_keys[order], tri_of[order]
-        v_keys = _keys(np.floor(x / cell).astype(np.int64))
-        first = np.searchsorted(tri_keys, v_keys, side="left")
-        last = np.searchsorted(tri_keys, v_keys, side="right")
-        n = last - first
-        v = np.repeat(np.arange(self.nv), n)
-        t = tri_of[np.repeat(first, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
+        tri_keys = tri_keys[order]
+        around = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+        query = _keys(np.floor(x / cell).astype(np.int64)[:, None, :] + around[None]).reshape(-1)
+        first = np.searchsorted(tri_keys, query, side="left")
+        n = np.searchsorted(tri_keys, query, side="right") - first
+        v = np.repeat(np.repeat(np.arange(self.nv), len(around)), n)
+        t = order[np.repeat(first, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
         # within the distance of the triangle's box (a bound on the distance to the triangle,
-        # which the force kernels measure themselves) and not a mesh neighbour
+        # which the force kernels measure themselves), once (two cells may share a key), and
+        # not a mesh neighbour
         box_lo, box_hi = tx.min(axis=1), tx.max(axis=1)
         outside = np.maximum(box_lo[t] - x[v], 0.0) + np.maximum(x[v] - box_hi[t], 0.0)
         keep = np.einsum("nd,nd->n", outside, outside) < distance * distance
-        v, t = v[keep], t[keep]
+        pair = np.unique(v[keep] * len(tx) + t[keep])
+        v, t = pair // len(tx), pair % len(tx)
         keep = ~self._touches(v, t)
         return v[keep], t[keep]
