@@ -5,12 +5,20 @@ the tool's B-spline keyframes into per-step actions, simulates, and scores the f
 vertices.
 A sample the simulator rejects (blow-up, deep penetration) scores infinitely badly: the
 sampling optimizer ranks it last, a gradient step reports it as an error.
+
+The pinching tasks share one layout: a sheet (a grid of nx x ny vertices, vertex (i, j) with
+i along x) lies on a table with its +x edge hanging over the table's edge, and the gripper,
+turned so its jaws close vertically, starts around that overhang. Tasks that judge what the
+sheet keeps after it is let go end with a fixed release (the jaws open and the tool rises)
+that the optimizer does not control.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
+import numpy as np
 import torch
 
 from sim.errors import SimulationError
@@ -33,6 +41,22 @@ def tool_actions(world, tool: str, motion: torch.Tensor) -> torch.Tensor:
     return torch.cat([hold[:, :slot], mine, hold[:, slot + 1 :]], dim=1)
 
 
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """The fixed end of a motion: over ``steps`` steps the jaws open to ``opening`` (m) and
+    the tool moves by ``shift`` (m), both evenly."""
+
+    steps: int
+    opening: float
+    shift: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def append(self, motion: torch.Tensor) -> torch.Tensor:
+        frac = torch.arange(1, self.steps + 1, dtype=motion.dtype)[:, None] / self.steps
+        last = motion[-1:]
+        end = torch.cat([last[:, :3] + torch.as_tensor(self.shift, dtype=motion.dtype), last.new_full((1, 1), self.opening)], 1)
+        return torch.cat([motion, last + frac * (end - last)], dim=0)
+
+
 def bind_shell_task(
     kind: str,
     ctx: TaskContext,
@@ -40,22 +64,41 @@ def bind_shell_task(
     score: Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor],
     workspace: Workspace = Workspace(reach=(0.06, 0.06, 0.08), max_speed=0.3, max_opening_speed=0.1),
     keyframes: int = 5,
+    first_guess: Callable[[np.ndarray], np.ndarray] | None = None,
+    release: Release | None = None,
 ) -> BoundTask:
-    """score(final vertices by shell name, tool motion) -> scalar loss."""
+    """score(final vertices by shell name, tool motion) -> scalar loss.
+
+    first_guess(fractions of the optimized motion at the keyframes) -> (keyframes - 1, 4)
+    control points the optimizers start from (default: the tool holding still). A release
+    takes its steps from the end of the horizon; the optimizers shape the steps before it."""
     world = ctx.world
     if world is None or getattr(world, "shells", None) is None:
         raise ValueError(f"task {kind!r} needs a simulated world with shells (the scene's cloth bodies)")
-    param = workspace.spline(ctx, keyframes)
+    tail = release.steps if release else 0
+    if ctx.horizon - tail < keyframes:
+        raise ValueError(f"task {kind!r} needs a horizon of at least {keyframes + tail} steps, the scene has {ctx.horizon}")
+    param = workspace.spline(dataclasses.replace(ctx, horizon=ctx.horizon - tail), keyframes)
     ranges = world.shells.shell_ranges
     names = [s.name for s in world.spec.shells]
+    x0 = None
+    if first_guess is not None:
+        x0 = param.project(np.asarray(first_guess(np.linspace(0.0, 1.0, keyframes)[1:]), dtype=np.float64).reshape(-1))
+
+    def full_motion(x: torch.Tensor) -> torch.Tensor:
+        motion = param.decode(x)
+        return release.append(motion) if release else motion
 
     def loss(x: torch.Tensor) -> torch.Tensor:
-        motion = param.decode(x)
+        motion = full_motion(x)
         final = simulate(world, tool_actions(world, ctx.tool, motion))[-1]
         return score({n: final[ranges[i] : ranges[i + 1]] for i, n in enumerate(names)}, motion)
 
-    problem = Problem.from_parameterization(param, loss, evaluate=sampled_loss(loss, SimulationError))
-    return BoundTask(kind, param, problem, defaults, ctx.tool)
+    def tool_motion(x: np.ndarray) -> np.ndarray:
+        return full_motion(torch.as_tensor(x, dtype=torch.float64)).numpy()
+
+    problem = Problem.from_parameterization(param, loss, x0=x0, evaluate=sampled_loss(loss, SimulationError))
+    return BoundTask(kind, param, problem, defaults, ctx.tool, tool_motion if release else None)
 
 
 def _bind_lift(ctx: TaskContext, defaults: TaskDefaults) -> BoundTask:
@@ -83,5 +126,182 @@ register(
             optimizer_settings=optimizer_settings(20, explore=3, cmaes={"popsize": 6}),
         ),
         bind=_bind_lift,
+    )
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SheetGrid:
+    """A shipped sheet's vertex grid: its initial vertices and the ids of its x-edges."""
+
+    name: str
+    rest: torch.Tensor  # (nx * ny, 3) initial vertices
+    nx: int
+    ny: int
+    thickness: float
+
+    @classmethod
+    def of(cls, ctx: TaskContext, name: str) -> "SheetGrid":
+        body = ctx.body(name)
+        if body["shape"]["kind"] != "cloth":
+            raise ValueError(f"task body {name!r} must be a cloth sheet, got a {body['shape']['kind']}")
+        nx, ny = body["shape"]["resolution"]
+        shell = next(s for s in ctx.world.spec.shells if s.name == name)
+        return cls(name, torch.tensor(shell.vertices), nx, ny, float(body["material"]["thickness"]))
+
+    def column(self, i: int) -> list[int]:
+        """Vertex ids of the row across the sheet at grid x index i (i = -1: the +x edge)."""
+        i %= self.nx
+        return [j * self.nx + i for j in range(self.ny)]
+
+
+def _entity(ctx: TaskContext, kind: str, default: str) -> str:
+    term = ctx.term(kind)
+    return term.entity if term and term.entity else default
+
+
+def _pinch_and_move(start: np.ndarray, close: float, moves: list[tuple[float, float, float]]) -> Callable:
+    """A scripted start: close the jaws to ``close`` by the first keyframe, then visit the
+    tool positions start + moves[k] at the following keyframes (held after the last)."""
+
+    def guess(frac: np.ndarray) -> np.ndarray:
+        rows = [np.array([*start[:3], close])]
+        for k in range(1, len(frac)):
+            rows.append(np.array([*(start[:3] + moves[min(k - 1, len(moves) - 1)]), close]))
+        return np.array(rows)
+
+    return guess
+
+
+def _bind_separate(ctx: TaskContext, defaults: TaskDefaults) -> BoundTask:
+    """Two sheets lie stacked, the top one overhanging the table's edge: draw the top sheet
+    off the stack by its overhang (its mean x moves by term "pull", m) while the bottom sheet,
+    dragged by friction between the sheets, stays put (term "stay": the weight of its mean
+    squared displacement)."""
+    top, bottom = SheetGrid.of(ctx, _entity(ctx, "pull", "top")), SheetGrid.of(ctx, _entity(ctx, "stay", "bottom"))
+    pull = float(ctx.target("pull", [0.04], 1)[0])
+    stay = ctx.weight("stay", 1.0)
+    goal = float(top.rest[:, 0].mean()) + pull
+    start = np.asarray(ctx.tool_start, dtype=np.float64)
+
+    def score(final, motion):
+        moved = ((final[bottom.name] - bottom.rest) ** 2).sum(1).mean()
+        return (final[top.name][:, 0].mean() - goal) ** 2 + stay * moved
+
+    workspace = Workspace(reach=(0.06, 0.02, 0.03), max_speed=0.3, max_opening_speed=0.1)
+    guess = _pinch_and_move(start, 0.0004, [(0.0, 0, 0), (0.01, 0, 0), (0.02, 0, 0)])
+    return bind_shell_task("separate_sheet", ctx, defaults, score, workspace, first_guess=guess)
+
+
+register(
+    TaskDefinition(
+        kind="separate_sheet",
+        family="shell",
+        description="Draw the top sheet off a stack of two by its overhang while the bottom sheet stays put",
+        scene="separate_sheet.yaml",
+        defaults=TaskDefaults(
+            success_threshold=2.5e-5,  # top sheet within 5 mm of its goal and the bottom's RMS shift below 5 mm
+            iterations=20,
+            time_budget_s=600.0,
+            optimizer_settings=optimizer_settings(20, explore=3, cmaes={"popsize": 6, "sigma0": 0.15},
+                                                  adam={"lr": 0.02, "final_lr_ratio": 0.1, "clip_norm": 1.0}),
+        ),
+        bind=_bind_separate,
+    )
+)
+
+
+# Folding: the jaws pinch the sheet's +x edge row only (narrow fingers), so the sheet turns
+# about the pinched row like a page while the tool keeps its orientation. The jaws open and
+# rise by half their travel in the release, so the lower jaw stays level under the edge.
+FOLD_RELEASE = Release(steps=8, opening=0.014, shift=(-0.01, 0.0, 0.007))
+FOLD_WORKSPACE = Workspace(reach=(0.08, 0.01, 0.05), max_speed=0.5, max_opening_speed=0.1)
+
+
+def _page_turn(start: np.ndarray, reach: float) -> Callable:
+    """The scripted fold the optimizers start from: pinch, lift the edge and carry it over
+    the sheet by ``reach`` (m along -x), laying it down short of the far edge."""
+    up = max(0.5 * reach, 0.02)
+    return _pinch_and_move(start, 0.0004, [(0.0, 0, 0), (-0.2 * reach, 0, up), (-0.7 * reach, 0, up), (-reach, 0, 0.004)])
+
+
+def _bind_fold(kind: str, default_shift: float, scripted_reach: float,
+               release: Release = FOLD_RELEASE) -> Callable[[TaskContext, TaskDefaults], BoundTask]:
+    """Fold a sheet in half across x: its +x edge row must land on its -x edge row, one
+    sheet thickness above it (term "fold": the sheet; its target, if given, moves the folded
+    sheet along x, and then the -x edge row must move with it). Scored after the release:
+    mean squared distance of the edge rows from their targets."""
+
+    def bind(ctx: TaskContext, defaults: TaskDefaults) -> BoundTask:
+        grid = SheetGrid.of(ctx, _entity(ctx, "fold", "sheet"))
+        shift = torch.tensor([float(ctx.target("fold", [default_shift], 1)[0]), 0.0, 0.0], dtype=torch.float64)
+        near, far = grid.column(-1), grid.column(0)
+        on_top = grid.rest[far] + shift + torch.tensor([0.0, 0.0, grid.thickness], dtype=torch.float64)
+        moved = bool(shift.abs().sum() > 0)
+
+        def score(final, motion):
+            x = final[grid.name]
+            err = ((x[near] - on_top) ** 2).sum(1).mean()
+            if moved:
+                err = err + ((x[far] - grid.rest[far] - shift) ** 2).sum(1).mean()
+            return err
+
+        start = np.asarray(ctx.tool_start, dtype=np.float64)
+        reach = scripted_reach * float(grid.rest[near, 0].mean() - grid.rest[far, 0].mean())
+        return bind_shell_task(kind, ctx, defaults, score, FOLD_WORKSPACE, keyframes=6,
+                               first_guess=_page_turn(start, reach), release=release)
+
+    return bind
+
+
+_FOLD_SETTINGS = optimizer_settings(20, explore=3, cmaes={"popsize": 6, "sigma0": 0.1},
+                                    adam={"lr": 0.01, "final_lr_ratio": 0.1, "clip_norm": 1.0})
+
+register(
+    TaskDefinition(
+        kind="fold_sheet",
+        family="shell",
+        description="Pinch a cloth's edge and fold the cloth in half, laying that edge on the opposite one",
+        scene="fold_sheet.yaml",
+        defaults=TaskDefaults(
+            success_threshold=2.5e-5,  # the edge row within 5 mm RMS of the opposite edge
+            iterations=20,
+            time_budget_s=900.0,
+            optimizer_settings=_FOLD_SETTINGS,
+        ),
+        bind=_bind_fold("fold_sheet", 0.0, scripted_reach=0.7),
+    )
+)
+
+register(
+    TaskDefinition(
+        kind="pick_and_fold",
+        family="shell",
+        description="Pick a cloth up by its edge and lay it down folded in half, 2 cm further along the table",
+        scene="pick_and_fold.yaml",
+        defaults=TaskDefaults(
+            success_threshold=5e-5,  # both edge rows within 5 mm RMS of their targets
+            iterations=20,
+            time_budget_s=900.0,
+            optimizer_settings=_FOLD_SETTINGS,
+        ),
+        bind=_bind_fold("pick_and_fold", -0.02, scripted_reach=0.7),
+    )
+)
+
+register(
+    TaskDefinition(
+        kind="form_crease",
+        family="shell",
+        description="Fold paper that yields past a small angle so that it keeps the fold after it is let go",
+        scene="form_crease.yaml",
+        defaults=TaskDefaults(
+            success_threshold=1e-4,  # the edge row within 1 cm RMS of the folded position after the release
+            iterations=20,
+            time_budget_s=900.0,
+            optimizer_settings=_FOLD_SETTINGS,
+        ),
+        # a longer release than folding cloth: the paper has time to spring back where it did not yield
+        bind=_bind_fold("form_crease", 0.0, scripted_reach=0.7, release=Release(steps=16, opening=0.014, shift=(-0.01, 0.0, 0.02))),
     )
 )
