@@ -361,7 +361,7 @@ class ShellSystem:
         beta = 2.0 * self.dt / 3.0
         K.predict(self.xn, self.xm, self.vn, self.vm, self.xhat, self.x, self.free, self.pin, self.nv, beta)
         self.find_pairs()
-        cg_total, size, projected = 0, float("inf"), False
+        cg_total, size, alpha, projected = 0, float("inf"), 0.0, False
         for it in range(s.newton_max_iter + 1):
             self.forces()
             err = self._residual(beta)
@@ -372,8 +372,9 @@ class ShellSystem:
                 return {"newton": it, "cg": cg_total}
             if it == s.newton_max_iter:
                 break
-            if size > REFACTOR_ABOVE * self.thinnest:  # (always at the first iteration: size is inf)
-                self._precondition(beta)  # (near the solution the last factor serves as well as a new one)
+            # near the solution, after a full exact step, the last factor serves as well as a new one
+            if projected or alpha < 1.0 or size > REFACTOR_ABOVE * self.thinnest:
+                self._precondition(beta)
             K.scaled(self.free, self.r, self.b, -1.0, self.nv)
             b = self.b.to_numpy()
             if projected:
