@@ -61,7 +61,10 @@ class FingerRig:
         speed = max(wave_speed(b.material) for b in self.bodies)
         substeps = max(1, math.ceil(ctx.dt * speed / (CFL * grid.dx)))
         shapes = [ShapeSpec("box", self.half)] * 2
-        self.system = MpmSystem(self.bodies, grid, shapes, friction=domain.friction, dt=ctx.dt / substeps, substeps=substeps, checkpoint_every=5)
+        # a task's bodies are small (a few thousand particles): a whole step of substep
+        # states fits, so the backward need not recompute chunks of substeps
+        self.system = MpmSystem(self.bodies, grid, shapes, friction=domain.friction, dt=ctx.dt / substeps, substeps=substeps,
+                                checkpoint_every=5, substep_chunk=substeps)
         self.rest = torch.from_numpy(self.system.x0)
         counts = np.cumsum([0] + [len(b.positions) for b in self.bodies])
         self.slices = {b.name: slice(int(counts[i]), int(counts[i + 1])) for i, b in enumerate(self.bodies)}
