@@ -47,6 +47,13 @@ def directional_check(kind: str, grad: np.ndarray, direction: np.ndarray, step: 
     return CheckResult(kind, analytic, numeric, step, inactive)
 
 
+def action_direction(rng: np.random.Generator, actions: np.ndarray, rotation_scale: float) -> np.ndarray:
+    """A random direction for per-step tool actions, its quaternion part scaled down."""
+    d = rng.normal(size=actions.shape)
+    d[..., 3:7] *= rotation_scale
+    return d
+
+
 def random_linear_loss(shape: tuple[int, ...], seed: int = 0) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     weights = np.random.default_rng(seed).normal(size=shape)
     return lambda observed: (float(np.sum(weights * observed)), weights)
@@ -84,9 +91,8 @@ def check_gradients(
         if kind == "actions":
             if not world.spec.tools:
                 continue
-            d = rng.normal(size=actions.shape)
-            d[..., 3:7] *= 0.1  # keep quaternion moves modest
             h = rel_step * max(1.0, np.abs(actions).max())
+            d = action_direction(rng, actions, 0.1)  # keep quaternion moves modest
             result = directional_check(kind, grads.actions, d, h, lambda o: evaluate(actions + o, params, x0)[1][0], value)
         elif kind == "keyframes":
             if keyframes is None:

@@ -565,7 +565,7 @@ def final_state_loss(state: dict[str, np.ndarray], seed: int = 0):
 def check_volumetric_gradients(world, kinds=VOLUMETRIC_KINDS, loss=None, seed: int = 0, rel_step: float = 1e-6):
     """Adjoint directional derivatives against float64 central differences, one per kind
     (sim.gradcheck.CheckResult rows). Action directions move positions and openings only."""
-    from sim.gradcheck import directional_check
+    from sim.gradcheck import action_direction, directional_check
 
     unknown = sorted(set(kinds) - set(VOLUMETRIC_KINDS))
     if unknown:
@@ -589,9 +589,8 @@ def check_volumetric_gradients(world, kinds=VOLUMETRIC_KINDS, loss=None, seed: i
         if kind == "actions":
             if not world.spec.tools:
                 continue
-            d = rng.normal(size=actions.shape)
-            d[..., 3:7] = 0.0  # rotations are not differentiated
             h = rel_step * max(1.0, np.abs(actions).max()) * 1e-2
+            d = action_direction(rng, actions, 0.0)  # rotations are not differentiated
             result = directional_check(kind, grads.actions, d, h, lambda o: evaluate(actions + o, params)[1][0], value)
         else:
             key = "volumetric_contact" if kind in _CONTACT_SLOT else kind
