@@ -307,9 +307,14 @@ class MpmSystem:
             self.C.grad[s, p] += m * g_affine
 
     @ti.kernel
-    def grid_op(self, s: ti.i32):
+    def grid_op(self, s: ti.i32, consume: ti.template()):
+        """Every cell's velocity (zero where empty) from its momentum, gravity, the shapes at
+        substep s and the domain walls. ``consume`` (forward only, never differentiated) also
+        zeroes the momenta and masses it read: the grid is left clean for the next P2G
+        without a pass over every cell."""
         for I in ti.grouped(self.grid_m):
             m = self.grid_m[I]
+            v = ti.Vector([0.0, 0.0, 0.0])
             if m > 0:
                 v = self.grid_mv[I] / m + self.dt * self.gravity
                 pos = self.origin + I * self.dx
@@ -320,7 +325,10 @@ class MpmSystem:
                         v[d] = 0.0
                     if I[d] > self.n_grid - 3 and v[d] > 0:
                         v[d] = 0.0
-                self.grid_v[I] = v
+                if ti.static(consume):
+                    self.grid_mv[I] = ti.Vector([0.0, 0.0, 0.0])
+                    self.grid_m[I] = 0.0
+            self.grid_v[I] = v
 
     @ti.func
     def _collide(self, s, k, pos, v):
@@ -424,31 +432,27 @@ class MpmSystem:
         """The ring row holding the state before substep s."""
         return s % self.slots
 
-    def _clear_grid(self) -> None:
-        self.grid_mv.fill(0)
-        self.grid_m.fill(0)
-        self.grid_v.fill(0)
-
+    # Grid momenta and masses are zero between transfers (P2G adds into them).
     def transfer(self, s: int) -> None:
         """Particles to grid, grid update (shapes at substep s), grid to particles."""
         i, o = self.slot(s), self.slot(s + 1)
-        self._clear_grid()
         self.p2g(i)
-        self.grid_op(s)
+        self.grid_op(s, True)
         self.g2p(i, o)
 
     def transfer_adjoint(self, s: int) -> None:
         """Reverse of ``transfer`` (the grid recomputed first): new-state adjoints into the
         adjoints of substep s's state, stress and coupling force."""
         i, o = self.slot(s), self.slot(s + 1)
-        self._clear_grid()
         self.p2g(i)
-        self.grid_op(s)
+        self.grid_op(s, False)
         for f in (self.grid_mv, self.grid_m, self.grid_v):
             f.grad.fill(0)
         self.g2p_adjoint(i, o)
-        self.grid_op.grad(s)
+        self.grid_op.grad(s, False)
         self.p2g_adjoint(i)
+        self.grid_mv.fill(0)
+        self.grid_m.fill(0)
 
     def substep(self, s: int) -> None:
         self.constitutive(self.slot(s), self.slot(s + 1))
