@@ -188,7 +188,7 @@ def _bind_separate(ctx: TaskContext, defaults: TaskDefaults) -> BoundTask:
         moved = ((final[bottom.name] - bottom.rest) ** 2).sum(1).mean()
         return (final[top.name][:, 0].mean() - goal) ** 2 + stay * moved
 
-    workspace = Workspace(reach=(0.06, 0.02, 0.03), max_speed=0.3, max_opening_speed=0.1)
+    workspace = Workspace(reach=(0.06, 0.02, 0.03), max_speed=0.5, max_opening_speed=0.1)
     guess = _pinch_and_move(start, 0.0004, [(0.0, 0, 0), (0.01, 0, 0), (0.02, 0, 0)])
     return bind_shell_task("separate_sheet", ctx, defaults, score, workspace, first_guess=guess)
 
@@ -226,8 +226,7 @@ def _page_turn(start: np.ndarray, reach: float) -> Callable:
     return _pinch_and_move(start, 0.0004, [(0.0, 0, 0), (-0.2 * reach, 0, up), (-0.7 * reach, 0, up), (-reach, 0, 0.004)])
 
 
-def _bind_fold(kind: str, default_shift: float, scripted_reach: float,
-               release: Release = FOLD_RELEASE) -> Callable[[TaskContext, TaskDefaults], BoundTask]:
+def _bind_fold(kind: str, default_shift: float, scripted_reach: float) -> Callable[[TaskContext, TaskDefaults], BoundTask]:
     """Fold a sheet in half across x: its +x edge row must land on its -x edge row, one
     sheet thickness above it (term "fold": the sheet; its target, if given, moves the folded
     sheet along x, and then the -x edge row must move with it). Scored after the release:
@@ -250,7 +249,7 @@ def _bind_fold(kind: str, default_shift: float, scripted_reach: float,
         start = np.asarray(ctx.tool_start, dtype=np.float64)
         reach = scripted_reach * float(grid.rest[near, 0].mean() - grid.rest[far, 0].mean())
         return bind_shell_task(kind, ctx, defaults, score, FOLD_WORKSPACE, keyframes=6,
-                               first_guess=_page_turn(start, reach), release=release)
+                               first_guess=_page_turn(start, reach), release=FOLD_RELEASE)
 
     return bind
 
@@ -291,6 +290,7 @@ register(
     )
 )
 
+
 def _bind_crease(ctx: TaskContext, defaults: TaskDefaults) -> BoundTask:
     """A ruler (a kinematic box, term "crease": its entity) holds the paper's far part down;
     fold the free part up against the ruler's +x face so that a crease forms there and the
@@ -306,8 +306,9 @@ def _bind_crease(ctx: TaskContext, defaults: TaskDefaults) -> BoundTask:
     length = float(sheet.rest[edge, 0].mean()) - crease_x
     if length <= 0:
         raise ValueError(f"the ruler's +x face (x = {crease_x:.4f} m) must lie inside the sheet, before its +x edge")
-    target = sheet.rest[edge] + torch.tensor([crease_x + length * np.cos(angle), 0.0, length * np.sin(angle)], dtype=torch.float64)
-    target[:, 0] -= sheet.rest[edge, 0]
+    target = sheet.rest[edge].clone()  # the edge row turned about the crease line
+    target[:, 0] = crease_x + length * np.cos(angle)
+    target[:, 2] += length * np.sin(angle)
 
     def score(final, motion):
         return ((final[sheet.name][edge] - target) ** 2).sum(1).mean()
