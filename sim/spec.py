@@ -44,7 +44,7 @@ class Settings:
     newton_tol: float = 1e-7  # m: largest error of a step's positions (1/1000 of paper's thickness)
     newton_rtol: float = 1e-6  # ... or this fraction of the step's largest displacement, if larger
     newton_ftol: float = 1e-4  # ... or every force residual below this fraction of the vertex's weight + contact forces
-    newton_max_iter: int = 30
+    newton_max_iter: int = 50
     newton_accept: float = 5e-2  # at the cap, keep a step whose last update is below this fraction of the thickness
     cg_tol: float = 1e-4  # relative residual of each Newton linear solve
     adjoint_tol: float = 1e-10  # relative residual of the adjoint solve of a step
