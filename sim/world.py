@@ -1,6 +1,6 @@
 """The world: systems built from a WorldSpec, stepped together, with state as numpy.
 
-A system (shells now; FEM, MPM and rigid bodies from ``sim.fem``/``sim.mpm``/``sim.rigid``)
+A system (shells from ``sim.shell``; FEM pads and bodies and MPM bodies together from ``sim.volumetric``)
 implements ``System`` below. Systems see the kinematic tools through the shared
 ``Colliders`` (poses at the start and end of the step, signed distances in ``sim.sdf``).
 The world owns the step counter, moves the colliders along the trajectory, and checks
