@@ -378,14 +378,6 @@ def assemble_hessian(
 
 
 @ti.kernel
-def max_norm(a: A, nv: ti.i32) -> ti.f64:
-    worst = 0.0
-    for i in range(nv):
-        ti.atomic_max(worst, a[i].norm())
-    return worst
-
-
-@ti.kernel
 def max_distance(a: A, b: A, nv: ti.i32) -> ti.f64:
     worst = 0.0
     for i in range(nv):
