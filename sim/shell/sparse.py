@@ -45,6 +45,7 @@ class SparsePattern:
         self.ti_tri_slot = self._to_ti(self.tri_slot)
         self.ti_hinge_slot = self._to_ti(self.hinge_slot)
         self.ti_diag_slot = self._to_ti(self.diag_slot[:, None])
+        self._scalar_csr()
 
     @staticmethod
     def _element_slots(elems: np.ndarray, slot) -> np.ndarray:
@@ -72,8 +73,6 @@ class SparsePattern:
 
     def factorize(self) -> "Factorization":
         """Factorize the assembled blocks."""
-        if not hasattr(self, "_perm"):
-            self._scalar_csr()
         data = self.blocks.to_numpy().reshape(-1)[self._perm]
         return Factorization(3 * self.nv, self._csr_indptr, self._csr_indices, data)
 
