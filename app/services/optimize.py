@@ -7,7 +7,9 @@ so a run killed at any moment (Ctrl-C included) resumes exactly from its last it
 
 Folder layout: state.pt (optimizer state and loss curve, plain tensors: what resume reads),
 run.json (what ran, how far, the outcome), curve.csv and curve.json (one row per iteration),
-best.json (best parameters and their trajectory as scene keyframes).
+best.json (best parameters and their trajectory as scene keyframes). An iteration whose
+evaluation the simulator rejected has an infinite loss and says why in the curve's
+"failure" column; run.json counts them and, if the run could not go on, names the error.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sim.optim.optimizers import DEFAULT_OPTIMIZER, iterate, load_state, make_op
 from sim.optim.problem import IterationReport
 from sim.tasks.base import BoundTask
 
-CURVE_FIELDS = ("optimizer", "phase", "iteration", "loss", "best_loss", "grad_norm", "wall_time", "evaluations")
+CURVE_FIELDS = ("optimizer", "phase", "iteration", "loss", "best_loss", "grad_norm", "wall_time", "evaluations", "failure")
 
 
 class RunFolderError(ValueError):
@@ -46,6 +48,7 @@ class OptimizationRun:
         self.optimizer = make_optimizer(optimizer, task.problem, settings, seed)
         self.curve: list[dict] = []
         self.best: IterationReport | None = None
+        self.error: str | None = None  # why the run stopped early, if it could not go on
 
     @classmethod
     def resume(cls, task: BoundTask, out_dir: Path | str) -> "OptimizationRun":
@@ -92,8 +95,14 @@ class OptimizationRun:
             writer.writeheader()
             writer.writerows(self.curve)
         os.replace(self.out_dir / "curve.csv.tmp", self.out_dir / "curve.csv")
-        if report.loss <= self.optimizer.best_loss:
+        if report.failure is None and report.loss <= self.optimizer.best_loss:
             self._write_best(report)
+        _write_atomic(self.out_dir / "run.json", json.dumps(self.summary(), indent=2))
+
+    def record_error(self, message: str) -> None:
+        """Note in run.json why the run stopped before its budget."""
+        self.error = message
+        self.out_dir.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.out_dir / "run.json", json.dumps(self.summary(), indent=2))
 
     def _write_best(self, report: IterationReport) -> None:
@@ -130,4 +139,6 @@ class OptimizationRun:
             "wall_time_to_success": solved_at["wall_time"] if solved_at else None,
             "wall_time": last.get("wall_time", 0.0),
             "evaluations": last.get("evaluations", 0),
+            "failed_iterations": sum(1 for r in self.curve if r.get("failure")),
+            "error": self.error,
         }

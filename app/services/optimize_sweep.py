@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.services.optimize import OptimizationRun
+from sim.optim.problem import OptimizationError
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,22 @@ def run_one(request: RunRequest) -> dict:
     from app.scene.io import load_scene
     from app.services.optimize_tasks import bind_scene_task
 
-    task = bind_scene_task(load_scene(request.scene))
+    return {**run_task(bind_scene_task(load_scene(request.scene)), request), "scene": request.scene}
+
+
+def run_task(task, request: RunRequest) -> dict:
+    """run_one on a bound task. A run that cannot go on (OptimizationError) ends with its
+    error in the result and in run.json instead of raising, so the sweep goes on."""
     if (Path(request.out_dir) / "state.pt").exists():
         run = OptimizationRun.resume(task, request.out_dir)
     else:
         run = OptimizationRun(task, request.out_dir, request.optimizer, request.seed)
     budget = request.iterations or task.defaults.iterations
-    for _ in run.reports(max(0, budget - run.iterations_done)):
-        pass
+    try:
+        for _ in run.reports(max(0, budget - run.iterations_done)):
+            pass
+    except OptimizationError as exc:
+        run.record_error(str(exc))
     return {**run.summary(), "scene": request.scene, "time_budget_s": task.defaults.time_budget_s, "curve": run.curve}
 
 
@@ -102,7 +111,8 @@ def summarize(results: list[dict]) -> dict:
                 "seeds": len(runs),
                 "successes": len(solved),
                 "success_rate": len(solved) / len(runs),
-                "final_loss_median": statistics.median(r["best_loss"] for r in runs),
+                "final_loss_median": statistics.median(_loss(r["best_loss"]) for r in runs),
+                "runs_stopped_by_errors": sum(1 for r in runs if r.get("error")),
                 "iterations_to_success_median": statistics.median(r["iterations_to_success"] for r in solved) if solved else None,
                 "wall_time_to_success_median": statistics.median(r["wall_time_to_success"] for r in solved) if solved else None,
                 "wall_time_max": max(r["wall_time"] for r in runs),
@@ -110,6 +120,10 @@ def summarize(results: list[dict]) -> dict:
             }
         out[task]["hybrid_at_least_as_good"] = _hybrid_verdict(out[task])
     return out
+
+
+def _loss(value: float | None) -> float:
+    return float("inf") if value is None else value  # None: no iteration evaluated
 
 
 def _rank(row: dict) -> tuple:

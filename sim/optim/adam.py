@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from sim.optim.problem import IterationReport, Problem
+from sim.optim.problem import FailedEvaluation, IterationReport, OptimizationError, Problem
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,12 @@ class AdamSettings:
 
 class Adam:
     """Adam runs in normalised coordinates z = (x - lower) / (upper - lower), so one learning
-    rate suits metres, radians and gripper openings alike; x is projected after every step."""
+    rate suits metres, radians and gripper openings alike; x is projected after every step.
+
+    A step whose evaluation fails (the simulator rejects the parameters) is reported as a
+    failed iteration with an infinite loss; the next point is halfway back to the last one
+    that evaluated, the moment estimates restart (their momentum carried the step there)
+    and every later step is half as long."""
 
     name = "adam"
 
@@ -53,6 +58,8 @@ class Adam:
         self.iteration, self.local_iteration = iteration, 0
         self.elapsed, self.evaluations = 0.0, 0
         self.best_loss, self.best_params = math.inf, start
+        self._last_good: torch.Tensor | None = None  # z of the last evaluation that succeeded
+        self.step_scale = 1.0  # halved by every failed evaluation
 
     def _x(self, z: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(self.problem.lower) + torch.as_tensor(self._scale) * z
@@ -61,13 +68,17 @@ class Adam:
         t0 = time.perf_counter()
         self._opt.zero_grad()
         x_leaf = self._x(self._z.detach()).requires_grad_(True)
-        loss, grad_x = self.problem.value_and_grad(x_leaf)
+        params = x_leaf.detach().numpy().copy()
+        try:
+            loss, grad_x = self.problem.value_and_grad(x_leaf)
+        except FailedEvaluation as exc:
+            return self._failed(t0, params, exc.message)
+        self._last_good = self._z.detach().clone()
         grad = grad_x * torch.as_tensor(self._scale)
         grad_norm = float(grad.norm())
         self._z.grad = grad * min(1.0, self.settings.clip_norm / max(grad_norm, 1e-300))
-        params = x_leaf.detach().numpy().copy()
         for group in self._opt.param_groups:
-            group["lr"] = self.settings.rate(self.local_iteration)
+            group["lr"] = self.step_scale * self.settings.rate(self.local_iteration)
         self._opt.step()
         with torch.no_grad():
             x = self.problem.feasible(self._x(self._z).numpy())
@@ -80,6 +91,20 @@ class Adam:
         self.elapsed += time.perf_counter() - t0
         return IterationReport(self.name, "adam", self.iteration, loss, self.best_loss, grad_norm, params, self.elapsed, self.evaluations)
 
+    def _failed(self, t0: float, params: np.ndarray, why: str) -> IterationReport:
+        if self._last_good is None:
+            raise OptimizationError(f"the objective fails at the starting parameters, so there is nothing to back off to: {why}")
+        with torch.no_grad():
+            x = self.problem.feasible(self._x(0.5 * (self._last_good + self._z)).numpy())
+            self._z.copy_(torch.as_tensor((x - self.problem.lower) / self._scale))
+        self.step_scale *= 0.5
+        self._opt.state.clear()
+        self.iteration += 1
+        self.local_iteration += 1
+        self.evaluations += 1
+        self.elapsed += time.perf_counter() - t0
+        return IterationReport(self.name, "adam", self.iteration, math.inf, self.best_loss, None, params, self.elapsed, self.evaluations, why)
+
     def state_dict(self) -> dict:
         return {
             "settings": asdict(self.settings),
@@ -91,6 +116,8 @@ class Adam:
             "evaluations": self.evaluations,
             "best_loss": self.best_loss,
             "best_params": torch.as_tensor(self.best_params),
+            "last_good": self._last_good,
+            "step_scale": self.step_scale,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -100,3 +127,5 @@ class Adam:
         self.iteration, self.local_iteration = state["iteration"], state["local_iteration"]
         self.elapsed, self.evaluations = state["elapsed"], state["evaluations"]
         self.best_loss, self.best_params = state["best_loss"], state["best_params"].numpy().copy()
+        # runs saved before failed steps were kept had neither
+        self._last_good, self.step_scale = state.get("last_good"), state.get("step_scale", 1.0)

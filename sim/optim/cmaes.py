@@ -1,5 +1,10 @@
 """CMA-ES (the `cma` package) over normalised parameters, one generation per iteration.
 
+Samples the simulator rejects rank last, the farthest from the mean the worst, so a
+generation with failures draws the search in around the mean. The first generation also
+evaluates the start itself (not told to the strategy), so the best found is never worse
+than the start.
+
 Resuming never unpickles anything: the strategy is rebuilt from its seed and the stored
 fitness values of every past generation are told again (the samples are regenerated from the
 same seeded stream), which reproduces its state exactly without re-running the objective.
@@ -15,7 +20,7 @@ import cma
 import numpy as np
 import torch
 
-from sim.optim.problem import IterationReport, OptimizationError, Problem
+from sim.optim.problem import IterationReport, Problem
 
 
 @dataclass(frozen=True)
@@ -68,30 +73,38 @@ class CMAES:
 
     def step(self) -> IterationReport:
         t0 = time.perf_counter()
+        first = not self._history
         zs = self._es.ask()
-        losses, fitness, xs = [], [], []
+        losses, fitness, xs, failures = [], [], [], []
         for z in zs:
             x, off = self._candidate(z)
-            loss = self.problem.value(x)
+            loss, why = self.problem.sample(x)
             xs.append(x)
             losses.append(loss)
             fitness.append(loss + self.settings.infeasible_penalty * off)
+            if why:
+                failures.append(why)
         finite = [f for f in fitness if math.isfinite(f)]
-        if not finite:
-            raise OptimizationError(f"the loss is {losses[0]} at every CMA-ES sample of iteration {self.iteration + 1}")
-        # samples the objective rejects (inf/NaN: a simulation that blew up) rank last
-        worst = max(finite) + abs(max(finite)) + 1.0
-        fitness = [f if math.isfinite(f) else worst for f in fitness]
-        losses = [v if math.isfinite(v) else math.inf for v in losses]
+        worst = max(finite) + abs(max(finite)) + 1.0 if finite else 0.0
+        spread = [float(np.linalg.norm(np.asarray(z) - self._es.mean)) for z in zs]
+        fitness = [f if math.isfinite(f) else worst + d for f, d in zip(fitness, spread)]
         self._es.tell(zs, fitness)
         self._history.append(fitness)
+        self.evaluations += len(zs)
+        if first:
+            loss, why = self.problem.sample(self._start)
+            self.evaluations += 1
+            xs.append(self._start)
+            losses.append(loss)
+            if why:
+                failures.append(f"at the start: {why}")
         k = int(np.argmin(losses))
         self.iteration += 1
-        self.evaluations += len(zs)
         if losses[k] < self.best_loss:
             self.best_loss, self.best_params = losses[k], xs[k]
         self.elapsed += time.perf_counter() - t0
-        return IterationReport(self.name, "cmaes", self.iteration, losses[k], self.best_loss, None, xs[k], self.elapsed, self.evaluations)
+        failure = f"{len(failures)} of {len(losses)} evaluations failed, e.g. {failures[0]}" if failures else None
+        return IterationReport(self.name, "cmaes", self.iteration, losses[k], self.best_loss, None, xs[k], self.elapsed, self.evaluations, failure)
 
     def state_dict(self) -> dict:
         return {

@@ -10,9 +10,24 @@ from typing import Callable
 import numpy as np
 import torch
 
+from sim.errors import SimulationError
+
 
 class OptimizationError(RuntimeError):
-    """The objective returned something unusable (NaN/inf loss or gradient)."""
+    """The run cannot go on (a malformed objective, or no parameters to fall back to)."""
+
+
+class FailedEvaluation(OptimizationError):
+    """The objective failed at these parameters (the simulator raised, or the loss or its
+    gradient is not finite): optimizers record it as a failed step and back off."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# what a failed evaluation looks like from inside the objective
+EVALUATION_FAILURES = (SimulationError, FailedEvaluation)
 
 
 @dataclass
@@ -49,25 +64,42 @@ class Problem:
         return self.project(x) if self.project else np.clip(x, self.lower, self.upper)
 
     def value(self, x: np.ndarray) -> float:
-        if self.evaluate is not None:
-            value = float(self.evaluate(x))
-        else:
-            with torch.no_grad():
-                value = float(self.loss(torch.as_tensor(x, dtype=torch.float64)))
-        return value
+        """The loss without a tape; inf where the evaluation fails (see sample)."""
+        return self.sample(x)[0]
+
+    def sample(self, x: np.ndarray) -> tuple[float, str | None]:
+        """(loss, None), or (inf, why) where the simulator rejects x or the loss is not
+        finite: sampling optimizers rank such samples last."""
+        try:
+            if self.evaluate is not None:
+                value = float(self.evaluate(x))
+            else:
+                with torch.no_grad():
+                    value = float(self.loss(torch.as_tensor(x, dtype=torch.float64)))
+        except SimulationError as exc:
+            return math.inf, f"simulation failed: {exc}"
+        if not math.isfinite(value):
+            return math.inf, f"the loss is {value}"
+        return value, None
 
     def value_and_grad(self, x: torch.Tensor) -> tuple[float, torch.Tensor]:
-        """Loss and gradient at the leaf tensor x (its .grad is overwritten)."""
+        """Loss and gradient at the leaf tensor x (its .grad is overwritten). Raises
+        FailedEvaluation where the simulator rejects x or the result is not finite."""
         x.grad = None
-        out = self.loss(x)
-        if out.ndim != 0:
-            raise OptimizationError(f"the loss must be a scalar, got shape {tuple(out.shape)}")
-        value = float(out.detach())
-        if not math.isfinite(value):
-            raise OptimizationError(f"the loss is {value} at these parameters")
-        out.backward()
-        if x.grad is None or not torch.all(torch.isfinite(x.grad)):
-            raise OptimizationError("the loss gradient is missing or not finite")
+        try:
+            out = self.loss(x)
+            if out.ndim != 0:
+                raise OptimizationError(f"the loss must be a scalar, got shape {tuple(out.shape)}")
+            value = float(out.detach())
+            if not math.isfinite(value):
+                raise FailedEvaluation(f"the loss is {value} at these parameters")
+            out.backward()
+        except SimulationError as exc:
+            raise FailedEvaluation(f"simulation failed: {exc}") from exc
+        if x.grad is None:
+            raise OptimizationError("the loss does not depend on the parameters (no gradient)")
+        if not torch.all(torch.isfinite(x.grad)):
+            raise FailedEvaluation("the loss gradient is not finite at these parameters")
         return value, x.grad
 
 
@@ -82,6 +114,7 @@ class IterationReport:
     params: np.ndarray  # the parameters whose loss is reported
     wall_time: float  # seconds spent optimizing so far, resumes included
     evaluations: int  # objective evaluations so far
+    failure: str | None = None  # why this iteration's evaluation(s) failed (loss is then inf)
 
     def row(self) -> dict:
         """The report without its parameters, for loss curves and progress displays."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-import math
 from typing import Callable, Mapping
 
 import numpy as np
@@ -24,20 +23,6 @@ def optimizer_settings(iterations: int, explore: int, cmaes: dict, adam: dict | 
         out["hybrid"]["adam"] = {**adam, "horizon": iterations - explore}
         out["adam"] = {**adam, "horizon": iterations}
     return out
-
-
-def sampled_loss(loss: Callable[[torch.Tensor], torch.Tensor], error: type[Exception]) -> Callable[[np.ndarray], float]:
-    """The loss as the sampling optimizers evaluate it: without a tape, and infinitely bad
-    where the simulator rejects the sample (raises ``error``) so it ranks last."""
-
-    def evaluate(x: np.ndarray) -> float:
-        try:
-            with torch.no_grad():
-                return float(loss(torch.as_tensor(x)))
-        except error:
-            return math.inf
-
-    return evaluate
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 Each task binds the world the app compiled from the scene (TaskContext.world), decodes
 the tool's B-spline keyframes into per-step actions, simulates, and scores the final
 vertices.
-A sample the simulator rejects (blow-up, deep penetration) scores infinitely badly: the
-sampling optimizer ranks it last, a gradient step reports it as an error.
+A sample the simulator rejects (blow-up, deep penetration, Newton not converging) is a
+failed evaluation: the sampling optimizer ranks it last, a gradient step backs off.
 
 The pinching tasks share one layout: a sheet (a grid of nx x ny vertices, vertex (i, j) with
 i along x) lies on a table with its +x edge hanging over the table's edge, and the gripper,
@@ -21,10 +21,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from sim.errors import SimulationError
 from sim.optim.problem import Problem
 from sim.rollout import simulate
-from sim.tasks.base import BoundTask, TaskDefaults, optimizer_settings, sampled_loss
+from sim.tasks.base import BoundTask, TaskDefaults, optimizer_settings
 from sim.tasks.registry import TaskContext, TaskDefinition, Workspace, register
 
 
@@ -97,7 +96,7 @@ def bind_shell_task(
     def tool_motion(x: np.ndarray) -> np.ndarray:
         return full_motion(torch.as_tensor(x, dtype=torch.float64)).numpy()
 
-    problem = Problem.from_parameterization(param, loss, x0=x0, evaluate=sampled_loss(loss, SimulationError))
+    problem = Problem.from_parameterization(param, loss, x0=x0)
     return BoundTask(kind, param, problem, defaults, ctx.tool, tool_motion if release else None)
 
 

@@ -17,12 +17,11 @@ import numpy as np
 import torch
 
 from sim.fem.spec import ShapeSpec, quat_to_matrix
-from sim.errors import SimulationError
 from sim.mpm.solver import MpmSystem, MpmTrajectory
 from sim.mpm.spec import MpmBodySpec, MpmGrid, MpmMaterial
 from sim.optim import losses
 from sim.optim.problem import Problem
-from sim.tasks.base import BoundTask, TaskDefaults, optimizer_settings, sampled_loss
+from sim.tasks.base import BoundTask, TaskDefaults, optimizer_settings
 from sim.tasks.registry import TaskContext, TaskDefinition, Workspace, register
 
 CLEARANCE = 0.005  # m, a grasp's scripted start stops this far short of touching
@@ -101,7 +100,7 @@ def bind_volumetric_task(
     first_guess: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> BoundTask:
     """score(rig, (final particle positions, velocities), full motion) -> scalar loss. A sample that blows the
-    material up scores infinitely badly for sampling; a gradient step reports it.
+    material up is a failed evaluation: sampling ranks it last, a gradient step backs off.
     first_guess(fractions of the motion at the keyframes) -> (keyframes - 1, 4) control
     points the optimizers start from (default: the tool holding still)."""
     rig = FingerRig(ctx, bodies)
@@ -114,7 +113,7 @@ def bind_volumetric_task(
         motion = with_tail(param.decode(x), *tail)
         return score(rig, rig.run(motion), motion)
 
-    problem = Problem.from_parameterization(param, loss, x0=x0, evaluate=sampled_loss(loss, SimulationError))
+    problem = Problem.from_parameterization(param, loss, x0=x0)
     return BoundTask(kind, param, problem, defaults, ctx.tool)
 
 

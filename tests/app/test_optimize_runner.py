@@ -1,5 +1,7 @@
-"""The optimization runner on an analytic reaching task: files, stop at success, exact resume."""
+"""The optimization runner on an analytic reaching task: files, stop at success, exact resume,
+and steps the simulator rejects."""
 
+import csv
 import json
 
 import numpy as np
@@ -7,6 +9,8 @@ import pytest
 import torch
 
 from app.services.optimize import OptimizationRun, RunFolderError
+from app.services.optimize_sweep import RunRequest, run_task
+from sim.errors import SimulationError
 from sim.optim.parameterization import Channels, SpeedLimit, SplineKeyframes
 from sim.optim.problem import Problem
 from sim.tasks.base import BoundTask, TaskDefaults
@@ -60,3 +64,39 @@ def test_resume_refuses_missing_or_foreign_runs(tmp_path):
     list(OptimizationRun(reach_task(), tmp_path, "adam").reports(1))
     with pytest.raises(RunFolderError, match="task 'reach', not 'lift'"):
         OptimizationRun.resume(reach_task(kind="lift"), tmp_path)
+
+
+def fragile_reach_task(limit: float):
+    """reach_task on a 'simulator' that rejects motions ending beyond x = limit."""
+    task = reach_task(threshold=0.0)
+    p = task.parameterization
+
+    def loss(x):
+        end = p.decode(x)[-1]
+        if float(end[0].detach()) > limit:
+            raise SimulationError(19, "gripper", "position", float(end[0]), f"x beyond {limit} m")
+        return ((end - TARGET) ** 2).sum()
+
+    task.problem = Problem.from_parameterization(p, loss)
+    return task
+
+
+def test_failed_steps_are_recorded_and_the_run_goes_on(tmp_path):
+    run = OptimizationRun(fragile_reach_task(limit=0.102), tmp_path, "adam", seed=0, settings={"lr": 0.2, "init_noise": 0.0})
+    reports = list(run.reports(40))
+    assert len(reports) == 40 and any(r.failure for r in reports) and not reports[-1].failure
+    rows = list(csv.DictReader((tmp_path / "curve.csv").open()))
+    assert [bool(r["failure"]) for r in rows] == [bool(r.failure) for r in reports]
+    assert all("x beyond 0.102 m" in r["failure"] for r in rows if r["failure"])
+    summary = json.loads((tmp_path / "run.json").read_text())
+    assert summary["failed_iterations"] == sum(bool(r.failure) for r in reports) and summary["error"] is None
+    assert json.loads((tmp_path / "best.json").read_text())["loss"] == summary["best_loss"] < 1e-4
+
+
+def test_a_sweep_run_that_cannot_go_on_is_recorded_not_raised(tmp_path):
+    request = RunRequest("fragile.yaml", "adam", 0, str(tmp_path), iterations=5)
+    result = run_task(fragile_reach_task(limit=-1.0), request)  # rejects even the start
+    assert "nothing to back off to" in result["error"] and result["iterations"] == 0
+    assert json.loads((tmp_path / "run.json").read_text())["error"] == result["error"]
+    solved = run_task(reach_task(threshold=1e-3), RunRequest("reach.yaml", "adam", 0, str(tmp_path / "next"), iterations=60))
+    assert solved["solved"] and solved["error"] is None

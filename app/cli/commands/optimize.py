@@ -65,6 +65,7 @@ def _optimize(scene_path: Path, optimizer: str, iters: int, seed: int, out: Path
         typer.echo(f"\nstopped after {run.iterations_done} iterations; state saved. Continue with: deft optimize {scene_path} --resume {run.out_dir}")
         return 130
     except OptimizationError as e:
+        run.record_error(str(e))
         typer.echo(f"deft optimize: {e} (state of the last good iteration is in {run.out_dir})", err=True)
         return 1
 
@@ -72,12 +73,17 @@ def _optimize(scene_path: Path, optimizer: str, iters: int, seed: int, out: Path
     if not run.curve:
         typer.echo(f"nothing to do: the run in {run.out_dir} already has {run.iterations_done} iterations (raise --iters)")
         return 0
+    if summary["best_loss"] is None:
+        typer.echo(f"deft optimize: no evaluation succeeded in {summary['iterations']} iterations (the failure column of {run.out_dir / 'curve.csv'} says why)", err=True)
+        return 1
     optimized = run.out_dir / "optimized.yaml"
     save_scene(scene_with_solution(scene, run.best_solution()), optimized)
     verdict = "solved" if summary["solved"] else "not solved"
     typer.echo(
         f"{task.kind}: {verdict}, best loss {summary['best_loss']:.4g} (success at <= {summary['success_threshold']:g}) "
-        f"after {summary['iterations']} iterations, {summary['wall_time']:.1f} s; results in {run.out_dir} "
+        f"after {summary['iterations']} iterations, {summary['wall_time']:.1f} s"
+        + (f" ({summary['failed_iterations']} failed: the simulator rejected their parameters)" if summary["failed_iterations"] else "")
+        + f"; results in {run.out_dir} "
         f"(best.json, curve.csv, curve.json, optimized.yaml)"
     )
     if preview:
