@@ -1,5 +1,7 @@
 """The kinematic colliders every system sees: shapes, contact parameters and two poses (ndarrays).
 
+A mesh collider's ``size`` holds its baked grid's slot in sim.sdf.MeshPool.
+
 During step n -> n+1, ``pos1``/``quat1`` hold the colliders' poses at the end of the step
 and ``pos0``/``quat0`` at its start (friction compares the two). Poses, friction and
 contact stiffness carry gradients, which systems accumulate in their backward passes.
@@ -9,6 +11,7 @@ contact stiffness carry gradients, which systems accumulate in their backward pa
 import numpy as np
 import taichi as ti
 
+from sim.sdf import MeshPool, collider_size
 from sim.spec import COLLIDER_SHAPES, WorldSpec
 
 
@@ -16,6 +19,7 @@ class Colliders:
     def __init__(self, spec: WorldSpec, real) -> None:
         self.count = len(spec.colliders)
         self.names = [c.name for c in spec.colliders]
+        MeshPool.live()  # before any kernel that calls collider_sdf compiles
         n = max(self.count, 1)  # Taichi arrays cannot be empty
         vec = lambda k: ti.ndarray(ti.types.vector(k, real), n, needs_grad=True)  # noqa: E731
         self.kind = ti.ndarray(ti.i32, n)
@@ -25,7 +29,7 @@ class Colliders:
         self.stiffness = ti.ndarray(real, n, needs_grad=True)
         if self.count:
             self.kind.from_numpy(np.array([COLLIDER_SHAPES.index(c.shape) for c in spec.colliders], np.int32))
-            self.size.from_numpy(np.array([c.size for c in spec.colliders], np.float64))
+            self.size.from_numpy(np.array([collider_size(c.shape, c.size, c.sdf) for c in spec.colliders], np.float64))
             self.set_params(
                 np.array([c.friction for c in spec.colliders]), np.array([c.contact_stiffness for c in spec.colliders])
             )

@@ -19,18 +19,32 @@ particles of a large body, away from the pads).
 The pair search is not differentiated (it only chooses candidates, with slack); the force
 kernel is, by Taichi's reverse mode. Points, forces and pairs are kept per row of the
 owner's ring of substep states (sim.mpm.chunks): ``slots`` rows.
+
+Given the masses and the substep (``point_mass``, ``node_mass``, ``dt``), the normal
+damping coefficient ``kn * area * ramp * kd`` of a pair and its friction's
+``mu * fn / |slip|`` are capped at ``DAMPING_CAP`` times the pair's effective mass over the
+substep: explicit damping with ``c dt / m > 2`` flips and grows the relative velocity every
+substep. Hunt-Crossley's grows with the depth, so a pad pressed a fraction of a millimetre
+into a soft block blew up within a few substeps; regularised friction is that stiff at any
+depth when sticking, and chattered (forces flipping sign every substep). Capped, a sticking
+contact loses a fixed share of its slip per substep instead.
 """
 
 import numpy as np
 import taichi as ti
 
 EDGE = 0.05  # barycentric width over which a triangle's footprint fades out
+# c dt / m_eff per pair. A point at the shared vertex of a fan of six triangles meets each at
+# half weight (three pairs' worth) and the reverse pairs add about as much: their sum stays
+# below 1, where explicit Euler no longer overshoots (0.5 still chattered at such vertices).
+DAMPING_CAP = 0.2
 
 
 @ti.data_oriented
 class SurfaceContact:
     def __init__(self, triangles, tri_body, point_body, point_area, point_radius, slots: int, real,
-                 cell: float, depth: float, smoothing: float, slip_velocity: float, max_pairs: int | None = None):
+                 cell: float, depth: float, smoothing: float, slip_velocity: float, max_pairs: int | None = None,
+                 point_mass=None, node_mass=None, dt: float | None = None):
         self.n_tris, self.n_points, self.slots = len(triangles), len(point_body), int(slots)
         self.cell, self.depth = float(cell), float(depth)
         self.smoothing, self.eps2 = float(smoothing), float(slip_velocity) ** 2
@@ -54,6 +68,13 @@ class SurfaceContact:
         self.pair_point = ti.field(ti.i32, (S, self.max_pairs))
         self.pair_tri = ti.field(ti.i32, (S, self.max_pairs))
         self.n_pairs = ti.field(ti.i32, S)
+        self.limit_damping = point_mass is not None and node_mass is not None and dt is not None
+        self.dt = float(dt or 0.0)
+        self.inv_point_mass = ti.field(real, P)
+        self.inv_node_mass = ti.field(real, max(len(node_mass), 1) if self.limit_damping else 1)
+        if self.limit_damping and self.n_points:
+            self.inv_point_mass.from_numpy(1.0 / np.asarray(point_mass, np.float64))
+            self.inv_node_mass.from_numpy(1.0 / np.asarray(node_mass, np.float64))
         if self.n_tris:
             self.tri.from_numpy(np.asarray(triangles, np.int32))
             self.tri_body.from_numpy(np.asarray(tri_body, np.int32))
@@ -151,6 +172,18 @@ class SurfaceContact:
         wc = (b - a).cross(q - a).dot(n) / area2
         return d, ti.Vector([1.0 - wb - wc, wb, wc]), n
 
+    @ti.func
+    def _damping_cap(self, p, ids, w):
+        """The largest stable damping coefficient of a pair (N s/m): DAMPING_CAP times its
+        effective mass (the point against the triangle's nodes at its footprint) over dt."""
+        cap = 1e30
+        if ti.static(self.limit_damping):
+            inv_m = self.inv_point_mass[p]
+            for i in ti.static(range(3)):
+                inv_m += w[i] * w[i] * self.inv_node_mass[ids[i]]
+            cap = DAMPING_CAP / (self.dt * inv_m)
+        return cap
+
     @ti.kernel
     def forces(self, s: ti.i32, x: ti.template(), v: ti.template(), f: ti.template(),
                kn: ti.template(), kd: ti.template(), mu: ti.template()):
@@ -171,9 +204,12 @@ class SurfaceContact:
                 vt_ = w[0] * v[s, ids[0]] + w[1] * v[s, ids[1]] + w[2] * v[s, ids[2]]
                 vr = self.pv[s, p] - vt_
                 vn = vr.dot(n)
-                fn = kn[None] * self.area[p] * ramp * ti.max(1.0 - kd[None] * vn, 0.0)
+                spring = kn[None] * self.area[p] * ramp
                 slip = vr - vn * n
-                force = fade * fade * (3.0 - 2.0 * fade) * (fn * n - mu[None] * fn * slip / ti.sqrt(slip.dot(slip) + self.eps2))
+                cap = self._damping_cap(p, ids, w)
+                fn = ti.max(spring - ti.min(spring * kd[None], cap) * vn, 0.0)
+                ct = ti.min(mu[None] * fn / ti.sqrt(slip.dot(slip) + self.eps2), cap)  # regularised Coulomb
+                force = fade * fade * (3.0 - 2.0 * fade) * (fn * n - ct * slip)
                 self.pf[s, p] += force
                 for i in ti.static(range(3)):
                     f[s, ids[i]] -= w[i] * force

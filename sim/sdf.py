@@ -5,9 +5,19 @@ the collider's frame and the outward unit normal there (also in that frame); it 
 point into the frame with ``quat_to_mat``. Normals are written out per shape (not taken
 by autodiff) so force kernels stay small; reverse-mode autodiff of those force kernels
 differentiates through them. Shape codes follow ``sim.spec.COLLIDER_SHAPES``.
+
+Mesh colliders read a signed distance grid baked from their mesh (sim.mesh_sdf) and
+interpolated trilinearly; the normal is the interpolant's own gradient, normalised, so
+forces and their derivatives (to points and to the collider's pose) stay consistent. The
+grids live in one process-wide pool of Taichi fields (``MeshPool``), which every kernel
+calling ``collider_sdf`` reads: a mesh collider's ``size`` carries its slot in the pool
+(``collider_size``), so the function keeps one signature for every system. The pool is
+allocated on the first compile after ``ti.init`` (never at import) and refilled after a
+Taichi reset.
 """
 
 
+import numpy as np
 import taichi as ti
 
 from sim.spec import COLLIDER_SHAPES
@@ -85,6 +95,122 @@ def _cylinder(r, half, p):
     return d, n
 
 
+POOL_NODES = 1 << 21  # grid nodes of every mesh collider of a process together (16 MB in float64)
+MAX_MESHES = 64
+
+
+class MeshPool:
+    """Baked grids (sim.mesh_sdf.MeshSdf) packed into Taichi fields, one slot per distinct
+    grid. Fields cannot be allocated while a kernel compiles, so whatever builds kernels
+    that may see a mesh (sim.colliders, the FEM and MPM systems) calls ``live()`` first; a
+    kernel compiled where no pool exists yet sees no mesh (nothing can have a slot then)."""
+
+    _live: "MeshPool | None" = None
+    _grids: list = []  # every grid given a slot, in slot order (kept to refill after a reset)
+    _slots: dict = {}  # grid content key -> slot
+
+    def __init__(self, generation: int, real) -> None:
+        self.generation = generation
+        self.values = ti.field(real, POOL_NODES)
+        self.origin = ti.Vector.field(3, real, MAX_MESHES)
+        self.cell = ti.field(real, MAX_MESHES)
+        self.dims = ti.Vector.field(3, ti.i32, MAX_MESHES)
+        self.offset = ti.field(ti.i32, MAX_MESHES)
+        self.count = self.used = 0
+        for grid in MeshPool._grids:
+            self._upload(grid)
+
+    @classmethod
+    def live(cls) -> "MeshPool":
+        """The pool of the running Taichi runtime (allocated on first use after each init)."""
+        from sim.runtime import ensure_runtime
+
+        runtime = ensure_runtime()
+        if cls._live is None or cls._live.generation != runtime.generation:
+            cls._live = MeshPool(runtime.generation, runtime.real)
+        return cls._live
+
+    @classmethod
+    def current(cls) -> "MeshPool | None":
+        """The live pool if this runtime has one (kernels read it as they compile)."""
+        from sim.runtime import current_runtime
+
+        runtime = current_runtime()
+        if cls._live is None or runtime is None or cls._live.generation != runtime.generation:
+            return None
+        return cls._live
+
+    @classmethod
+    def ready(cls) -> bool:
+        return cls.current() is not None
+
+    def _upload(self, grid) -> None:
+        slot = self.count
+        self.origin[slot] = grid.origin
+        self.cell[slot] = grid.cell
+        self.dims[slot] = grid.shape
+        self.offset[slot] = self.used
+        _fill(self.values, self.used, np.ascontiguousarray(grid.values.ravel(), np.float64))
+        self.count += 1
+        self.used += grid.values.size
+
+    @classmethod
+    def slot(cls, grid) -> int:
+        """The slot holding ``grid``, uploading it the first time it is seen."""
+        pool, key = cls.live(), grid.key()
+        if key not in cls._slots:
+            if len(cls._grids) >= MAX_MESHES or pool.used + grid.values.size > POOL_NODES:
+                raise ValueError(f"mesh collider grids overflow this process's pool ({MAX_MESHES} grids, {POOL_NODES} "
+                                 f"nodes; {pool.used} used, {grid.values.size} more asked): use coarser SDF cells")
+            cls._slots[key] = len(cls._grids)
+            cls._grids.append(grid)
+            pool._upload(grid)
+        return cls._slots[key]
+
+
+@ti.kernel
+def _fill(values: ti.template(), start: ti.i32, data: ti.types.ndarray()):
+    for i in range(data.shape[0]):
+        values[start + i] = data[i]
+
+
+def collider_size(shape: str, size, sdf=None) -> tuple[float, float, float]:
+    """What ``collider_sdf`` takes as ``size``: the shape's own, or a mesh's slot in the pool."""
+    if shape == "mesh":
+        return (float(MeshPool.slot(sdf)), 0.0, 0.0)
+    return tuple(float(v) for v in size)
+
+
+@ti.func
+def _mesh(slot, p):
+    """Trilinear interpolation of a baked grid and its gradient; beyond the grid, the
+    distance to the grid's box is added (the grid pads the mesh, so contact stays inside)."""
+    values = ti.static(MeshPool.current().values)
+    lo, h = ti.static(MeshPool.current().origin)[slot], ti.static(MeshPool.current().cell)[slot]
+    dims = ti.static(MeshPool.current().dims)[slot]
+    hi = lo + h * (dims - 1)
+    pc = ti.math.clamp(p, lo, hi)
+    g = (pc - lo) / h
+    i = ti.math.clamp(ti.floor(g, ti.i32), 0, dims - 2)
+    t = g - i
+    base = ti.static(MeshPool.current().offset)[slot] + (i[0] * dims[1] + i[1]) * dims[2] + i[2]
+    d = 0.0
+    grad = ti.Vector([0.0, 0.0, 0.0])
+    for c in ti.static(range(8)):
+        a, b, e = c // 4, c // 2 % 2, c % 2
+        value = values[base + (a * dims[1] + b) * dims[2] + e]
+        wx, wy, wz = (t[0] if a else 1.0 - t[0]), (t[1] if b else 1.0 - t[1]), (t[2] if e else 1.0 - t[2])
+        d += wx * wy * wz * value
+        grad += value * ti.Vector([(2 * a - 1) * wy * wz, (2 * b - 1) * wx * wz, (2 * e - 1) * wx * wy]) / h
+    n = grad / ti.sqrt(grad.norm_sqr() + _TINY * _TINY)
+    out = p - pc
+    if out.norm_sqr() > 0:
+        far = out.norm()
+        d += far
+        n = out / far
+    return d, n
+
+
 @ti.func
 def collider_sdf(kind, size, p):
     """(distance, outward normal) of the local point p to a primitive collider."""
@@ -100,4 +226,9 @@ def collider_sdf(kind, size, p):
         d, n = _cylinder(size[0], size[1], p)
     elif kind == PLANE:
         d = p[2]
+    elif kind == MESH:
+        if ti.static(MeshPool.ready()):
+            d, n = _mesh(ti.cast(size[0], ti.i32), p)
+        else:
+            d = 1e30
     return d, n

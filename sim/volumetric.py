@@ -105,6 +105,7 @@ class VolumetricSystem:
     def _build_contact(self, max_pairs) -> None:
         fem, mpm, real = self.fem, self.mpm, self.runtime.real
         tris, tri_body, body, area, radius = [np.zeros((0, 3), np.int32)], [np.zeros(0, np.int32)], [], [], []
+        mass = []
         edge = 0.0
         if fem is not None:
             for b, spec in enumerate(self.fem_bodies):
@@ -116,6 +117,7 @@ class VolumetricSystem:
             body.append(fem.body_of_np[fem.contact_nodes_np])
             area.append(fem.area_np[fem.contact_nodes_np])
             radius.append(np.zeros(len(fem.contact_nodes_np)))
+            mass.append(fem.mass_np[fem.contact_nodes_np])
         self.n_fem_points = sum(len(b) for b in body)
         if mpm is not None:
             nb = len(self.fem_bodies)
@@ -123,6 +125,7 @@ class VolumetricSystem:
             vols = np.array([b.particle_volume for b in self.mpm_bodies])[mpm.body_of_np]
             area.append(vols ** (2 / 3))
             radius.append(np.full(mpm.n, 0.25 * mpm.dx))
+            mass.append(mpm.mass_np)
         radius_all = np.concatenate(radius) if radius else np.zeros(0)
         cell = edge + 2 * (radius_all.max() if len(radius_all) else 0.0) + 1e-6
         self.coupled = fem is not None and len(np.concatenate(tris)) > 0
@@ -130,7 +133,8 @@ class VolumetricSystem:
             np.concatenate(tris), np.concatenate(tri_body), np.concatenate(body) if body else np.zeros(0, np.int32),
             np.concatenate(area) if area else np.zeros(0), radius_all, self.slots, real, cell,
             depth=1e-3, smoothing=self.contact_params.smoothing, slip_velocity=self.contact_params.slip_velocity,
-            max_pairs=max_pairs)
+            max_pairs=max_pairs, point_mass=np.concatenate(mass) if mass else None,
+            node_mass=fem.mass_np if fem is not None else None, dt=self.dt)
         if fem is not None:
             self.fem_points = ti.field(ti.i32, max(self.n_fem_points, 1))
             if self.n_fem_points:

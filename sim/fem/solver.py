@@ -22,10 +22,11 @@ import numpy as np
 import taichi as ti
 import torch
 
+from sim.coupling import DAMPING_CAP
 from sim.errors import SimulationError
 from sim.fem.mesh import tet_volumes
 from sim.fem.spec import ContactParams, FemBodySpec, ShapeSpec, quat_to_matrix
-from sim.sdf import collider_sdf
+from sim.sdf import MeshPool, collider_sdf, collider_size
 from sim.spec import COLLIDER_SHAPES
 from sim.runtime import ensure_runtime
 
@@ -223,9 +224,10 @@ class FemSystem:
             self.cn.from_numpy(cn)
             self.area.from_numpy(area[cn].astype(npr))
         self.n_contact = len(cn)
+        MeshPool.live()  # before the contact kernel compiles
         for k, sh in enumerate(self.shapes):
             self.shape_kind[k] = COLLIDER_SHAPES.index(sh.shape)
-            self.shape_size[k] = sh.size
+            self.shape_size[k] = collider_size(sh.shape, sh.size, sh.sdf)
         self.set_params()
         self.stable_dt = stable_dt(self.bodies, contact if self.n_shapes else None)
         if self.dt > self.stable_dt:
@@ -335,9 +337,12 @@ class FemSystem:
                 v_shape = (self.shape_R[t + 1, k] @ q + self.shape_p[t + 1, k] - self.x[s, i]) / self.dt
                 vr = self.v[s, i] - v_shape
                 vn = vr.dot(n)
-                fn = self.kn[None] * self.area[c] * ramp * ti.max(1.0 - self.kd[None] * vn, 0.0)
+                spring = self.kn[None] * self.area[c] * ramp
+                # damping and friction capped where explicit Euler stays stable (sim.coupling)
+                cap = DAMPING_CAP * self.mass[i] / self.dt
+                fn = ti.max(spring - ti.min(spring * self.kd[None], cap) * vn, 0.0)
                 vt = vr - vn * n
-                ft = -self.mu[None] * fn * vt / ti.sqrt(vt.dot(vt) + eps2)
+                ft = -ti.min(self.mu[None] * fn / ti.sqrt(vt.dot(vt) + eps2), cap) * vt
                 self.fc[s, i] += fn * n + ft
 
     @ti.kernel

@@ -74,17 +74,19 @@ class ContactParams:
 
 @dataclass(frozen=True)
 class ShapeSpec:
-    """A rigid shape for contact (``size`` as in ``sim.spec.ColliderSpec``; no meshes)."""
+    """A rigid shape for contact (``size`` and ``sdf`` as in ``sim.spec.ColliderSpec``)."""
 
     shape: str
     size: tuple[float, float, float]
+    sdf: Any = None  # mesh only: its baked sim.mesh_sdf.MeshSdf
 
     def __post_init__(self) -> None:
         from sim.spec import COLLIDER_SHAPES
 
-        kinds = [k for k in COLLIDER_SHAPES if k != "mesh"]
-        if self.shape not in kinds:
-            raise ValueError(f"shape must be one of {kinds}, got {self.shape!r}")
+        if self.shape not in COLLIDER_SHAPES:
+            raise ValueError(f"shape must be one of {COLLIDER_SHAPES}, got {self.shape!r}")
+        if self.shape == "mesh" and self.sdf is None:
+            raise ValueError("a mesh shape needs its baked sdf grid (sim.mesh_sdf.bake)")
 
 
 def quat_to_matrix(q) -> np.ndarray:
