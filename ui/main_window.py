@@ -565,9 +565,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.services.simulate(self.scene, self.path)
 
     def start_optimization(self) -> None:
+        self.docks["optimize"].raise_()  # the live curves are what the user watches now
         self.services.optimize(self.scene, self.path, resume=False)
 
     def resume_optimization(self) -> None:
+        self.docks["optimize"].raise_()
         self.services.optimize(self.scene, self.path, resume=True)
 
     def stop_optimization(self) -> None:

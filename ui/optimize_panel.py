@@ -12,6 +12,10 @@ from PySide6 import QtCore, QtWidgets
 from ui.inspector import Inspector
 from ui.plots import PlotSlot, pyqtgraph
 
+# Curves and progress are redrawn at most this often while reports stream in: each redraw
+# repaints both plots, and a small task reports faster than the window needs to follow.
+REDRAW_INTERVAL_MS = 250
+
 
 def _clock(seconds: float) -> str:
     if not math.isfinite(seconds):
@@ -61,6 +65,8 @@ class OptimizePanel(QtWidgets.QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(split)
         self.rows: list[dict] = []
+        self._redraw_timer = QtCore.QTimer(self, singleShot=True, interval=REDRAW_INTERVAL_MS)
+        self._redraw_timer.timeout.connect(self._redraw)
         self.planned = 0
         self._available = True
         self.set_running(False, can_resume=False)
@@ -111,11 +117,14 @@ class OptimizePanel(QtWidgets.QWidget):
     def add_report(self, row: dict) -> None:
         """One iteration report (loss, best_loss, grad_norm, iteration, wall_time)."""
         self.rows.append(row)
-        self._redraw()
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
 
     def finish(self, message: str, can_resume: bool) -> None:
         self.status.setText(message)
         self.set_running(False, can_resume=can_resume)
+        self._redraw_timer.stop()
+        self._redraw()  # every report drawn, without the ETA
 
     def _redraw(self) -> None:
         if self.plots.ready:

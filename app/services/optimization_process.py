@@ -13,6 +13,8 @@ its parameters; ``positions``: (T, 3) tool path of its parameters; ``finished_at
 ``("preview", job, tool, dt, positions)``: the best motion so far, when the job ends,
 ``("done", job, Outcome)``, ``("unavailable", job, why)`` and ``("failed", job, why)``;
 and, answering ``check``, ``("availability", 0, task kind, optimizer method, why)`` ('' when fine).
+A process that could not be started is one ``("failed", job, why)`` from ``poll`` (job 0 when
+it was started ahead of any job); the next start tries again.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class OptimizationProcess:
         self._checks_lock = threading.Lock()  # guards the queue's creation against check()
         self._early_checks: list[Check] = []  # asked before the process started
         self.checks_pending = 0  # availability checks not answered yet
+        self._launch_error: str | None = None  # why the process could not start, until poll() reports it
 
     @property
     def running(self) -> bool:
@@ -125,22 +128,30 @@ class OptimizationProcess:
     def _launch(self, job: Job | None) -> None:
         with self._lock:
             if self._process is None or not self._process.is_alive():
-                ctx = self._context
-                with self._checks_lock:
-                    self._jobs, self._messages, self._stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-                    for request in self._early_checks:
-                        self._jobs.put(request)
-                    self._early_checks = []
-                process = ctx.Process(target=serve, args=(self._jobs, self._messages, self._stop),
-                                      name="deft-optimizer", daemon=True)
-                process.start()
-                self._process = process
+                try:
+                    self._start_process()
+                except Exception as exc:  # no process: poll() says why, once
+                    with self._checks_lock:
+                        self._jobs = self._messages = self._stop = None  # later checks wait for a start
+                    self._launch_error = f"could not start the optimization process: {type(exc).__name__}: {exc}"
+                    return
             if job is None:
                 return
             self._stop.clear()
             if self._stop_requested:  # Stop pressed while the process was starting
                 self._stop.set()
             self._jobs.put(job)
+
+    def _start_process(self) -> None:
+        ctx = self._context
+        with self._checks_lock:
+            self._jobs, self._messages, self._stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+            for request in self._early_checks:
+                self._jobs.put(request)
+            self._early_checks = []
+        process = ctx.Process(target=serve, args=(self._jobs, self._messages, self._stop), name="deft-optimizer", daemon=True)
+        process.start()
+        self._process = process
 
     def stop(self) -> None:
         """Ask the running job to end after its current iteration."""
@@ -149,8 +160,14 @@ class OptimizationProcess:
             self._stop.set()
 
     def poll(self, limit: int = 50) -> list[tuple]:
-        """Messages that arrived (at most ``limit``, so one poll stays short); a worker that
-        died mid-job is reported as that job's failure."""
+        """Messages that arrived (at most ``limit``, so one poll stays short). A process that
+        could not start, or died while it owed answers, is one ``failed`` message (job 0 when no
+        job was running); the jobs and checks after it start a new process."""
+        if self._launching:
+            return []
+        if self._launch_error is not None:
+            why, self._launch_error = self._launch_error, None
+            return [self._lost(why)]
         out: list[tuple] = []
         if self._messages is None:
             return out
@@ -164,10 +181,25 @@ class OptimizationProcess:
                 self.running_job = None
             elif message[0] == "availability":
                 self.checks_pending -= 1
-        if not out and self.running and not self._launching and not self._process.is_alive():
-            job, self.running_job = self.running_job, None
-            out.append(("failed", job, f"the optimization process exited (code {self._process.exitcode})"))
+        if not out and (self.running or self.checks_pending) and not self._process.is_alive():
+            code = self._process.exitcode
+            self._close_queues()
+            self._process = None
+            out.append(self._lost(f"the optimization process exited (code {code})"))
         return out
+
+    def _lost(self, why: str) -> tuple:
+        """The failure of the job (or checks) that a lost process owed."""
+        job, self.running_job = self.running_job or 0, None
+        self.checks_pending = 0
+        return ("failed", job, why)
+
+    def _close_queues(self) -> None:
+        with self._checks_lock:
+            for q in (self._jobs, self._messages):
+                q.cancel_join_thread()  # unread messages must not hold the studio's exit
+                q.close()
+            self._jobs = self._messages = self._stop = None
 
     def shutdown(self, timeout: float = 3.0) -> None:
         """Stop the job and the process; a worker stuck inside an iteration is terminated."""
@@ -182,9 +214,7 @@ class OptimizationProcess:
             if self._process.is_alive():
                 self._process.terminate()
                 self._process.join(timeout)
-        for q in (self._jobs, self._messages):
-            q.cancel_join_thread()  # unread messages must not hold the studio's exit
-            q.close()
+        self._close_queues()
         self._process = None
         self.running_job = None
 

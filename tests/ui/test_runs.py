@@ -3,6 +3,8 @@ loop kept responsive meanwhile, playback and looping, screenshot and video of a 
 
 from __future__ import annotations
 
+import multiprocessing.spawn
+import os
 import time
 
 import imageio_ffmpeg
@@ -61,6 +63,36 @@ def test_stop_within_one_iteration_then_resume(open_window, qtbot):
     assert "no task of kind 'juggle'" in panel.status.text()
     window.undo()
     wait_until(qtbot, panel.start_button.isEnabled, 60, "the reach task available again")
+
+
+def test_a_worker_that_cannot_start_is_reported_once_and_the_next_start_retries(open_window, qtbot, monkeypatch):
+    monkeypatch.setattr(multiprocessing.spawn, "_python_exe", os.fsencode("/nonexistent/python"))  # every spawn fails
+    window = open_window(REACH)
+    panel = window.optimize_panel
+    shown: list[str] = []
+    window.statusBar().messageChanged.connect(lambda text: shown.append(text))
+    # the worker is started ahead of the first job, after the first frame: that start fails
+    # (the spawn raises, or the new process exits at once: the exec failed after the fork)
+    failure = ("failed: could not start the optimization process", "failed: the optimization process exited")
+    wait_until(qtbot, lambda: panel.status.text().startswith(failure), 60, "the failure shown")
+    shown.clear()
+    bridge_timer = window.services._poll_timer
+    wait_until(qtbot, lambda: not bridge_timer.isActive(), 10, "polling to end")
+    settle(qtbot, 300)
+    assert not any("optimization process" in text for text in shown), "the failure was reported again"
+    assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
+
+    type_into(qtbot, panel.settings.rows[("task", "optimizer", "iterations")].editor, "2")
+    qtbot.mouseClick(panel.start_button, LEFT)  # a start tries again, and fails the same way, once
+    wait_until(qtbot, lambda: not bridge_timer.isActive(), 30, "the failed start reported")
+    assert sum("optimization process" in text for text in shown) == 1 and not window.viewport.draft
+    assert panel.status.text().startswith(failure)
+    assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
+
+    monkeypatch.undo()  # the machine is fixed: the next start runs
+    qtbot.mouseClick(panel.start_button, LEFT)
+    wait_until(qtbot, lambda: "finished" in panel.status.text(), 120, "the optimization to finish")
+    assert [r["iteration"] for r in panel.rows] == [1, 2]
 
 
 def test_playback_loop_screenshot_and_video(open_window, qtbot, prompts, tmp_path):
