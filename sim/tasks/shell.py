@@ -205,8 +205,10 @@ register(
             success_threshold=2.5e-5,  # top sheet within 5 mm of its goal and the bottom's RMS shift below 5 mm
             iterations=20,
             time_budget_s=600.0,
-            optimizer_settings=optimizer_settings(20, explore=3, cmaes={"popsize": 6, "sigma0": 0.05},
-                                                  adam={"lr": 0.02, "final_lr_ratio": 0.1, "clip_norm": 1.0}),
+            # the rough loss (contact between the sheets switching) rewards long sampling:
+            # with 3 generations and Adam at lr 0.02 the hybrid ended at 5e-5-1.3e-4
+            optimizer_settings=optimizer_settings(20, explore=10, cmaes={"popsize": 6, "sigma0": 0.08},
+                                                  adam={"lr": 0.005, "final_lr_ratio": 0.2, "clip_norm": 1.0}),
         ),
         bind=_bind_separate,
     )

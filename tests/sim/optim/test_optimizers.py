@@ -119,16 +119,23 @@ def thrown_ball(target: float, max_speed: float = 2.5):
     return loss
 
 
-def test_failed_simulations_are_recorded_and_backed_off_from():
+def test_failed_simulations_are_recorded_and_backed_off_from(tmp_path):
     # the target needs a throw close to the speed limit: bold steps overshoot into failures
     p = Problem(thrown_ball(target=0.38), x0=np.array([0.1, 0.1]), lower=-1, upper=1)
-    adam = make_optimizer("adam", p, {"lr": 0.3, "warmup": 0, "horizon": 60, "init_noise": 0.0}, seed=0)
+    settings = {"lr": 0.3, "warmup": 0, "horizon": 60, "init_noise": 0.0}
+    adam = make_optimizer("adam", p, settings, seed=0)
     reports = list(iterate(adam, 60))
     failed = [r for r in reports if r.failure]
     assert failed and all(r.loss == math.inf and r.grad_norm is None and "ball: speed" in r.failure for r in failed)
     assert adam.step_scale == 0.5 ** len(failed)
     assert reports[-1].best_loss < 1e-6 and not reports[-1].failure  # it went on and got there
     assert all(np.isfinite(p.value(r.params)) for r in reports if not r.failure)
+    # the back-off state survives a resume: the same run, stopped after its first failures
+    first = make_optimizer("adam", p, settings, seed=0)
+    head = list(iterate(first, reports.index(failed[1]) + 1))
+    save_state(tmp_path / "state.pt", first)
+    tail = list(iterate(load_state(tmp_path / "state.pt", p)[0], 60 - len(head)))
+    assert [r.loss for r in head + tail] == [r.loss for r in reports]
 
     cmaes = make_optimizer("cmaes", p, {"sigma0": 0.5}, seed=0)
     reports = list(iterate(cmaes, 30))
