@@ -33,13 +33,14 @@ from sim.fem.spec import ContactParams, ShapeSpec, quat_to_matrix
 from sim.mpm.chunks import reverse_substeps
 from sim.mpm.solver import MpmSystem, MpmTrajectory
 from sim.mpm.spec import MpmGrid
+from sim.rigid.system import STATE_KEYS as _RIGID_KEYS, RigidSystem
 
 # Contact of volumetric bodies (with colliders and each other): pressure per metre of depth,
 # soft enough that particles (about 1 mm) stay stable at substeps of about 5e-5 s.
 DEFAULT_CONTACT = ContactParams(stiffness=1e8, damping=10.0, friction=0.5)
 _MPM_KEYS = ("mpm_x", "mpm_v", "mpm_C", "mpm_b")
 PARAM_KEYS = ("fem_youngs_modulus", "fem_poisson_ratio", "mpm_youngs_modulus", "mpm_poisson_ratio",
-              "mpm_yield_stress", "mpm_viscosity", "mpm_friction", "volumetric_contact")
+              "mpm_yield_stress", "mpm_viscosity", "mpm_friction", "volumetric_contact", "rigid_mass", "rigid_friction")
 
 
 def _mpm_limit(bodies, grid: MpmGrid, contact: ContactParams) -> float:
@@ -64,7 +65,7 @@ class VolumetricSystem:
 
     def __init__(self, spec, runtime, contact: ContactParams = DEFAULT_CONTACT, max_pairs: int | None = None):
         self.spec, self.runtime, self.contact_params = spec, runtime, contact
-        fem_specs, mpm_specs = list(spec.fem_bodies), list(spec.mpm_bodies)
+        fem_specs, mpm_specs, rigid_specs = list(spec.fem_bodies), list(spec.mpm_bodies), list(spec.rigid_bodies)
         names = {c.name: i for i, c in enumerate(spec.colliders)}
         for b in fem_specs:
             if b.mount is not None and b.mount not in names:
@@ -86,6 +87,8 @@ class VolumetricSystem:
             limits.append(stable_dt(fem_specs, contact))
         if mpm_specs:
             limits.append(_mpm_limit(mpm_specs, grid, contact))
+        if rigid_specs:
+            limits.append(RigidSystem.stable_dt(rigid_specs, contact.stiffness))
         self.substeps = max(1, math.ceil(s.dt / min(limits) * (1 + 1e-9)))
         self.dt = s.dt / self.substeps
         self.chunk = math.ceil(math.sqrt(self.substeps))  # substeps a backward recomputes together
@@ -94,7 +97,10 @@ class VolumetricSystem:
         self.fem = FemSystem(fem_specs, shapes, contact, self.dt, self.substeps, gravity, slots=self.slots) if fem_specs else None
         self.mpm = (MpmSystem(mpm_specs, grid, shapes, contact.friction, self.dt, self.substeps, gravity, substep_chunk=self.chunk)
                     if mpm_specs else None)
-        self.fem_bodies, self.mpm_bodies = fem_specs, mpm_specs
+        self.rigid = (RigidSystem(rigid_specs, shapes, self.dt, self.substeps, gravity, self.slots, runtime.real, contact)
+                      if rigid_specs else None)
+        self.fem_bodies, self.mpm_bodies, self.rigid_bodies = fem_specs, mpm_specs, rigid_specs
+        self.n_rigid = len(rigid_specs)
         self.n_fem_nodes = self.fem.n_nodes if self.fem is not None else 0
         self.mount_col = [names.get(b.mount, -1) if b.mount else -1 for b in fem_specs]
         self._build_contact(max_pairs)
@@ -128,7 +134,8 @@ class VolumetricSystem:
             mass.append(mpm.mass_np)
         radius_all = np.concatenate(radius) if radius else np.zeros(0)
         cell = edge + 2 * (radius_all.max() if len(radius_all) else 0.0) + 1e-6
-        self.coupled = fem is not None and len(np.concatenate(tris)) > 0
+        # a lone FEM body has no other body's points to touch (rigid bodies have their own contact)
+        self.coupled = fem is not None and len(np.concatenate(tris)) > 0 and (len(self.fem_bodies) > 1 or mpm is not None)
         self.contact = SurfaceContact(
             np.concatenate(tris), np.concatenate(tri_body), np.concatenate(body) if body else np.zeros(0, np.int32),
             np.concatenate(area) if area else np.zeros(0), radius_all, self.slots, real, cell,
@@ -183,6 +190,8 @@ class VolumetricSystem:
         if self.mpm is not None:
             x, v, C, b = self.mpm.initial_state()
             state.update(mpm_x=x, mpm_v=v, mpm_C=C, mpm_b=b)
+        if self.rigid is not None:
+            state.update(self.rigid.initial_state())
         self.state = state
 
     def get_state(self) -> dict[str, np.ndarray]:
@@ -200,6 +209,8 @@ class VolumetricSystem:
             friction = params.get("mpm_friction")
             mpm.set_params(params.get("mpm_youngs_modulus"), params.get("mpm_poisson_ratio"), params.get("mpm_yield_stress"),
                            params.get("mpm_viscosity"), None if friction is None else float(np.asarray(friction).ravel()[0]))
+        if self.rigid is not None:
+            self.rigid.set_params(params.get("rigid_mass"), params.get("rigid_friction"), c if fem is None else None)
 
     def params(self) -> dict[str, np.ndarray]:
         out = {}
@@ -214,7 +225,17 @@ class VolumetricSystem:
             out["mpm_yield_stress"] = mpm.yield_stress.to_numpy().astype(np.float64)
             out["mpm_viscosity"] = mpm.viscosity.to_numpy().astype(np.float64)
             out["mpm_friction"] = np.array([mpm.friction[None]], np.float64)
+        if self.rigid is not None:
+            out["rigid_mass"] = self.rigid.mass.to_numpy().astype(np.float64)
+            out["rigid_friction"] = self.rigid.friction.to_numpy().astype(np.float64)
+            out["volumetric_contact"] = np.array([f[None] for f in self._contact_fields()], np.float64)
         return out
+
+    def _contact_fields(self):
+        """The volumetric contact's (stiffness, damping, friction) fields: the FEM system's,
+        or the rigid system's in a world without FEM bodies."""
+        owner = self.fem if self.fem is not None else self.rigid
+        return owner.kn, owner.kd, owner.mu
 
     # --- kernels joining the systems -------------------------------------------------
     @ti.kernel
@@ -249,6 +270,10 @@ class VolumetricSystem:
         if ti.static(self.coupled):
             for p in range(self.contact.n_points):
                 self.contact.pf[s, p] = ti.Vector([0.0, 0.0, 0.0])
+        if ti.static(self.n_rigid > 0):
+            for b in range(self.rigid.n_bodies):
+                self.rigid.force[s, b] = ti.Vector([0.0, 0.0, 0.0])
+                self.rigid.torque[s, b] = ti.Vector([0.0, 0.0, 0.0])
 
     # --- stepping (the substep protocol of sim.mpm.chunks) ------------------------------
     def slot(self, s: int) -> int:
@@ -266,6 +291,12 @@ class VolumetricSystem:
         if mpm is not None:
             sps, sRs = mpm._poses(MpmTrajectory(torch.from_numpy(sp), sR), 1)
             mpm._start([state[key] for key in _MPM_KEYS], (sps[0], np.ascontiguousarray(sRs[0])))
+        if self.rigid is not None:
+            from sim.fem.solver import _substep_rotations
+
+            w = np.linspace(0.0, 1.0, self.substeps + 1)[:, None, None]
+            self.rigid.load_poses(sp[0] * (1 - w) + sp[1] * w, _substep_rotations(sR, self.substeps)[0])
+            self.rigid.load_slot(0, state)
 
     def substep(self, s: int) -> None:
         fem, mpm, i, o = self.fem, self.mpm, self.slot(s), self.slot(s + 1)
@@ -286,17 +317,34 @@ class VolumetricSystem:
                 self._scatter_fem(i, fem.fc)
             if mpm is not None:
                 self._scatter_mpm(i, mpm.fext)
+        if self.rigid is not None:
+            self._rigid_contact(i, s)
         if fem is not None:
             fem.update(i, o, s)
         if mpm is not None:
             mpm.transfer(s)
+        if self.rigid is not None:
+            self.rigid.update(i, o)
+
+    def _rigid_contact(self, i: int, s: int, adjoint: bool = False) -> None:
+        """The rigid bodies' contact forces in row i (substep s), or their adjoint."""
+        rigid, fem = self.rigid, self.fem
+        kn, kd, mu = self._contact_fields()
+        if fem is not None:
+            pad = rigid.pad_contact.grad if adjoint else rigid.pad_contact
+            pad(i, fem.n_contact, fem.cn, fem.area, fem.mass, fem.x, fem.v, fem.fc, kn, kd, mu)
+        (rigid.collider_contact.grad if adjoint else rigid.collider_contact)(i, s, kn, kd)
 
     def reverse_substep(self, s: int) -> None:
         fem, mpm, i, o = self.fem, self.mpm, self.slot(s), self.slot(s + 1)
+        if self.rigid is not None:
+            self.rigid.update.grad(i, o)
         if mpm is not None:
             mpm.transfer_adjoint(s)
         if fem is not None:
             fem.update.grad(i, o, s)
+        if self.rigid is not None:
+            self._rigid_contact(i, s, adjoint=True)
         if self.coupled:
             if mpm is not None:
                 self._scatter_mpm.grad(i, mpm.fext)
@@ -319,6 +367,8 @@ class VolumetricSystem:
             out["fem_x"], out["fem_v"] = self.fem._row(self.fem.x, r), self.fem._row(self.fem.v, r)
         if self.mpm is not None:
             out.update(zip(_MPM_KEYS, self.mpm.save_slot(r)))
+        if self.rigid is not None:
+            out.update(self.rigid.save_slot(r))
         return out
 
     def read_adjoint(self, r: int) -> dict:
@@ -327,6 +377,8 @@ class VolumetricSystem:
             out["fem_x"], out["fem_v"] = self.fem._row(self.fem.x.grad, r), self.fem._row(self.fem.v.grad, r)
         if self.mpm is not None:
             out.update(zip(_MPM_KEYS, self.mpm.read_adjoint(r)))
+        if self.rigid is not None:
+            out.update(self.rigid.save_slot(r, grad=True))
         return out
 
     def _fem_rows(self, r: int, x, v, values: dict) -> None:
@@ -339,12 +391,16 @@ class VolumetricSystem:
             self._fem_rows(r, self.fem.x, self.fem.v, state)
         if self.mpm is not None:
             self.mpm.load_slot(r, [state[key] for key in _MPM_KEYS])
+        if self.rigid is not None:
+            self.rigid.load_slot(r, state)
 
     def load_adjoint(self, r: int, adj: dict) -> None:
         if self.fem is not None:
             self._fem_rows(r, self.fem.x.grad, self.fem.v.grad, adj)
         if self.mpm is not None:
             self.mpm.load_adjoint(r, [adj[key] for key in _MPM_KEYS])
+        if self.rigid is not None:
+            self.rigid.load_slot(r, adj, grad=True)
 
     def clear_state_grads(self) -> None:
         self.contact.clear_grads()
@@ -353,6 +409,8 @@ class VolumetricSystem:
                 f.grad.fill(0)
         if self.mpm is not None:
             self.mpm.clear_state_grads()
+        if self.rigid is not None:
+            self.rigid.clear_state_grads()
 
     def advance(self, k: int, state: dict) -> dict:
         self._start(k, state)
@@ -385,6 +443,15 @@ class VolumetricSystem:
                 i = int(np.argmax(speed))
                 raise SimulationError(step, specs[body_of[i]].name, "speed", float(speed[i]),
                                       f"{speed[i]:.3g} m/s exceeds {max_speed} m/s")
+        if self.rigid is not None:
+            fast = np.linalg.norm(self.state["rigid_v"], axis=1)
+            bad = ~np.all(np.isfinite(np.hstack([self.state[k] for k in _RIGID_KEYS])), axis=1)
+            if bad.any():
+                raise SimulationError(step, self.rigid_bodies[int(np.argmax(bad))].name, "pose", float("nan"), "NaN/inf state")
+            if fast.max() > max_speed:
+                i = int(np.argmax(fast))
+                raise SimulationError(step, self.rigid_bodies[i].name, "speed", float(fast[i]),
+                                      f"{fast[i]:.3g} m/s exceeds {max_speed} m/s")
         if self.mpm is not None:
             g = self.mpm.grid
             lo, hi = np.asarray(g.origin) + 2 * g.dx, np.asarray(g.origin) + g.size - 2 * g.dx
@@ -399,6 +466,8 @@ class VolumetricSystem:
             out["kinetic"] = 0.5 * float(np.sum(self.fem.mass_np[:, None] * self.state["fem_v"] ** 2))
         if self.mpm is not None:
             out["kinetic"] = out.get("kinetic", 0.0) + 0.5 * float(np.sum(self.mpm.mass_np[:, None] * self.state["mpm_v"] ** 2))
+        if self.rigid is not None:
+            out["kinetic"] = out.get("kinetic", 0.0) + self.rigid.kinetic_energy(self.state)
         return out
 
     def contact_count(self) -> int:
@@ -409,6 +478,9 @@ class VolumetricSystem:
             n += int(np.count_nonzero(np.any(self.node_forces() != 0, axis=1)))
         if self.mpm is not None:
             f = self.mpm.fext.to_numpy()[self.slot(self.substeps - 1)]
+            n += int(np.count_nonzero(np.any(f != 0, axis=1)))
+        if self.rigid is not None:  # bodies touching anything
+            f = self.rigid.force.to_numpy()[self.slot(self.substeps - 1)]
             n += int(np.count_nonzero(np.any(f != 0, axis=1)))
         return n
 
@@ -442,6 +514,8 @@ class VolumetricSystem:
         if self.mpm is not None:
             for f in (self.mpm.E, self.mpm.nu, self.mpm.yield_stress, self.mpm.viscosity, self.mpm.friction):
                 f.grad.fill(0)
+        if self.rigid is not None:
+            self.rigid.clear_param_grads()
 
     def param_grads(self) -> dict[str, np.ndarray]:
         out = {}
@@ -456,6 +530,10 @@ class VolumetricSystem:
             out["mpm_yield_stress"] = mpm.yield_stress.grad.to_numpy().astype(np.float64)
             out["mpm_viscosity"] = mpm.viscosity.grad.to_numpy().astype(np.float64)
             out["mpm_friction"] = np.array([mpm.friction.grad[None]], np.float64)
+        if self.rigid is not None:
+            out["rigid_mass"] = self.rigid.mass.grad.to_numpy().astype(np.float64)
+            out["rigid_friction"] = self.rigid.friction.grad.to_numpy().astype(np.float64)
+            out["volumetric_contact"] = np.array([f.grad[None] for f in self._contact_fields()], np.float64)
         return out
 
     def backward_step(self, k: int, state: dict, adj: dict, chunk: int | None = None) -> tuple[dict, np.ndarray]:
@@ -466,6 +544,7 @@ class VolumetricSystem:
         fem, mpm, S = self.fem, self.mpm, self.substeps
         self._start(k, state)
         pose_fields = ([fem.body_p, fem.shape_p] if fem is not None else []) + ([mpm.shape_p] if mpm is not None else [])
+        pose_fields += [self.rigid.shape_p] if self.rigid is not None else []
         for f in pose_fields:
             f.grad.fill(0)
         out = reverse_substeps(self, S, chunk or self.chunk, adj)
@@ -501,9 +580,11 @@ class VolumetricRun:
     """A checkpointed run of a world's volumetric system (the world must have no shells:
     shells and volumetric bodies are not differentiated together yet)."""
 
-    def __init__(self, world, segment: int | None = None, on_step=None, chunk: int | None = None) -> None:
+    def __init__(self, world, segment: int | None = None, on_step=None, chunk: int | None = None,
+                 initial: dict[str, np.ndarray] | None = None) -> None:
         """segment: steps between checkpoints (default about the square root of the steps);
-        chunk: substeps its backward recomputes together (default the system's)."""
+        chunk: substeps its backward recomputes together (default the system's); initial:
+        the volumetric state to start from (default the spec's)."""
         if world.volumetric is None:
             raise ValueError("this world has no FEM or MPM bodies")
         if world.shells is not None:
@@ -514,6 +595,8 @@ class VolumetricRun:
         self.chunk = chunk
         self.checkpoints: dict[int, dict] = {}
         world.reset()
+        if initial is not None:
+            world.volumetric.set_state(initial)
         for k in range(steps):
             if k % self.segment == 0:
                 self.checkpoints[k] = world.volumetric.get_state()
@@ -555,7 +638,7 @@ class VolumetricRun:
 
 VOLUMETRIC_KINDS = ("actions", "fem_youngs_modulus", "fem_poisson_ratio", "mpm_youngs_modulus", "mpm_poisson_ratio",
                     "mpm_yield_stress", "mpm_viscosity", "contact_stiffness", "contact_damping", "contact_friction",
-                    "mpm_friction")
+                    "mpm_friction", "rigid_mass", "rigid_friction", "rigid_initial_pose")
 _CONTACT_SLOT = {"contact_stiffness": 0, "contact_damping": 1, "contact_friction": 2}
 
 
@@ -577,10 +660,10 @@ def check_volumetric_gradients(world, kinds=VOLUMETRIC_KINDS, loss=None, seed: i
     actions, params = world.actions.copy(), world.params()
     rng = np.random.default_rng(seed)
 
-    def evaluate(acts, prm):
+    def evaluate(acts, prm, initial=None):
         world.set_actions(acts)
         world.set_params(prm)
-        run = VolumetricRun(world)
+        run = VolumetricRun(world, initial=initial)
         return run, loss(run.final)
 
     if loss is None:
@@ -596,6 +679,21 @@ def check_volumetric_gradients(world, kinds=VOLUMETRIC_KINDS, loss=None, seed: i
             h = rel_step * max(1.0, np.abs(actions).max()) * 1e-2
             d = action_direction(rng, actions, 0.0)  # rotations are not differentiated
             result = directional_check(kind, grads.actions, d, h, lambda o: evaluate(actions + o, params)[1][0], value)
+        elif kind == "rigid_initial_pose":
+            if world.volumetric.rigid is None:
+                continue
+            world.reset()
+            start = world.volumetric.get_state()
+            d = {"rigid_x": rng.normal(size=start["rigid_x"].shape), "rigid_q": 0.1 * rng.normal(size=start["rigid_q"].shape)}
+            grad = np.concatenate([grads.initial[k].ravel() for k in d])
+
+            n = start["rigid_x"].size
+
+            def moved(o):
+                return evaluate(actions, params, {**start, "rigid_x": start["rigid_x"] + o[:n].reshape(-1, 3),
+                                                  "rigid_q": start["rigid_q"] + o[n:].reshape(-1, 4)})[1][0]
+
+            result = directional_check(kind, grad, np.concatenate([d[k].ravel() for k in d]), rel_step * 1e-2, moved, value)
         else:
             key = "volumetric_contact" if kind in _CONTACT_SLOT else kind
             if key not in params:

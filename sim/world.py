@@ -1,6 +1,6 @@
 """The world: systems built from a WorldSpec, stepped together, with state as numpy.
 
-A system (shells from ``sim.shell``; FEM pads and bodies and MPM bodies together from ``sim.volumetric``)
+A system (shells from ``sim.shell``; FEM pads and bodies, MPM bodies and dynamic rigid bodies together from ``sim.volumetric``)
 implements ``System`` below. Systems see the kinematic tools through the shared
 ``Colliders`` (poses at the start and end of the step, signed distances in ``sim.sdf``).
 The world owns the step counter, moves the colliders along the trajectory, and checks
@@ -58,9 +58,7 @@ class World:
             self.systems.append(self.shells)
         # volumetric hook (issue 4): FEM pads/soft bodies and MPM bodies, one system, see sim.volumetric
         self.volumetric = None
-        if spec.rigid_bodies:
-            raise NotImplementedError("dynamic rigid bodies are not simulated yet")
-        if spec.fem_bodies or spec.mpm_bodies:
+        if spec.fem_bodies or spec.mpm_bodies or spec.rigid_bodies:
             from sim.volumetric import VolumetricSystem
 
             self.volumetric = VolumetricSystem(spec, self.runtime)
