@@ -7,7 +7,8 @@ no display), waits for its first rendered frame (a user cannot press Optimize be
 window's first paint is not the optimization's doing), runs the optimization to its end
 from the Optimize action, and reports the longest gap of a 5 ms timer beyond its period
 (the target is under 100 ms), with the machine's load average, since other processes on
-the cores stretch every gap.
+the cores stretch every gap; and the same probe's longest gap while the window then sits idle
+for a few seconds: what the machine's other load alone costs.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from ui.bench_startup import child_result, under_display
 
 TARGET_MS = 100.0
+IDLE_S = 3.0
 
 
 def child(iterations: int) -> None:
@@ -56,6 +58,14 @@ def child(iterations: int) -> None:
     seconds = time.perf_counter() - started
     probe.stop()
     stalls = sorted(probe.stalls)
+    # the machine's own floor: the same probe while the window sits idle once the simulator's
+    # start (put off until the run ended) is over
+    pump_until(lambda: window.statusBar().currentMessage().startswith(("simulator ready", "simulator not")), 120)
+    pump_until(lambda: False, 0.5)
+    idle = StallProbe()
+    idle.start()
+    pump_until(lambda: False, IDLE_S)
+    idle.stop()
     print(json.dumps({
         "iterations": len(panel.rows),
         "seconds": seconds,
@@ -64,6 +74,8 @@ def child(iterations: int) -> None:
         "p99_stall_ms": 1000 * stalls[int(0.99 * (len(stalls) - 1))],
         "median_stall_ms": 1000 * stalls[len(stalls) // 2],
         "timer_ticks": probe.ticks,
+        "idle_longest_stall_ms": 1000 * idle.longest_stall_s,  # no optimization, same window, afterwards
+        "idle_p99_stall_ms": 1000 * sorted(idle.stalls)[int(0.99 * (len(idle.stalls) - 1))],
     }))
     window.stack.set_clean()
     window.close()

@@ -10,7 +10,7 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from ui.inspector import Inspector
-from ui.plots import PlotSlot, pyqtgraph
+from ui.plots import PlotSlot, count_axis, log_axis, pyqtgraph
 
 # Curves and progress are redrawn at most this often while reports stream in: each redraw
 # repaints both plots, and a small task reports faster than the window needs to follow.
@@ -73,14 +73,17 @@ class OptimizePanel(QtWidgets.QWidget):
 
     def _build_plots(self) -> QtWidgets.QWidget:
         pg = pyqtgraph()
-        self.loss_plot = pg.PlotWidget(title="loss")
+        self.loss_plot = pg.PlotWidget(title="loss", axisItems={"left": log_axis(), "bottom": count_axis()})
         self.loss_plot.setLogMode(y=True)
         self.loss_plot.setLabel("bottom", "iteration")
+        self.loss_plot.addLegend(offset=(-10, 10))
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#50c8ff", width=2), name="loss")
-        self.best_curve = self.loss_plot.plot(pen=pg.mkPen("#ffd21a", width=1, style=QtCore.Qt.PenStyle.DashLine))
-        self.grad_plot = pg.PlotWidget(title="gradient norm")
+        self.best_curve = self.loss_plot.plot(pen=pg.mkPen("#ffd21a", width=1, style=QtCore.Qt.PenStyle.DashLine),
+                                              name="best so far")
+        self.grad_plot = pg.PlotWidget(title="gradient norm", axisItems={"left": log_axis(), "bottom": count_axis()})
         self.grad_plot.setLogMode(y=True)
         self.grad_plot.setLabel("bottom", "iteration")
+        self.grad_plot.setXLink(self.loss_plot)  # the same iterations side by side
         self.grad_curve = self.grad_plot.plot(pen=pg.mkPen("#ff8c50", width=2))
         curves = QtWidgets.QWidget()
         row = QtWidgets.QHBoxLayout(curves)

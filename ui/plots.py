@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 
@@ -17,6 +18,35 @@ def pyqtgraph():
         pg.setConfigOptions(antialias=True, background="#1f2329", foreground="#c8ced6")
         pyqtgraph.configured = True
     return pg
+
+
+def count_axis():
+    """A bottom axis for counts (iterations): whole numbers only, never 2.5."""
+    pg = pyqtgraph()
+
+    class CountAxis(pg.AxisItem):
+        def tickValues(self, minVal, maxVal, size):
+            levels = [(spacing, values) for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
+            if not levels:  # a range under two counts
+                levels = [(1.0, [float(v) for v in range(int(np.ceil(minVal)), int(np.floor(maxVal)) + 1)])]
+            return levels
+
+    return CountAxis("bottom")
+
+
+def log_axis():
+    """A left axis for log plots that labels 1, 2 and 5 of each decade (when two of them are
+    in view): pyqtgraph labels every minor tick, and 0.006 to 0.009 overprint each other."""
+    pg = pyqtgraph()
+
+    class LogAxis(pg.AxisItem):
+        def logTickStrings(self, values, scale, spacing):
+            strings = super().logTickStrings(values, scale, spacing)
+            mantissa = [round(10 ** (v - np.floor(v + 1e-9)), 3) for v in values]
+            kept = [s if m in (1, 2, 5) else "" for m, s in zip(mantissa, strings)]
+            return kept if sum(map(bool, kept)) >= 2 else strings  # a short range has room for all
+
+    return LogAxis("left")
 
 
 class PlotSlot(QtWidgets.QWidget):

@@ -32,10 +32,12 @@ def test_stop_within_one_iteration_then_resume(open_window, qtbot):
     qtbot.mouseClick(panel.start_button, LEFT)
     wait_until(qtbot, lambda: len(panel.rows) >= 3, 60, "three iterations")
     assert panel.stop_button.isEnabled() and not panel.start_button.isEnabled()
+    assert window.viewport.draft, "previews while optimizing are drawn without anti-aliasing"
     services = window.services
     pressed = time.time()  # the worker process stamps each report with the same clock
     qtbot.mouseClick(panel.stop_button, LEFT)
     wait_until(qtbot, lambda: "stopped" in panel.status.text(), 30, "the optimization to stop")
+    assert not window.viewport.draft
     longest = probe.stop()
     # the worker checks the stop after every iteration: at most the one in flight finishes
     assert sum(t > pressed for t in services.report_times) <= 1
