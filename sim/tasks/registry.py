@@ -132,4 +132,5 @@ def _load_suite() -> None:
     import sim.tasks.reach  # noqa: F401
     import sim.tasks.shell  # noqa: F401
     import sim.tasks.tactile  # noqa: F401
+    import sim.tasks.tactile_rigid  # noqa: F401
     import sim.tasks.volumetric  # noqa: F401
