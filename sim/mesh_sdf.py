@@ -1,6 +1,6 @@
 """Signed distance grids baked from closed triangle meshes (numpy + scipy, no Taichi), for
 mesh colliders: ``bake`` samples the exact signed distance at the nodes of a regular grid
-around the mesh; sim.sdf interpolates it trilinearly at simulation time.
+around the mesh; sim.sdf smooths it with a quadratic B-spline at simulation time.
 
 Distance: the exact closest point on the nearest of a few candidate triangles, found
 through a k-d tree of points sampled over the surface at half a cell, so the cost grows
@@ -41,14 +41,15 @@ class MeshSdf:
         return h.digest()
 
     def interpolate(self, points: np.ndarray) -> np.ndarray:
-        """Trilinear interpolation at points inside the grid (what sim.sdf computes), numpy."""
+        """The grid's quadratic B-spline at points at least half a cell inside its border
+        (what sim.sdf computes), in numpy."""
         g = (np.asarray(points, np.float64) - self.origin) / self.cell
-        i = np.clip(np.floor(g).astype(int), 0, np.asarray(self.shape) - 2)
-        t = g - i
+        base = np.clip(np.floor(g - 0.5).astype(int), 0, np.asarray(self.shape) - 3)
+        f = g - base
+        w = [0.5 * (1.5 - f) ** 2, 0.75 - (f - 1.0) ** 2, 0.5 * (f - 0.5) ** 2]
         out = np.zeros(len(g))
-        for corner in np.ndindex(2, 2, 2):
-            w = np.prod(np.where(corner, t, 1.0 - t), axis=1)
-            out += w * self.values[i[:, 0] + corner[0], i[:, 1] + corner[1], i[:, 2] + corner[2]]
+        for a, b, c in np.ndindex(3, 3, 3):
+            out += w[a][:, 0] * w[b][:, 1] * w[c][:, 2] * self.values[base[:, 0] + a, base[:, 1] + b, base[:, 2] + c]
         return out
 
 

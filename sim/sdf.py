@@ -6,9 +6,8 @@ point into the frame with ``quat_to_mat``. Normals are written out per shape (no
 by autodiff) so force kernels stay small; reverse-mode autodiff of those force kernels
 differentiates through them. Shape codes follow ``sim.spec.COLLIDER_SHAPES``.
 
-Mesh colliders read a signed distance grid baked from their mesh (sim.mesh_sdf) and
-interpolated trilinearly; the normal is the interpolant's own gradient, normalised, so
-forces and their derivatives (to points and to the collider's pose) stay consistent. The
+Mesh colliders read a signed distance grid baked from their mesh (sim.mesh_sdf), smoothed
+by a quadratic B-spline; the normal is that spline's own (continuous) gradient, normalised. The
 grids live in one process-wide pool of Taichi fields (``MeshPool``), which every kernel
 calling ``collider_sdf`` reads: a mesh collider's ``size`` carries its slot in the pool
 (``collider_size``), so the function keeps one signature for every system. The pool is
@@ -183,25 +182,27 @@ def collider_size(shape: str, size, sdf=None) -> tuple[float, float, float]:
 
 @ti.func
 def _mesh(slot, p):
-    """Trilinear interpolation of a baked grid and its gradient; beyond the grid, the
-    distance to the grid's box is added (the grid pads the mesh, so contact stays inside)."""
+    """The grid's quadratic B-spline (27 nodes; it reproduces linear functions exactly, so
+    flat faces keep their distance) and its gradient: continuous normals, so Newton and the
+    adjoint see a smooth contact force. Beyond the grid, the distance to the grid's border is
+    added (the grid pads the mesh by two cells, so contact stays inside)."""
     values = ti.static(MeshPool.current().values)
     lo, h = ti.static(MeshPool.current().origin)[slot], ti.static(MeshPool.current().cell)[slot]
     dims = ti.static(MeshPool.current().dims)[slot]
-    hi = lo + h * (dims - 1)
-    pc = ti.math.clamp(p, lo, hi)
+    inner_lo, inner_hi = lo + 0.5 * h, lo + h * (dims - 1.5)
+    pc = ti.math.clamp(p, inner_lo, inner_hi)
     g = (pc - lo) / h
-    i = ti.math.clamp(ti.floor(g, ti.i32), 0, dims - 2)
-    t = g - i
-    base = ti.static(MeshPool.current().offset)[slot] + (i[0] * dims[1] + i[1]) * dims[2] + i[2]
+    base = ti.math.clamp(ti.floor(g - 0.5, ti.i32), 0, dims - 3)
+    f = g - base
+    w = [0.5 * (1.5 - f) ** 2, 0.75 - (f - 1.0) ** 2, 0.5 * (f - 0.5) ** 2]
+    dw = [f - 1.5, -2.0 * (f - 1.0), f - 0.5]
+    start = ti.static(MeshPool.current().offset)[slot] + (base[0] * dims[1] + base[1]) * dims[2] + base[2]
     d = 0.0
     grad = ti.Vector([0.0, 0.0, 0.0])
-    for c in ti.static(range(8)):
-        a, b, e = c // 4, c // 2 % 2, c % 2
-        value = values[base + (a * dims[1] + b) * dims[2] + e]
-        wx, wy, wz = (t[0] if a else 1.0 - t[0]), (t[1] if b else 1.0 - t[1]), (t[2] if e else 1.0 - t[2])
-        d += wx * wy * wz * value
-        grad += value * ti.Vector([(2 * a - 1) * wy * wz, (2 * b - 1) * wx * wz, (2 * e - 1) * wx * wy]) / h
+    for a, b, c in ti.static(ti.ndrange(3, 3, 3)):
+        value = values[start + (a * dims[1] + b) * dims[2] + c]
+        d += w[a][0] * w[b][1] * w[c][2] * value
+        grad += value * ti.Vector([dw[a][0] * w[b][1] * w[c][2], w[a][0] * dw[b][1] * w[c][2], w[a][0] * w[b][1] * dw[c][2]])
     n = grad / ti.sqrt(grad.norm_sqr() + _TINY * _TINY)
     out = p - pc
     if out.norm_sqr() > 0:

@@ -5,7 +5,7 @@ hash), with tactile readings of the pads and the adjoint of every step.
 
 A pad whose ``mount`` names a collider (a gripper finger) follows that collider; the finger
 itself is then left out of volumetric contact (the pad is its contact surface). Mesh
-colliders are not seen yet. Rotations of colliders and pads are not differentiated: pose
+colliders are seen through their baked signed distance grids (sim.sdf). Rotations of colliders and pads are not differentiated: pose
 gradients are for positions (and so for a gripper's opening).
 
 Substep state (FEM, MPM, contact) lives in a ring of ``chunk + 1`` rows, chunk about the
@@ -72,8 +72,8 @@ class VolumetricSystem:
                 raise ValueError(f"FEM body {b.name!r} is mounted on unknown collider {b.mount!r}")
         mounts = {b.mount for b in fem_specs if b.mount}
         # colliders the volumetric bodies touch: primitives not carrying a pad
-        self.shape_cols = [i for i, c in enumerate(spec.colliders) if c.shape != "mesh" and c.name not in mounts]
-        shapes = [ShapeSpec(spec.colliders[i].shape, spec.colliders[i].size) for i in self.shape_cols]
+        self.shape_cols = [i for i, c in enumerate(spec.colliders) if c.name not in mounts]
+        shapes = [ShapeSpec(spec.colliders[i].shape, spec.colliders[i].size, spec.colliders[i].sdf) for i in self.shape_cols]
         grids = {b.grid for b in mpm_specs}
         if len(grids) > 1:
             raise ValueError("every MPM body of a world must name the same grid")

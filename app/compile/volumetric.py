@@ -124,14 +124,16 @@ VOLUMETRIC_KINDS = ("fem_elastic", "mpm_elastic", "mpm_elastoplastic", "mpm_flui
 
 
 def mesh_loader(scene_path):
-    """A loader of a scene's mesh shapes as trimesh meshes (paths resolved like every asset)."""
+    """A loader of a scene's mesh shapes as trimesh meshes, scaled (paths resolved like every asset)."""
 
     def load(shape):
         import trimesh
 
         from app.scene.paths import resolve_asset
 
-        return trimesh.load(resolve_asset(scene_path, shape.path), force="mesh")
+        mesh = trimesh.load(resolve_asset(scene_path, shape.path), force="mesh")
+        mesh.apply_transform(np.diag([*shape.scale, 1.0]))
+        return mesh
 
     return load
 

@@ -2,13 +2,15 @@
 
 Cloth bodies become shells, kinematic bodies with primitive shapes static colliders, the
 trajectory's tool a kinematic tool driven by per-step actions interpolated from the
-keyframes. What this simulator does not handle yet (URDF arms, triangle-mesh colliders,
-FEM/MPM/dynamic rigid bodies of the volumetric systems) is listed in ``skipped`` with the
-reason, never silently dropped.
+keyframes; kinematic mesh bodies become mesh colliders through a signed distance grid baked
+from the mesh. What this simulator does not handle yet (URDF arms, dynamic rigid bodies) is
+listed in ``skipped`` with the reason, never silently dropped.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from app.compile.volumetric import VOLUMETRIC_KINDS, mesh_loader as _mesh_loader
 from sim.geometry import sheet, transform_points
 from sim.spec import ColliderSpec, Settings, ShellMaterial, ShellSpec, ToolSpec, WorldSpec
 
+SDF_CELLS = 48  # a mesh collider's signed distance grid: cells along the mesh's longest side
 FINGER_FRICTION = 1.0  # the gripper model carries no material; rubber-like pads
 FINGER_STIFFNESS = 1e4  # N/m per vertex in contact
 _SHELL_FIELDS = ("density", "thickness", "youngs_modulus", "poisson_ratio", "bending_stiffness",
@@ -44,6 +47,22 @@ def _half_size(body: Body) -> tuple[float, float, float] | None:
     }.get(s.kind, lambda: None)()
 
 
+def mesh_collider_sdf(body: Body, load_mesh):
+    """The signed distance grid of a kinematic mesh body (scaled, in its own frame), baked
+    once per mesh file, scale and cell in a process (sim.mesh_sdf)."""
+    mesh = load_mesh(body.shape)
+    cell = float(np.ptp(mesh.vertices, axis=0).max()) / SDF_CELLS
+    return _baked(np.asarray(mesh.vertices, np.float64).tobytes(), np.asarray(mesh.faces, np.int64).tobytes(), cell,
+                  f"entity {body.name!r} ({body.shape.path})")
+
+
+@functools.lru_cache(maxsize=16)
+def _baked(vertices: bytes, faces: bytes, cell: float, name: str):
+    from sim.mesh_sdf import bake
+
+    return bake(np.frombuffer(vertices).reshape(-1, 3), np.frombuffer(faces, np.int64).reshape(-1, 3), cell, name=name)
+
+
 def _shell(body: Body) -> ShellSpec:
     shape: ClothShape = body.shape
     (w, l), (nx, ny) = shape.size, shape.resolution
@@ -58,6 +77,7 @@ def compile_scene(scene: Scene, scene_path: str | Path | None = None, steps: int
     steps = steps or sim.horizon
     settings = Settings(dt=sim.dt, steps=steps, gravity=tuple(sim.gravity), precision=sim.precision, backend=sim.backend)
     shells, colliders, tools, skipped = [], [], [], []
+    load_mesh = _mesh_loader(scene_path)
     tool_name = scene.trajectory.tool if scene.trajectory else None
     for e in scene.entities:
         if isinstance(e, Gripper):
@@ -69,12 +89,13 @@ def compile_scene(scene: Scene, scene_path: str | Path | None = None, steps: int
                                   e.opening, half))
         elif isinstance(e.material, ThinShell):
             shells.append(_shell(e))
-        elif isinstance(e.material, KinematicRigid) and _half_size(e) is not None:
-            col = ColliderSpec(e.name, e.shape.kind, _half_size(e), e.transform.position, e.transform.rotation,
-                               friction=e.material.friction, contact_stiffness=e.material.contact_stiffness)
+        elif isinstance(e.material, KinematicRigid) and (_half_size(e) is not None or e.shape.kind == "mesh"):
+            sdf = mesh_collider_sdf(e, load_mesh) if e.shape.kind == "mesh" else None
+            col = ColliderSpec(e.name, e.shape.kind, _half_size(e) or (0.0, 0.0, 0.0), e.transform.position,
+                               e.transform.rotation, friction=e.material.friction,
+                               contact_stiffness=e.material.contact_stiffness, sdf=sdf)
             if e.name == tool_name:  # a scripted body: the collider sits at the tool frame's origin
-                colliders.append(ColliderSpec(col.name, col.shape, col.size, friction=col.friction,
-                                              contact_stiffness=col.contact_stiffness))
+                colliders.append(dataclasses.replace(col, position=(0.0, 0.0, 0.0), rotation=(1.0, 0.0, 0.0, 0.0)))
                 tools.append(ToolSpec(e.name, "rigid", (e.name,), e.transform.position, e.transform.rotation))
             else:
                 colliders.append(col)
@@ -84,7 +105,7 @@ def compile_scene(scene: Scene, scene_path: str | Path | None = None, steps: int
             why = (f"{e.shape.kind} shapes are not colliders yet" if isinstance(e.material, KinematicRigid)
                    else f"{e.material.kind} bodies are not simulated yet")
             skipped.append(f"{e.name}: {why}")
-    fem, mpm = volumetric_bodies(scene, sim.dt, _mesh_loader(scene_path))  # volumetric hook
+    fem, mpm = volumetric_bodies(scene, sim.dt, load_mesh)  # volumetric hook
     if not shells and not fem and not mpm:
         raise ValueError(f"scene {scene.name!r} has no cloth, FEM or MPM body to simulate")
     spec = WorldSpec(settings=settings, shells=tuple(shells), colliders=tuple(colliders), tools=tuple(tools),
