@@ -32,8 +32,8 @@ import math
 import numpy as np
 import taichi as ti
 
-from sim.rigid.spec import RigidBodySpec
 from sim.coupling import DAMPING_CAP
+from sim.fem.spec import quat_to_matrix
 from sim.sdf import MeshPool, collider_sdf, collider_size, quat_to_mat
 from sim.spec import COLLIDER_SHAPES
 
@@ -150,8 +150,6 @@ class RigidSystem:
         into contact at once, on the mass a point of its surface feels: a free body's whole
         mass (pressing a face), a hinged body's moment about the axis over its farthest
         point's distance squared."""
-        from sim.fem.spec import quat_to_matrix
-
         limits = []
         for b in bodies:
             points, area = b.surface_samples()
@@ -311,8 +309,6 @@ class RigidSystem:
     def kinetic_energy(self, state: dict) -> float:
         total = 0.0
         masses = self.mass.to_numpy()
-        from sim.fem.spec import quat_to_matrix
-
         for i, b in enumerate(self.bodies):
             R = quat_to_matrix(state["rigid_q"][i])
             w = R.T @ state["rigid_w"][i]

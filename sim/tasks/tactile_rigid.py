@@ -24,7 +24,9 @@ import torch
 from sim.optim.parameterization import Channels, SpeedLimit, SplineKeyframes
 from sim.optim.problem import Problem
 from sim.rigid.spec import Hinge, RigidBodySpec
+from sim.spec import ColliderSpec
 from sim.tasks.base import BoundTask, TaskDefaults, optimizer_settings
+from sim.tasks.pad_rig import RIGID_SHAPES, shape_of
 from sim.tasks.registry import TaskContext, TaskDefinition, register
 from sim.tasks.volumetric import with_tail
 
@@ -45,9 +47,6 @@ def _sensor(ctx: TaskContext) -> dict:
 
 def _static_colliders(ctx: TaskContext):
     """Every kinematic box, sphere, cylinder or capsule of the scene as a static collider."""
-    from sim.spec import ColliderSpec
-    from sim.tasks.pad_rig import RIGID_SHAPES, shape_of
-
     out = []
     for b in ctx.bodies:
         if b["material"]["kind"] == "kinematic" and b["shape"]["kind"] in RIGID_SHAPES:
@@ -66,7 +65,7 @@ class PusherRig:
         from sim.fem.solver import stable_dt
         from sim.fem.spec import FemBodySpec, FemMaterial
         from sim.rigid.system import RigidSystem
-        from sim.spec import ColliderSpec, Settings, ToolSpec, WorldSpec
+        from sim.spec import Settings, ToolSpec, WorldSpec
         from sim.volumetric import DEFAULT_CONTACT
         from sim.world import World
 
