@@ -33,6 +33,8 @@ FIELD_COLORMAP = {"displacement": "viridis", "pressure": "viridis", "speed": "co
 SCALE_TITLES = {"displacement": "pad displacement [m]", "pressure": "pad pressure [Pa]", "speed": "particle speed [m/s]"}
 KEY_PREFIX = "keyframe:"  # keyframe handles are selected like entities, under this name
 HANDLE_RADIUS = 0.015  # m
+CONTACT_ARROW_M = 0.03  # the largest contact force of a frame is drawn this long
+TOUCHING_N = 1e-6  # a point pressed by less than this is not in contact
 # Multisampled anti-aliasing (the full-quality picture) costs ~5x a plain render on a
 # software OpenGL (Mesa llvmpipe: 83 vs 15 ms at 808x496), so drafts are drawn without it.
 FULL_MULTISAMPLES = 4
@@ -219,11 +221,12 @@ class Viewport(QtWidgets.QWidget):
                     actor.user_matrix = self._finger_matrix(entity, part.slide, data)
                 else:
                     actor.user_matrix = moved
-        if frame is not None and frame.contact_points is not None and len(frame.contact_points):
-            cloud = pv.PolyData(np.asarray(frame.contact_points))
-            cloud["force"] = np.asarray(frame.contact_forces)
-            magnitude = float(np.linalg.norm(frame.contact_forces, axis=1).max()) or 1.0
-            arrows = cloud.glyph(orient="force", scale="force", factor=0.05 / magnitude)
+        points, forces = contact_forces(frame)
+        if len(points):
+            cloud = pv.PolyData(points)
+            cloud["force"] = forces
+            magnitude = float(np.linalg.norm(forces, axis=1).max())
+            arrows = cloud.glyph(orient="force", scale="force", factor=CONTACT_ARROW_M / magnitude)
             self._keep("contacts", self._add(arrows, color="#ff5050"))
         if frame is not None and frame.tool_position is not None:
             tool = pv.Sphere(radius=0.008, center=np.asarray(frame.tool_position))
@@ -495,6 +498,22 @@ class Viewport(QtWidgets.QWidget):
     def close_viewport(self) -> None:
         self._clear_entities()
         self._plotter.close()
+
+
+def contact_forces(frame: Frame | None) -> tuple[np.ndarray, np.ndarray]:
+    """(points, forces) of a frame's contacts, (K, 3) each: its own list, and every simulated
+    body's per-point ``contact_force`` (FEM pads' gel nodes) where the point is touching."""
+    points, forces = [np.zeros((0, 3))], [np.zeros((0, 3))]
+    if frame is not None and frame.contact_points is not None:
+        points.append(np.asarray(frame.contact_points))
+        forces.append(np.asarray(frame.contact_forces))
+    for data in frame.entities.values() if frame is not None else ():
+        force = data.fields.get("contact_force")
+        if force is not None and len(force) == len(data.points):
+            touching = np.linalg.norm(force, axis=1) > TOUCHING_N
+            points.append(np.asarray(data.points)[touching])
+            forces.append(np.asarray(force)[touching])
+    return np.concatenate(points).astype(float), np.concatenate(forces).astype(float)
 
 
 def save_png(image: np.ndarray, path: Path) -> None:

@@ -10,7 +10,8 @@ from PySide6 import QtCore
 
 from app.commands import SetField
 from app.services.frames import EntityFrame, Frame, Run, TactileFrame, frozen
-from studio_helpers import save_screenshot, settle, show_panel, wait_until
+from studio_helpers import image_difference, save_screenshot, settle, show_panel, wait_until
+from ui.viewport import CONTACT_ARROW_M
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 
@@ -96,3 +97,32 @@ def test_tactile_views_follow_the_timeline(window, qtbot):
     panel.pad_box.setCurrentText(pads[1])
     assert "recorded no tactile output" in panel.message.text()
     assert panel.image_item.image is None
+
+
+def test_contact_forces_drawn_as_arrows(window, qtbot):
+    """A simulated pad's per-node contact force is drawn as arrows at the touching nodes,
+    pointing along the force, the largest CONTACT_ARROW_M long; no contact, no arrows."""
+    pad = [s.name for _, s in window.scene.sensors()][0]
+    part = next(p for p in window.viewport._parts["gripper"] if p.sensor == pad)
+    nodes = np.asarray(part.mesh.points)
+    force = np.zeros_like(nodes)
+    touching = [0, len(nodes) // 2, len(nodes) - 1]
+    force[touching] = [[2.0, 0, 0], [1.0, 0, 0], [0.5, 0, 0]]  # newtons, along +x
+    frames = [Frame(index=i, time=0.01 * i, entities={pad: EntityFrame(points=frozen(nodes), fields={"contact_force": frozen(f)})})
+              for i, f in enumerate((np.zeros_like(nodes), force))]
+    window.set_run(Run("simulation", frames))
+    viewport = window.viewport
+    centre = nodes.mean(axis=0)
+    viewport.camera = (tuple(centre + [0.03, -0.12, 0.06]), tuple(centre), (0.0, 0.0, 1.0))  # close on the pad
+    window.timeline.seek(1)
+    settle(qtbot)
+    arrows = viewport._overlay["contacts"].mapper.dataset
+    reach = nodes[touching, 0] + CONTACT_ARROW_M * np.array([1.0, 0.5, 0.25])
+    assert arrows.bounds[1] == pytest.approx(reach.max(), abs=1e-4)  # the 2 N arrow is the longest, along +x
+    assert arrows.bounds[0] == pytest.approx(nodes[touching, 0].min(), abs=2e-3)
+    with_arrows = viewport.screenshot()
+    save_screenshot(viewport, "contact_force_arrows")
+    window.timeline.seek(0)
+    settle(qtbot)
+    assert "contacts" not in viewport._overlay
+    assert image_difference(with_arrows, viewport.screenshot()) > 1e-4
