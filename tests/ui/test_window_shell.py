@@ -3,15 +3,19 @@ marker and the prompt on close, recent files, crash recovery."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
+import numpy as np
+import pyvista as pv
 from PySide6 import QtCore, QtGui
 
 from app.commands import SetField
 from app.scene.paths import default_scene_path
 from app.services.user_files import Autosave
 from studio_helpers import copy_scene, save_screenshot, settle
+from ui.viewport import CAMERA_PRESETS
 
 FREQUENT = ("open", "save", "save_as", "undo", "redo", "duplicate", "delete", "fit", "simulate", "play",
             "step", "add_key", "optimize", "stop_optimize", "stop_motion", "screenshot")
@@ -103,3 +107,36 @@ def test_after_a_crash_the_next_start_offers_the_autosave(open_window, prompts, 
     prompts.restore_answers.append(True)
     clean_start = open_window()
     assert clean_start.scene.simulation.horizon != 321
+
+
+def test_camera_presets_fit_axes_and_two_sided_shells(open_window):
+    window = open_window()
+    viewport = window.viewport
+    looking = {}
+    for preset in CAMERA_PRESETS:
+        window.actions_by_name[f"camera_{preset}"].trigger()
+        position, focus, _ = viewport.camera
+        looking[preset] = np.abs(np.subtract(position, focus)) / np.linalg.norm(np.subtract(position, focus))
+    np.testing.assert_allclose(looking["top"], [0, 0, 1], atol=1e-9)
+    np.testing.assert_allclose(looking["front"], [0, 1, 0], atol=1e-9)
+    np.testing.assert_allclose(looking["side"], [1, 0, 0], atol=1e-9)
+    np.testing.assert_allclose(looking["iso"], np.full(3, 3 ** -0.5), atol=1e-9)
+
+    viewport.camera = ((3.0, 3.0, 3.0), (4.0, 4.0, 4.0), (0.0, 0.0, 1.0))  # looking away from the scene
+    window.actions_by_name["fit"].trigger()
+    width, height = viewport.width(), viewport.height()
+    for name, parts in viewport._parts.items():  # every corner of every entity's box is in the picture
+        bounds = np.array(pv.merge([p.mesh for p in parts]).bounds).reshape(3, 2)
+        for corner in itertools.product(*bounds):
+            x, y = viewport.world_to_display(corner)
+            assert 0 <= x <= width and 0 <= y <= height, f"{name} is outside the fitted view"
+
+    axes = viewport._plotter.renderer.axes_widget
+    window.actions_by_name["axes"].trigger()
+    assert not axes.GetEnabled()
+    window.actions_by_name["axes"].trigger()
+    assert axes.GetEnabled()
+
+    cloth = viewport._actors["cloth"][0]  # a shell: its back shaded too, darker than its front
+    back = cloth.GetBackfaceProperty()
+    assert back is not None and sum(back.GetColor()) < sum(cloth.prop.GetColor())
