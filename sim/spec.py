@@ -122,7 +122,7 @@ class ColliderSpec:
 
     ``size`` means, per shape: box half-extents (x, y, z); sphere (radius, -, -); capsule
     and cylinder (radius, half-length along local z, -); plane (-, -, -) with the normal
-    along local +z; mesh: the SDF grid's cell size in x (the grid is ``sdf``; not simulated yet).
+    along local +z; mesh: unused (its signed distance grid is ``sdf``).
 
     ``position``/``rotation`` are the world pose of a static collider, and the pose in the
     tool's frame of a collider a tool owns."""
@@ -134,7 +134,7 @@ class ColliderSpec:
     rotation: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)  # w, x, y, z
     friction: float = 0.5
     contact_stiffness: float = 1e4  # N/m per vertex in contact
-    sdf: Any = None  # mesh only: sim.geometry.SdfGrid
+    sdf: Any = None  # mesh only: sim.mesh_sdf.MeshSdf, baked from the mesh in its own frame
 
     def __post_init__(self) -> None:
         if self.shape not in COLLIDER_SHAPES:

@@ -17,16 +17,18 @@ from sim.mpm.spec import MpmBodySpec, MpmGrid, MpmMaterial
 
 def test_a_pad_pressed_by_a_mesh_sphere_feels_the_primitive_spheres_force():
     ball = trimesh.creation.icosphere(subdivisions=4, radius=0.004)
-    shapes = (ShapeSpec("sphere", (0.004, 0, 0)), ShapeSpec("mesh", (0, 0, 0), bake(ball.vertices, ball.faces, 3e-4)))
-    body = FemBodySpec("pad", flat_pad((0.01, 0.01, 0.003), (4, 4, 2)), FemMaterial(1e5, 0.4, 1000, 2000.0), mass_scale=100.0)
+    shapes = [ShapeSpec("sphere", (0.004, 0, 0)), ShapeSpec("mesh", (0, 0, 0), bake(ball.vertices, ball.faces, 3e-4))]
+    # two pads 5 cm apart in one system (one compile), each pressed by one of the spheres
+    pads = [FemBodySpec(f"pad{i}", flat_pad((0.01, 0.01, 0.003), (4, 4, 2)), FemMaterial(1e5, 0.4, 1000, 2000.0),
+                        position=(0.05 * i, 0, 0), mass_scale=100.0) for i in range(2)]
     contact = ContactParams(stiffness=1e10, damping=5.0, friction=0.4)
+    sim = FemSystem(pads, shapes, contact, dt=0.9 * stable_dt(pads, contact), substeps=10)
     z = torch.cat([torch.linspace(0.007, 0.0066, 11, dtype=torch.float64), torch.full((30,), 0.0066, dtype=torch.float64)])
-    sphere = torch.stack([torch.full_like(z, 5e-4), torch.zeros_like(z), z], -1)[:, None]
-    forces = []
-    for shape in shapes:  # pressed 0.4 mm deep, then held until the pad settles
-        sim = FemSystem([body], [shape], contact, dt=0.9 * stable_dt([body], contact), substeps=10)
-        _, fc, _ = sim.forward(Trajectory(torch.zeros(len(z), 1, 3, dtype=torch.float64), sphere))
-        forces.append(fc[-5:].sum(1).mean(0))
+    centre = torch.stack([torch.full_like(z, 5e-4), torch.zeros_like(z), z], -1)
+    spheres = torch.stack([centre, centre + torch.tensor([0.05, 0.0, 0.0], dtype=torch.float64)], 1)
+    pad_pos = torch.tensor([[0.0, 0.0, 0.0], [0.05, 0.0, 0.0]], dtype=torch.float64).expand(len(z), 2, 3)
+    _, fc, _ = sim.forward(Trajectory(pad_pos, spheres))  # pressed 0.4 mm deep, then held until the pads settle
+    forces = [fc[-5:, sim.offsets[i]:sim.offsets[i + 1]].sum(1).mean(0) for i in range(2)]
     assert forces[0][2] < -0.05  # pressed (towards -z, into the pad)
     # the mesh's facets lie inside the sphere and the grid's spline rounds it a little more
     # (together about 10 um of the 0.4 mm): a few percent less force
