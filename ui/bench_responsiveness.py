@@ -50,6 +50,8 @@ def child(iterations: int) -> None:
 
     panel = window.optimize_panel
     pump_until(panel.start_button.isEnabled, 120)
+    simulator_started = []
+    window.services.simulator_ready.connect(simulator_started.append)
     probe = StallProbe()
     probe.start()
     started = time.perf_counter()
@@ -60,7 +62,7 @@ def child(iterations: int) -> None:
     stalls = sorted(probe.stalls)
     # the machine's own floor: the same probe while the window sits idle once the simulator's
     # start (put off until the run ended) is over
-    pump_until(lambda: window.statusBar().currentMessage().startswith(("simulator ready", "simulator not")), 120)
+    pump_until(lambda: bool(simulator_started), 120)
     pump_until(lambda: False, 0.5)
     idle = StallProbe()
     idle.start()

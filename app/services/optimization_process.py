@@ -222,7 +222,7 @@ class OptimizationProcess:
 def serve(jobs, messages, stop) -> None:
     """The worker's loop (runs in the spawned process): one job at a time until ``None``."""
     held = None  # the last OptimizationRun: Resume of the same folder continues it in memory
-    while (job := jobs.get()) is not None:
+    while (job := _next_job(jobs)) is not None:
         if isinstance(job, Check):
             messages.put(("availability", 0, *_availability(job)))
             continue
@@ -230,6 +230,18 @@ def serve(jobs, messages, stop) -> None:
             held = _run_job(job, held, messages, stop)
         except Exception as exc:  # reported to the user, never swallowed
             messages.put(("failed", job.job, f"{type(exc).__name__}: {exc}"))
+
+
+def _next_job(jobs):
+    """The next job, or None when the studio is gone: a studio that crashed never sends the
+    final None, and the worker holds its own end of the queue, so it would wait forever."""
+    studio = multiprocessing.parent_process()
+    while True:
+        try:
+            return jobs.get(timeout=1.0)
+        except queue.Empty:
+            if studio is not None and not studio.is_alive():
+                return None
 
 
 def _availability(check: Check) -> tuple[str, str, str]:
