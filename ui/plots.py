@@ -4,10 +4,20 @@ holds a panel's place and builds its plots only when the panel is first shown.""
 
 from __future__ import annotations
 
+import importlib
+import threading
 from typing import Callable
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
+
+
+def preload() -> None:
+    """Import pyqtgraph on a background thread: it takes 0.3-1.7 s (loaded machine), which on
+    the GUI thread froze the window when a plot panel was first shown (Optimize shows its
+    panel). Its module code interleaves with the event loop; ``pyqtgraph()`` then finds it
+    imported, or waits for the import in flight."""
+    threading.Thread(target=importlib.import_module, args=("pyqtgraph",), name="deft-import-plots", daemon=True).start()
 
 
 def pyqtgraph():

@@ -19,6 +19,7 @@ from app.services.optimization_process import OptimizationProcess, Outcome
 from app.services.previews import path_run
 from app.services.sim_thread import Cancelled, CancelToken, shared_simulation_thread
 from app.services.simulation import SimulationUnavailable, runtime_message, simulate_scene, warm_up
+from ui import plots
 from ui.geometry import pose_matrix
 
 
@@ -81,6 +82,7 @@ class StudioBridge(QtCore.QObject):
             if self._shut_down:
                 return
             self.optimizer.prestart()
+            plots.preload()
             self._warm_up_waiting = True
             if not self.optimizer.running:
                 self._start_warm_up()
