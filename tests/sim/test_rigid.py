@@ -144,6 +144,7 @@ def test_a_pad_pushing_a_block_off_centre_slides_and_turns_it(push):
     assert abs(x[2] - 0.005) < 1e-4
 
 
+@pytest.mark.slow  # ~16 s warm at load 10; its reverse-mode contact kernels compile for minutes on a cold cache
 def test_adjoint_of_a_pad_pushing_a_block_matches_central_differences(push):
     """The pad presses the block, which slides on the table (with friction) all along."""
     from sim.volumetric import check_volumetric_gradients
