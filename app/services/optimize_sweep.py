@@ -60,9 +60,10 @@ def saved_result(request: RunRequest) -> dict | None:
     folder = Path(request.out_dir)
     try:
         summary = json.loads((folder / "run.json").read_text())
-        curve = json.loads((folder / "curve.json").read_text())
     except FileNotFoundError:
         return None
+    # a run stopped by an error before its first iteration has run.json only
+    curve = json.loads((folder / "curve.json").read_text()) if (folder / "curve.json").exists() else []
     scene = load_scene(request.scene)
     threshold = scene.task.success_threshold
     solved_at = next((r for r in curve if r["best_loss"] <= threshold), None)

@@ -3,18 +3,20 @@ and steps the simulator rejects."""
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from app.services.optimize import OptimizationRun, RunFolderError
-from app.services.optimize_sweep import RunRequest, run_task
+from app.services.optimize_sweep import RunRequest, run_task, saved_result
 from sim.errors import SimulationError
 from sim.optim.parameterization import Channels, SpeedLimit, SplineKeyframes
 from sim.optim.problem import Problem
 from sim.tasks.base import BoundTask, TaskDefaults
 
+REACH_SCENE = Path(__file__).resolve().parents[2] / "assets" / "scenes" / "tasks" / "reach.yaml"
 TARGET = torch.tensor([0.1, -0.05, 0.2, 0.01], dtype=torch.float64)
 
 
@@ -94,9 +96,10 @@ def test_failed_steps_are_recorded_and_the_run_goes_on(tmp_path):
 
 
 def test_a_sweep_run_that_cannot_go_on_is_recorded_not_raised(tmp_path):
-    request = RunRequest("fragile.yaml", "adam", 0, str(tmp_path), iterations=5)
+    request = RunRequest(str(REACH_SCENE), "adam", 0, str(tmp_path), iterations=5)
     result = run_task(fragile_reach_task(limit=-1.0), request)  # rejects even the start
     assert "nothing to back off to" in result["error"] and result["iterations"] == 0
     assert json.loads((tmp_path / "run.json").read_text())["error"] == result["error"]
+    assert saved_result(request)["error"] == result["error"]  # the benchmark counts it as an unsolved seed
     solved = run_task(reach_task(threshold=1e-3), RunRequest("reach.yaml", "adam", 0, str(tmp_path / "next"), iterations=60))
     assert solved["solved"] and solved["error"] is None
