@@ -45,16 +45,20 @@ def count_axis():
 
 
 def log_axis():
-    """A left axis for log plots that labels 1, 2 and 5 of each decade (when two of them are
-    in view): pyqtgraph labels every minor tick, and 0.006 to 0.009 overprint each other."""
+    """A left axis for log plots that labels 1, 2 and 5 of each decade (1-5 and 7 when fewer
+    than two of them are in view): pyqtgraph labels every minor tick, and 0.006 to 0.009
+    overprint each other."""
     pg = pyqtgraph()
 
     class LogAxis(pg.AxisItem):
         def logTickStrings(self, values, scale, spacing):
             strings = super().logTickStrings(values, scale, spacing)
             mantissa = [round(10 ** (v - np.floor(v + 1e-9)), 3) for v in values]
-            kept = [s if m in (1, 2, 5) else "" for m, s in zip(mantissa, strings)]
-            return kept if sum(map(bool, kept)) >= 2 else strings  # a short range has room for all
+            for labelled in ((1, 2, 5), (1, 2, 3, 4, 5, 7)):  # the second for ranges under a decade
+                kept = [s if m in labelled else "" for m, s in zip(mantissa, strings)]
+                if sum(map(bool, kept)) >= 2:
+                    return kept
+            return strings
 
     return LogAxis("left")
 
