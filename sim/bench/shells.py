@@ -67,6 +67,7 @@ def _run(spec: WorldSpec, backward: bool, segment: int | None = None) -> dict:
            "forward_wall_per_simulated_s": fwd / (spec.settings.steps * spec.settings.dt),
            "newton_per_step": float(np.mean([s["shells"]["newton"] for s in run.stats])),
            "cg_per_step": float(np.mean([s["shells"]["cg"] for s in run.stats])),
+           "factorizations_per_step": float(np.mean([s["shells"]["factorizations"] for s in run.stats])),
            "contacts_at_end": world.contact_count()}
     if backward:
         t0 = time.perf_counter()

@@ -45,50 +45,6 @@ def _bending(h, x: T, hinge: T, hshell: T, hweight: T, rest: T, bend: T):
     return bending(x[q[0]], x[q[1]], x[q[2]], x[q[3]], rest[h], hweight[h], bend[hshell[h]])
 
 
-@ti.kernel
-def internal_force(
-    x: A, xn: A, xm: A, f: A, mass: A, vshell: A, damp: A, gravity: A,
-    tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A,
-    hinge: A, hshell: A, hweight: A, rest: A, bend: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, dt: ti.f64,
-):
-    for i in range(nv):
-        _, force = _body(i, x, xn, xm, mass, vshell, damp, gravity, dt)
-        f[i] += force
-    for t in range(nt):
-        _, fb, fc = _membrane(t, x, tri, tshell, dm_inv, area, thick, youngs, poisson)
-        f[tri[t][0]] += -fb - fc
-        f[tri[t][1]] += fb
-        f[tri[t][2]] += fc
-    for h in range(nh):
-        _, f0, f1, f2, f3 = _bending(h, x, hinge, hshell, hweight, rest, bend)
-        q = hinge[h]
-        f[q[0]] += f0
-        f[q[1]] += f1
-        f[q[2]] += f2
-        f[q[3]] += f3
-
-
-@ti.kernel
-def internal_energy(
-    x: A, xn: A, xm: A, mass: A, vshell: A, damp: A, gravity: A,
-    tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A,
-    hinge: A, hshell: A, hweight: A, rest: A, bend: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, dt: ti.f64,
-    with_body: ti.i32,
-) -> ti.f64:
-    e = 0.0
-    if with_body:
-        for i in range(nv):
-            w, _ = _body(i, x, xn, xm, mass, vshell, damp, gravity, dt)
-            e += w
-    for t in range(nt):
-        w, _, _ = _membrane(t, x, tri, tshell, dm_inv, area, thick, youngs, poisson)
-        e += w
-    for h in range(nh):
-        w, _, _, _, _ = _bending(h, x, hinge, hshell, hweight, rest, bend)
-        e += w
-    return e
-
-
 @ti.func
 def _contact(
     i, c, x: T, xn: T, radius: T, ckind: T, csize: T, cpos0: T, cquat0: T, cpos1: T, cquat1: T, cmu: T, ck: T, eps
@@ -117,28 +73,6 @@ def _contact(
         energy += mu_n * friction_potential(y, eps)
         force += -mu_n * friction_coefficient(y, eps) * (rot1 @ (rot0.transpose() @ u))
     return energy, force
-
-
-@ti.kernel
-def contact_force(
-    x: A, xn: A, f: A, radius: A, ckind: A, csize: A, cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
-    nv: ti.i32, nc: ti.i32, eps: ti.f64,
-):
-    for i, c in ti.ndrange(nv, nc):
-        _, force = _contact(i, c, x, xn, radius, ckind, csize, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
-        f[i] += force
-
-
-@ti.kernel
-def contact_energy(
-    x: A, xn: A, radius: A, ckind: A, csize: A, cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
-    nv: ti.i32, nc: ti.i32, eps: ti.f64,
-) -> ti.f64:
-    e = 0.0
-    for i, c in ti.ndrange(nv, nc):
-        w, _ = _contact(i, c, x, xn, radius, ckind, csize, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
-        e += w
-    return e
 
 
 @ti.func
@@ -204,9 +138,35 @@ def _pair(p, x: T, xn: T, spair: T, sdist: T, smu: T, k, eps):
 
 
 @ti.kernel
-def pair_force(x: A, xn: A, f: A, spair: A, sdist: A, smu: A, npairs: ti.i32, k: ti.f64, eps: ti.f64):
+def forces(
+    x: A, xn: A, xm: A, f: A, mass: A, vshell: A, damp: A, gravity: A,
+    tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A,
+    hinge: A, hshell: A, hweight: A, rest: A, bend: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, dt: ti.f64,
+    radius: A, ckind: A, csize: A, cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A, nc: ti.i32, eps: ti.f64,
+    spair: A, sdist: A, smu: A, npairs: ti.i32, kpair: ti.f64,
+):
+    """f += every force on the shells: gravity and damping, membrane, bending, collider
+    contact and shell-shell contact. One kernel, so a Hessian-vector product is one launch."""
+    for i in range(nv):
+        _, force = _body(i, x, xn, xm, mass, vshell, damp, gravity, dt)
+        f[i] += force
+    for t in range(nt):
+        _, fb, fc = _membrane(t, x, tri, tshell, dm_inv, area, thick, youngs, poisson)
+        f[tri[t][0]] += -(fb + fc)
+        f[tri[t][1]] += fb
+        f[tri[t][2]] += fc
+    for h in range(nh):
+        _, f0, f1, f2, f3 = _bending(h, x, hinge, hshell, hweight, rest, bend)
+        q = hinge[h]
+        f[q[0]] += f0
+        f[q[1]] += f1
+        f[q[2]] += f2
+        f[q[3]] += f3
+    for i, c in ti.ndrange(nv, nc):
+        _, force = _contact(i, c, x, xn, radius, ckind, csize, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+        f[i] += force
     for p in range(npairs):
-        _, force, w = _pair(p, x, xn, spair, sdist, smu, k, eps)
+        _, force, w = _pair(p, x, xn, spair, sdist, smu, kpair, eps)
         q = spair[p]
         f[q[0]] += force
         f[q[1]] += -w[0] * force
@@ -215,11 +175,33 @@ def pair_force(x: A, xn: A, f: A, spair: A, sdist: A, smu: A, npairs: ti.i32, k:
 
 
 @ti.kernel
-def pair_energy(x: A, xn: A, spair: A, sdist: A, smu: A, npairs: ti.i32, k: ti.f64, eps: ti.f64) -> ti.f64:
+def potential(
+    x: A, xn: A, xm: A, xhat: A, free: A, mass: A, vshell: A, damp: A, gravity: A,
+    tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A,
+    hinge: A, hshell: A, hweight: A, rest: A, bend: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, dt: ti.f64,
+    radius: A, ckind: A, csize: A, cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A, nc: ti.i32, eps: ti.f64,
+    spair: A, sdist: A, smu: A, npairs: ti.i32, kpair: ti.f64, inertia: ti.f64, external: ti.i32,
+) -> ti.f64:
+    """The energy whose minus gradient ``forces`` is, plus inertia times the step's inertia
+    term (with inertia = 1 / beta^2: the incremental potential); with external = 0, the
+    elastic energy alone. Loop counts switch terms off, so every loop stays at the top
+    level (parallel)."""
     e = 0.0
-    for p in range(npairs):
-        energy, _, _ = _pair(p, x, xn, spair, sdist, smu, k, eps)
-        e += energy
+    for i in range(nv * external):
+        w, _ = _body(i, x, xn, xm, mass, vshell, damp, gravity, dt)
+        e += w + 0.5 * inertia * mass[i] * (x[i] - xhat[i]).norm_sqr() * free[i]
+    for t in range(nt):
+        w, _, _ = _membrane(t, x, tri, tshell, dm_inv, area, thick, youngs, poisson)
+        e += w
+    for h in range(nh):
+        w, _, _, _, _ = _bending(h, x, hinge, hshell, hweight, rest, bend)
+        e += w
+    for i, c in ti.ndrange(nv * external, nc):
+        w, _ = _contact(i, c, x, xn, radius, ckind, csize, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+        e += w
+    for p in range(npairs * external):
+        w, _, _ = _pair(p, x, xn, spair, sdist, smu, kpair, eps)
+        e += w
     return e
 
 
@@ -301,14 +283,6 @@ def predict(xn: A, xm: A, vn: A, vm: A, xhat: A, x: A, free: A, pin: A, nv: ti.i
     for i in range(nv):
         xhat[i] = (4.0 * xn[i] - xm[i]) / 3.0 + beta * (4.0 * vn[i] - vm[i]) / 3.0
         x[i] = free[i] * xhat[i] + (1.0 - free[i]) * pin[i]
-
-
-@ti.kernel
-def inertia_energy(x: A, xhat: A, mass: A, free: A, nv: ti.i32, beta: ti.f64) -> ti.f64:
-    e = 0.0
-    for i in range(nv):
-        e += 0.5 * mass[i] / (beta * beta) * (x[i] - xhat[i]).norm_sqr() * free[i]
-    return e
 
 
 @ti.kernel

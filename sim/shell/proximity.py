@@ -5,11 +5,6 @@ function of its start state alone: the Newton iterations see a fixed, smooth ene
 the backward pass finds the same pairs again (the force kernels place each pair's contact
 point themselves, differentiably, see sim.shell.kernels._pair_frame).
 
-The hash is searched for twice the asked distance, and its pairs are kept while the asked
-distance plus twice the largest vertex motion since still fits in that (a Verlet list):
-later calls only filter them, which gives the same pairs, in the same order, as a fresh
-search.
-
 Broad phase: a uniform spatial hash, vectorised in numpy. Triangles are hashed by the cell
 of their centre, and every vertex looks up its cell and the 26 around it (two sorted key
 lists joined): the work grows with vertices + triangles, never with their product. A vertex never pairs with a triangle it belongs to or touches through
@@ -37,7 +32,6 @@ class ProximitySearch:
         e = np.concatenate([self.tris[:, [0, 1]], self.tris[:, [1, 2]], self.tris[:, [2, 0]]])
         e = np.concatenate([e, e[:, ::-1], np.stack([np.arange(nv)] * 2, axis=1)])
         self._near = np.unique(e[:, 0] * nv + e[:, 1])
-        self._cache: tuple[np.ndarray, float, np.ndarray, np.ndarray] | None = None  # (x, distance, v, t)
 
     def _touches(self, v: np.ndarray, t: np.ndarray) -> np.ndarray:
         near = np.zeros(len(v), bool)
@@ -49,20 +43,9 @@ class ProximitySearch:
 
     def pairs(self, x: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
         """(vertex (n,), triangle (n,)) of the pairs whose distance at positions x may be below
-        ``distance`` (it is below it to the triangle's bounding box), sorted by vertex, then
-        triangle."""
+        ``distance`` (it is below it to the triangle's bounding box)."""
         if not len(self.tris) or distance <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        cached = self._cache
-        # a distance changes by at most twice the largest vertex motion
-        if cached is None or 2.0 * np.sqrt(np.max(np.sum((x - cached[0]) ** 2, axis=1))) + distance > cached[1]:
-            v, t = self._search(x, 2.0 * distance)
-            cached = self._cache = (x.copy(), 2.0 * distance, v, t)
-        v, t = cached[2], cached[3]
-        keep = _box_distance_sq(x, x[self.tris[t]], v) < distance * distance
-        return v[keep], t[keep]
-
-    def _search(self, x: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
         tx = x[self.tris]  # (T, 3 corners, 3)
         centre = tx.mean(axis=1)
         # cells as wide as the search distance plus the largest centre-to-corner reach: a
@@ -80,14 +63,10 @@ class ProximitySearch:
         # within the distance of the triangle's box (a bound on the distance to the triangle,
         # which the force kernels measure themselves), once (two cells may share a key), and
         # not a mesh neighbour
-        keep = _box_distance_sq(x, tx[t], v) < distance * distance
+        box_lo, box_hi = tx.min(axis=1), tx.max(axis=1)
+        outside = np.maximum(box_lo[t] - x[v], 0.0) + np.maximum(x[v] - box_hi[t], 0.0)
+        keep = np.einsum("nd,nd->n", outside, outside) < distance * distance
         pair = np.unique(v[keep] * len(tx) + t[keep])
         v, t = pair // len(tx), pair % len(tx)
         keep = ~self._touches(v, t)
         return v[keep], t[keep]
-
-
-def _box_distance_sq(x: np.ndarray, corners: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Squared distance of each vertex x[v] to the bounding box of its triangle's corners (n, 3, 3)."""
-    outside = np.maximum(corners.min(axis=1) - x[v], 0.0) + np.maximum(x[v] - corners.max(axis=1), 0.0)
-    return np.einsum("nd,nd->n", outside, outside)

@@ -95,6 +95,7 @@ class ShellSystem:
         self.r, self.b, self.sol, self.xs = (vec(nv) for _ in range(4))
         self.pattern = SparsePattern(nv, tris, hinge, real)
         self.factor: Factorization | None = None
+        self.factorizations = 0  # so far, for the solver counts
         # shell-shell and self-contact pairs, found per step (see sim.shell.proximity)
         self.proximity = ProximitySearch(nv, tris) if spec.contact.self_contact else None
         self.tris_np, self.tshell_np = tris, tshell
@@ -238,48 +239,39 @@ class ShellSystem:
     def _eps(self) -> float:
         return self.spec.contact.friction_velocity * self.dt
 
-    def _internal_args(self):
+    def _material_args(self):
         return (
-            self.x, self.xn, self.xm, self.f, self.mass, self.vshell, self.damp, self.gravity,
-            self.tri, self.tshell, self.dm_inv, self.area, self.thick, self.youngs, self.poisson,
-            self.hinge, self.hshell, self.hweight, self.rest, self.bend, self.nv, self.nt, self.nh, self.dt,
+            self.mass, self.vshell, self.damp, self.gravity, self.tri, self.tshell, self.dm_inv, self.area,
+            self.thick, self.youngs, self.poisson, self.hinge, self.hshell, self.hweight, self.rest, self.bend,
+            self.nv, self.nt, self.nh, self.dt,
         )
 
     def _contact_args(self):
         c = self.col
-        return (self.x, self.xn, self.f, self.radius, c.kind, c.size, c.pos0, c.quat0, c.pos1, c.quat1,
-                c.friction, c.stiffness, self.nv, c.count, self._eps())
+        return (self.radius, c.kind, c.size, c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, c.count,
+                self._eps(), self.spair, self.sdist, self.smu, self.npairs, self.spec.contact.self_contact_stiffness)
+
+    def _force_args(self):
+        return (self.x, self.xn, self.xm, self.f, *self._material_args(), *self._contact_args())
 
     def forces(self) -> None:
         K.clear(self.f, self.nv)
-        K.internal_force(*self._internal_args())
-        if self.col.count:
-            K.contact_force(*self._contact_args())
-        if self.npairs:
-            K.pair_force(self.x, self.xn, self.f, *self._pair_args())
+        K.forces(*self._force_args())
 
     def _force_adjoint(self) -> None:
-        """Reverse pass of every force kernel: grads += f.grad^T df/d(inputs)."""
-        if self.npairs:
-            K.pair_force.grad(self.x, self.xn, self.f, *self._pair_args())
-        if self.col.count:
-            K.contact_force.grad(*self._contact_args())
-        K.internal_force.grad(*self._internal_args())
+        """Reverse pass of the force kernel: grads += f.grad^T df/d(inputs)."""
+        K.forces.grad(*self._force_args())
+
+    def _potential(self, inertia: float, external: bool) -> float:
+        return K.potential(self.x, self.xn, self.xm, self.xhat, self.free, *self._material_args(),
+                           *self._contact_args(), inertia, int(external))
 
     def _energy(self, with_body: bool) -> float:
-        args = list(self._internal_args())
-        del args[3]  # no force array
-        e = K.internal_energy(*args, int(with_body))
-        if with_body and self.col.count:
-            cargs = list(self._contact_args())
-            del cargs[2]
-            e += K.contact_energy(*cargs)
-        if with_body and self.npairs:
-            e += K.pair_energy(self.x, self.xn, *self._pair_args())
-        return e
+        """Elastic energy, plus (with_body) gravity, damping, contact and friction: the energy of ``forces``."""
+        return self._potential(0.0, with_body)
 
     def incremental_potential(self, beta: float) -> float:
-        return K.inertia_energy(self.x, self.xhat, self.mass, self.free, self.nv, beta) + self._energy(True)
+        return self._potential(1.0 / (beta * beta), True)
 
     # ------------------------------------------------------------------ solver
 
@@ -333,6 +325,7 @@ class ShellSystem:
         if self.npairs:
             K.pair_blocks(self.x, self.xn, pat.blocks, pat.ti_diag_slot, self.free, *self._pair_args())
         self.factor = pat.factorize()
+        self.factorizations += 1
 
     def _residual(self, beta: float) -> float:
         return K.residual(self.x, self.xhat, self.f, self.mass, self.free, self.r, self.nv, beta)
@@ -362,6 +355,7 @@ class ShellSystem:
         K.predict(self.xn, self.xm, self.vn, self.vm, self.xhat, self.x, self.free, self.pin, self.nv, beta)
         self.find_pairs()
         cg_total, size, alpha, projected = 0, float("inf"), 0.0, False
+        factorized = self.factorizations
         for it in range(s.newton_max_iter + 1):
             self.forces()
             err = self._residual(beta)
@@ -369,7 +363,7 @@ class ShellSystem:
                 raise SimulationError(step, self.name, "residual", err, "the Newton residual is not finite")
             tol = max(s.newton_tol, self.tol_floor, s.newton_rtol * K.max_distance(self.x, self.xn, self.nv))
             if err <= tol or self._force_error() <= max(s.newton_ftol, self.ftol_floor):
-                return {"newton": it, "cg": cg_total}
+                return {"newton": it, "cg": cg_total, "factorizations": self.factorizations - factorized}
             if it == s.newton_max_iter:
                 break
             # near the solution, after a full exact step, the last factor serves as well as a new one
@@ -388,14 +382,15 @@ class ShellSystem:
                 raise SimulationError(step, self.name, "newton update", size, "the linear solve gave a non-finite update")
             if size <= tol and not projected:  # the remaining error is below tolerance: take the last update whole
                 K.axpy(1.0, self.sol, self.x, self.nv)
-                return {"newton": it + 1, "cg": cg_total}
+                return {"newton": it + 1, "cg": cg_total, "factorizations": self.factorizations - factorized}
             alpha = self._line_search(beta, err)
             if not projected and (self.negative_curvature or alpha < 0.25):
                 projected = True
             elif projected and alpha == 1.0:
                 projected = False
         if size <= s.newton_accept * self.thinnest:  # the cap: what is left is far below the shell's thickness
-            return {"newton": s.newton_max_iter, "cg": cg_total, "unconverged": 1}
+            return {"newton": s.newton_max_iter, "cg": cg_total, "factorizations": self.factorizations - factorized,
+                    "unconverged": 1}
         raise SimulationError(
             step, self.name, "newton residual", self._force_error(),
             f"Newton did not converge in {s.newton_max_iter} iterations (force residual "
