@@ -100,6 +100,17 @@ def tactile_pad(size=(0.02, 0.025), thickness=0.004, dome_radius=None) -> trimes
     return revolve([(0, 0), (w, 0)] + cap[::-1])
 
 
+def stone(size=(0.10, 0.07, 0.05)) -> trimesh.Trimesh:
+    """A lumpy ellipsoid (an icosphere of 320 faces with a smooth radial bump field): a
+    closed mesh with no primitive twin, for the mesh-collider scene."""
+    sphere = trimesh.creation.icosphere(subdivisions=2)
+    u = sphere.vertices
+    lump = 1.0 + 0.08 * np.sin(3.0 * u[:, 0] + 1.0) * np.sin(2.0 * u[:, 1]) + 0.05 * np.cos(4.0 * u[:, 2])
+    v = u * lump[:, None] * (np.array(size) / 2.0)
+    v[:, 2] -= v[:, 2].min()
+    return trimesh.Trimesh(v, sphere.faces, process=False)
+
+
 MESHES = {
     "table.obj": table,
     "cloth.obj": cloth,
@@ -111,6 +122,7 @@ MESHES = {
     "gripper_finger.obj": gripper_finger,
     "tactile_pad_flat.obj": tactile_pad,
     "tactile_pad_dome.obj": lambda: tactile_pad(dome_radius=0.03),
+    "stone.obj": stone,
 }
 
 
