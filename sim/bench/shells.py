@@ -29,7 +29,8 @@ def rss_bytes() -> int:
 CLOSE_S, LIFT_SPEED, LIFT_HEIGHT = 0.04, 0.3, 0.05  # s to close the pinch, then m/s upwards up to m, whatever the step count
 
 
-def pinched_sheet(n: int, steps: int, dt: float = 5e-3, material: ShellMaterial = CLOTH, size: float = 0.1) -> WorldSpec:
+def pinched_sheet(n: int, steps: int, dt: float = 5e-3, material: ShellMaterial = CLOTH, size: float = 0.1,
+                  backend: str = "cpu") -> WorldSpec:
     """An n x n sheet on a table; the gripper, turned so its fingers close along z, pinches
     the middle of one edge from above and below in CLOSE_S, then lifts at LIFT_SPEED by LIFT_HEIGHT."""
     v, t = geometry.sheet(n, n, size, size)
@@ -41,7 +42,7 @@ def pinched_sheet(n: int, steps: int, dt: float = 5e-3, material: ShellMaterial 
     fingers = tuple(ColliderSpec(f"gripper.{s}", "box", finger, friction=1.0, contact_stiffness=1e4) for s in ("left", "right"))
     tool = ToolSpec("gripper", "parallel_jaw", ("gripper.left", "gripper.right"), start, turn,
                     opening=3 * material.thickness, finger_half=finger)
-    base = WorldSpec(settings=Settings(dt=dt, steps=steps), shells=(ShellSpec("sheet", v, t, material),),
+    base = WorldSpec(settings=Settings(dt=dt, steps=steps, backend=backend), shells=(ShellSpec("sheet", v, t, material),),
                      colliders=(table, *fingers), tools=(tool,))
     acts = base.default_actions()
     t = np.arange(1, steps + 1) * dt
@@ -62,7 +63,7 @@ def _run(spec: WorldSpec, backward: bool, segment: int | None = None) -> dict:
     t0 = time.perf_counter()
     run = rollout(world, segment=segment)
     fwd = time.perf_counter() - t0
-    out = {"vertices": world.shells.nv, "steps": spec.settings.steps, "dt": spec.settings.dt, "build_s": build,
+    out = {"arch": world.runtime.arch, "vertices": world.shells.nv, "steps": spec.settings.steps, "dt": spec.settings.dt, "build_s": build,
            "forward_s_per_step": fwd / spec.settings.steps,
            "forward_wall_per_simulated_s": fwd / (spec.settings.steps * spec.settings.dt),
            "newton_per_step": float(np.mean([s["shells"]["newton"] for s in run.stats])),
@@ -80,21 +81,21 @@ def _run(spec: WorldSpec, backward: bool, segment: int | None = None) -> dict:
     return out
 
 
-def sheet_sizes(sizes=(17, 33, 65, 129), steps: int = 20) -> list[dict]:
-    return [{"n": n, **_run(pinched_sheet(n, steps), backward=True)} for n in sizes]
+def sheet_sizes(sizes=(17, 33, 65, 129), steps: int = 20, backend: str = "cpu") -> list[dict]:
+    return [{"n": n, **_run(pinched_sheet(n, steps, backend=backend), backward=True)} for n in sizes]
 
 
-def horizons(lengths=(100, 1000, 5000), n: int = 5) -> list[dict]:
+def horizons(lengths=(100, 1000, 5000), n: int = 5, backend: str = "cpu") -> list[dict]:
     """Backward memory against the horizon, with checkpoints every ~sqrt(steps) steps (the
     memory-bounded mode rollouts switch to when every state would not fit their budget)."""
     out = []
     for steps in lengths:
-        spec = pinched_sheet(n, steps, dt=2e-3)
+        spec = pinched_sheet(n, steps, dt=2e-3, backend=backend)
         out.append({"horizon": steps, "segment": math.isqrt(steps), **_run(spec, backward=True, segment=math.isqrt(steps))})
     return out
 
 
-def integrator_choice(n: int = 17, steps: int = 5) -> dict:
+def integrator_choice(n: int = 17, steps: int = 5, backend: str = "cpu") -> dict:
     """Paper (E = 4 GPa, 0.1 mm): the implicit step at dt = 5 ms against the cheapest
     possible explicit scheme, one force evaluation per substep at the membrane's stable
     time step (CFL: edge / wave speed)."""
@@ -102,7 +103,7 @@ def integrator_choice(n: int = 17, steps: int = 5) -> dict:
 
     from sim.errors import SimulationError
 
-    spec = pinched_sheet(n, steps, material=PAPER)
+    spec = pinched_sheet(n, steps, material=PAPER, backend=backend)
     try:
         implicit = _run(spec, backward=False)
     except SimulationError as exc:  # recorded, not hidden: the comparison needs the number
@@ -130,13 +131,13 @@ def integrator_choice(n: int = 17, steps: int = 5) -> dict:
     }
 
 
-def first_step() -> None:
+def first_step(backend: str = "cpu") -> None:
     from sim.world import World
 
-    World(pinched_sheet(31, 2)).step()
+    World(pinched_sheet(31, 2, backend=backend)).step()
 
 
-def start_up() -> dict:
+def start_up(backend: str = "cpu") -> dict:
     """Cold and warm start: wall seconds of two fresh processes that import, initialise
     Taichi, build the 31 x 31 lifting world and take its first step. The first starts
     with an empty kernel cache, the second finds what the first compiled."""
@@ -150,16 +151,16 @@ def start_up() -> dict:
         env = {**os.environ, "DEFT_CACHE_DIR": cache}
         for key in ("cold_first_step_s", "warm_first_step_s"):
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", "from sim.bench.shells import first_step; first_step()"],
+            subprocess.run([sys.executable, "-c", f"from sim.bench.shells import first_step; first_step({backend!r})"],
                            env=env, capture_output=True, check=True)
             out[key] = time.perf_counter() - t0
     return out
 
 
-def thinshelllab_floor(steps: int = 40) -> dict:
+def thinshelllab_floor(steps: int = 40, backend: str = "cpu") -> dict:
     """ThinShellLab's lifting scene kind: a 31 x 31 sheet, dt = 5 ms, pinched and lifted,
     forward + backward, against its ~480 s wall per simulated second on this CPU."""
-    result = _run(pinched_sheet(31, steps, dt=5e-3), backward=True)
+    result = _run(pinched_sheet(31, steps, dt=5e-3, backend=backend), backward=True)
     result["thinshelllab_wall_per_simulated_s"] = 480.0
     result["speedup"] = 480.0 / result["forward_backward_wall_per_simulated_s"]
     return result

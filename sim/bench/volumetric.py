@@ -109,6 +109,7 @@ def _coupled_case(n_particles: int, kind: str, pads: int, steps: int, backward: 
     from sim.fem.spec import FemBodySpec
     from sim.mpm.sampling import sample_box
     from sim.mpm.spec import MpmBodySpec, MpmGrid, MpmMaterial
+    from sim.runtime import current_runtime
     from sim.spec import ColliderSpec, Settings, ToolSpec, WorldSpec
     from sim.volumetric import DEFAULT_CONTACT, VolumetricRun
     from sim.world import World
@@ -145,8 +146,8 @@ def _coupled_case(n_particles: int, kind: str, pads: int, steps: int, backward: 
     actions[:, 0, :3] = np.asarray(tool.position) + frac * move
     actions[:, 0, 3] = 1.0
     actions[:, 0, 7] = tool.opening - frac[:, 0] * close
-    spec = WorldSpec(Settings(dt=dt, steps=steps), colliders=colliders, tools=(tool,), actions=actions,
-                     fem_bodies=fem, mpm_bodies=(body,))
+    settings = Settings(dt=dt, steps=steps, backend=current_runtime().config.backend)  # run_case's backend
+    spec = WorldSpec(settings, colliders=colliders, tools=(tool,), actions=actions, fem_bodies=fem, mpm_bodies=(body,))
     world = World(spec)
     system = world.volumetric
     per = steps * system.substeps
@@ -187,21 +188,22 @@ CASES = {
 }
 
 
-def run_case(name: str, quick: bool = False) -> dict:
+def run_case(name: str, quick: bool = False, backend: str = "cpu") -> dict:
     from sim.runtime import RuntimeConfig, ensure_runtime
 
-    rt = ensure_runtime(RuntimeConfig(backend="cpu", precision="f64"))
+    rt = ensure_runtime(RuntimeConfig(backend=backend, precision="f64"))
     result = CASES[name](quick)
     result.update(case=name, arch=rt.arch, precision="f64",
                   peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return result
 
 
-def run_all(quick: bool = False, cases=None) -> list[dict]:
+def run_all(quick: bool = False, cases=None, backend: str = "cpu") -> list[dict]:
     """Every case in its own process (own peak memory); failures are recorded, not hidden."""
     out = []
     for name in cases or CASES:
-        done = subprocess.run([sys.executable, "-m", "sim.bench.volumetric", "--case", name] + (["--quick"] if quick else []),
+        done = subprocess.run([sys.executable, "-m", "sim.bench.volumetric", "--case", name, "--backend", backend]
+                              + (["--quick"] if quick else []),
                               capture_output=True, text=True)
         lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
         out.append(json.loads(lines[-1]) if done.returncode == 0 and lines else
@@ -214,11 +216,13 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write all results to this file")
     ap.add_argument("--case", choices=sorted(CASES), help="run one case and print its JSON")
     ap.add_argument("--quick", action="store_true", help="fewer steps")
+    ap.add_argument("--backend", default="cpu", choices=("cpu", "cuda", "vulkan", "auto"),
+                    help="where the kernels run (the JSON's arch says where they did)")
     args = ap.parse_args(argv)
     if args.case:
-        print(json.dumps(run_case(args.case, args.quick)))
+        print(json.dumps(run_case(args.case, args.quick, args.backend)))
         return 0
-    results = run_all(args.quick)
+    results = run_all(args.quick, backend=args.backend)
     text = json.dumps(results, indent=2)
     if args.json:
         from pathlib import Path

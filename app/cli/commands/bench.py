@@ -19,13 +19,15 @@ def register(cli: typer.Typer) -> None:
         sizes: str = typer.Option("17,33,65,129", help="Sheet resolutions (vertices per side) of the sizes case"),
         steps: int = typer.Option(10, min=2, help="Steps per run of the sizes case"),
         horizons: str = typer.Option("100,1000,5000", help="Horizons of the backward-memory case"),
+        backend: str = typer.Option("cpu", help="Where the kernels run: cpu, cuda, vulkan or auto "
+                                    "(falls back to the CPU, and the JSON's arch says where they ran)"),
         quick: bool = typer.Option(False, "--quick", help="A seconds-long smoke run: small sheets and horizons, "
                                    "sizes and horizons cases only unless --case says otherwise"),
     ) -> None:
         """Forward and forward+backward time per step and per simulated second, memory, horizon,
         cold/warm start and the integrator choice, as JSON."""
         if target == "volumetric":  # volumetric section: FEM pads, MPM, coupling (sim.bench.volumetric)
-            raise typer.Exit(_volumetric(json_out, cases or [], quick))
+            raise typer.Exit(_volumetric(json_out, cases or [], quick, backend))
         if target != "sim":
             typer.echo(f"deft bench: unknown target {target!r} (expected 'sim' or 'volumetric')", err=True)
             raise typer.Exit(2)
@@ -40,11 +42,11 @@ def register(cli: typer.Typer) -> None:
             cases = cases or ["sizes", "horizons"]
 
         runs = {
-            "integrator": lambda: b.integrator_choice(),
-            "startup": lambda: b.start_up(),
-            "sizes": lambda: b.sheet_sizes(tuple(int(s) for s in sizes.split(",")), steps),
-            "horizons": lambda: b.horizons(tuple(int(s) for s in horizons.split(","))),
-            "thinshelllab": lambda: b.thinshelllab_floor(),
+            "integrator": lambda: b.integrator_choice(backend=backend),
+            "startup": lambda: b.start_up(backend),
+            "sizes": lambda: b.sheet_sizes(tuple(int(s) for s in sizes.split(",")), steps, backend),
+            "horizons": lambda: b.horizons(tuple(int(s) for s in horizons.split(",")), backend=backend),
+            "thinshelllab": lambda: b.thinshelllab_floor(backend=backend),
         }
         results = {}
         for case in cases or CASES:
@@ -56,14 +58,14 @@ def register(cli: typer.Typer) -> None:
                 json_out.write_text(json.dumps(results, indent=2))
 
 
-def _volumetric(json_out: Path | None, cases: list[str], quick: bool) -> int:
+def _volumetric(json_out: Path | None, cases: list[str], quick: bool, backend: str) -> int:
     from sim.bench import volumetric
 
     bad = sorted(set(cases) - set(volumetric.CASES))
     if bad:
         typer.echo(f"deft bench volumetric: unknown cases {bad} (choose from {', '.join(volumetric.CASES)})", err=True)
         return 2
-    results = volumetric.run_all(quick, cases or None)
+    results = volumetric.run_all(quick, cases or None, backend)
     text = json.dumps(results, indent=2)
     typer.echo(text)
     if json_out is not None:
