@@ -1,6 +1,7 @@
 """The kinematic colliders every system sees: shapes, contact parameters and two poses (ndarrays).
 
-A mesh collider's ``size`` holds its baked grid's slot in sim.sdf.MeshPool.
+A mesh collider's ``size`` holds its baked grid's slot in sim.sdf.MeshPool (``collider_size``
+uploads the grid, so the pool exists before any kernel compiles).
 
 During step n -> n+1, ``pos1``/``quat1`` hold the colliders' poses at the end of the step
 and ``pos0``/``quat0`` at its start (friction compares the two). Poses, friction and
@@ -11,7 +12,7 @@ contact stiffness carry gradients, which systems accumulate in their backward pa
 import numpy as np
 import taichi as ti
 
-from sim.sdf import MeshPool, collider_size
+from sim.sdf import collider_size
 from sim.spec import COLLIDER_SHAPES, WorldSpec
 
 
@@ -19,7 +20,7 @@ class Colliders:
     def __init__(self, spec: WorldSpec, real) -> None:
         self.count = len(spec.colliders)
         self.names = [c.name for c in spec.colliders]
-        MeshPool.live()  # before any kernel that calls collider_sdf compiles
+        self.meshes = any(c.shape == "mesh" for c in spec.colliders)  # compile collider_sdf's mesh branch?
         n = max(self.count, 1)  # Taichi arrays cannot be empty
         vec = lambda k: ti.ndarray(ti.types.vector(k, real), n, needs_grad=True)  # noqa: E731
         self.kind = ti.ndarray(ti.i32, n)

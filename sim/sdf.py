@@ -8,11 +8,11 @@ differentiates through them. Shape codes follow ``sim.spec.COLLIDER_SHAPES``.
 
 Mesh colliders read a signed distance grid baked from their mesh (sim.mesh_sdf), smoothed
 by a quadratic B-spline; the normal is that spline's own (continuous) gradient, normalised. The
-grids live in one process-wide pool of Taichi fields (``MeshPool``), which every kernel
-calling ``collider_sdf`` reads: a mesh collider's ``size`` carries its slot in the pool
-(``collider_size``), so the function keeps one signature for every system. The pool is
-allocated on the first compile after ``ti.init`` (never at import) and refilled after a
-Taichi reset.
+grids live in one process-wide pool of Taichi fields (``MeshPool``): a mesh collider's
+``size`` carries its slot in the pool (``collider_size``), so the function keeps one
+signature for every system. Only kernels compiled with ``meshes`` true read the pool. It is
+allocated when the first grid is uploaded after ``ti.init`` (never at import) and refilled
+after a Taichi reset.
 """
 
 
@@ -100,9 +100,8 @@ MAX_MESHES = 64
 
 class MeshPool:
     """Baked grids (sim.mesh_sdf.MeshSdf) packed into Taichi fields, one slot per distinct
-    grid. Fields cannot be allocated while a kernel compiles, so whatever builds kernels
-    that may see a mesh (sim.colliders, the FEM and MPM systems) calls ``live()`` first; a
-    kernel compiled where no pool exists yet sees no mesh (nothing can have a slot then)."""
+    grid. Fields cannot be allocated while a kernel compiles; systems with mesh colliders
+    take their slots (``collider_size``) before compiling, which allocates the pool."""
 
     _live: "MeshPool | None" = None
     _grids: list = []  # every grid given a slot, in slot order (kept to refill after a reset)
@@ -138,10 +137,6 @@ class MeshPool:
         if cls._live is None or runtime is None or cls._live.generation != runtime.generation:
             return None
         return cls._live
-
-    @classmethod
-    def ready(cls) -> bool:
-        return cls.current() is not None
 
     def _upload(self, grid) -> None:
         slot = self.count
@@ -213,8 +208,11 @@ def _mesh(slot, p):
 
 
 @ti.func
-def collider_sdf(kind, size, p):
-    """(distance, outward normal) of the local point p to a primitive collider."""
+def collider_sdf(kind, size, p, meshes: ti.template()):
+    """(distance, outward normal) of the local point p to a collider. ``meshes``: whether
+    the calling system has mesh colliders; only then is the mesh branch compiled in (its
+    27-node spline, with its reverse-mode derivative, costs several times a kernel's compile
+    time), so it is a template argument of every kernel that reaches here."""
     d = 0.0
     n = ti.Vector([0.0, 0.0, 1.0])
     if kind == BOX:
@@ -228,8 +226,6 @@ def collider_sdf(kind, size, p):
     elif kind == PLANE:
         d = p[2]
     elif kind == MESH:
-        if ti.static(MeshPool.ready()):
+        if ti.static(meshes):
             d, n = _mesh(ti.cast(size[0], ti.i32), p)
-        else:
-            d = 1e30
     return d, n

@@ -26,7 +26,7 @@ from sim.coupling import DAMPING_CAP
 from sim.errors import SimulationError
 from sim.fem.mesh import tet_volumes
 from sim.fem.spec import ContactParams, FemBodySpec, ShapeSpec, quat_to_matrix
-from sim.sdf import MeshPool, collider_sdf, collider_size
+from sim.sdf import collider_sdf, collider_size
 from sim.spec import COLLIDER_SHAPES
 from sim.runtime import ensure_runtime
 
@@ -224,7 +224,7 @@ class FemSystem:
             self.cn.from_numpy(cn)
             self.area.from_numpy(area[cn].astype(npr))
         self.n_contact = len(cn)
-        MeshPool.live()  # before the contact kernel compiles
+        self.meshes = any(sh.shape == "mesh" for sh in self.shapes)  # compile collider_sdf's mesh branch?
         for k, sh in enumerate(self.shapes):
             self.shape_kind[k] = COLLIDER_SHAPES.index(sh.shape)
             self.shape_size[k] = collider_size(sh.shape, sh.size, sh.sdf)
@@ -327,7 +327,7 @@ class FemSystem:
             i = self.cn[c]
             R, p = self.shape_R[t, k], self.shape_p[t, k]
             q = R.transpose() @ (self.x[s, i] - p)
-            phi, nl = collider_sdf(self.shape_kind[k], self.shape_size[k], q)
+            phi, nl = collider_sdf(self.shape_kind[k], self.shape_size[k], q, self.meshes)
             if phi < 0:
                 pen = -phi
                 ramp = pen - 0.5 * delta

@@ -27,7 +27,7 @@ from sim.fem.solver import serial_scatter
 from sim.fem.spec import ShapeSpec
 from sim.mpm.chunks import reverse_substeps
 from sim.mpm.spec import MATERIAL_KINDS, MpmBodySpec, MpmGrid
-from sim.sdf import MeshPool, collider_sdf, collider_size
+from sim.sdf import collider_sdf, collider_size
 from sim.spec import COLLIDER_SHAPES
 from sim.runtime import ensure_runtime
 
@@ -121,7 +121,7 @@ class MpmSystem:
         self.mass.from_numpy(np.array([b.material.density * b.particle_volume for b in bodies], npr))
         self.vol.from_numpy(np.array([b.particle_volume for b in bodies], npr))
         self.mass_np = np.array([b.material.density * b.particle_volume for b in bodies])[self.body_of_np]
-        MeshPool.live()  # before the grid kernel compiles
+        self.meshes = any(sh.shape == "mesh" for sh in self.shapes)  # compile collider_sdf's mesh branch?
         for k, sh in enumerate(self.shapes):
             self.shape_kind[k] = COLLIDER_SHAPES.index(sh.shape)
             self.shape_size[k] = collider_size(sh.shape, sh.size, sh.sdf)
@@ -335,7 +335,7 @@ class MpmSystem:
     def _collide(self, s, k, pos, v):
         R, p = self.shape_R[s, k], self.shape_p[s, k]
         q = R.transpose() @ (pos - p)
-        phi, nl = collider_sdf(self.shape_kind[k], self.shape_size[k], q)
+        phi, nl = collider_sdf(self.shape_kind[k], self.shape_size[k], q, self.meshes)
         out = v
         if phi < 0:
             n = R @ nl

@@ -47,14 +47,15 @@ def _bending(h, x: T, hinge: T, hshell: T, hweight: T, rest: T, bend: T):
 
 @ti.func
 def _contact(
-    i, c, x: T, xn: T, radius: T, ckind: T, csize: T, cpos0: T, cquat0: T, cpos1: T, cquat1: T, cmu: T, ck: T, eps
+    i, c, x: T, xn: T, radius: T, ckind: T, csize: T, meshes: T, cpos0: T, cquat0: T, cpos1: T, cquat1: T, cmu: T,
+    ck: T, eps
 ):
     """(energy, force) on vertex i from collider c: penalty normal force plus smoothed
     Coulomb friction with the normal force and tangent plane of the step's start."""
     r = radius[i]
     rot1 = quat_to_mat(cquat1[c])
     p = rot1.transpose() @ (x[i] - cpos1[c])
-    d, n_local = collider_sdf(ckind[c], csize[c], p)
+    d, n_local = collider_sdf(ckind[c], csize[c], p, meshes)
     energy = 0.0
     force = ti.Vector([0.0, 0.0, 0.0])
     k = ck[c]
@@ -63,7 +64,7 @@ def _contact(
         force += -k * (d - r) * (rot1 @ n_local)
     rot0 = quat_to_mat(cquat0[c])
     p0 = rot0.transpose() @ (xn[i] - cpos0[c])
-    d0, n0_local = collider_sdf(ckind[c], csize[c], p0)
+    d0, n0_local = collider_sdf(ckind[c], csize[c], p0, meshes)
     if d0 < r:
         n0 = rot0 @ n0_local
         slip = rot0 @ p + cpos0[c] - xn[i]  # where the tool point now at x[i] was, relative to xn[i]
@@ -142,7 +143,8 @@ def forces(
     x: A, xn: A, xm: A, f: A, mass: A, vshell: A, damp: A, gravity: A,
     tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A,
     hinge: A, hshell: A, hweight: A, rest: A, bend: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, dt: ti.f64,
-    radius: A, ckind: A, csize: A, cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A, nc: ti.i32, eps: ti.f64,
+    radius: A, ckind: A, csize: A, meshes: ti.template(), cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
+    nc: ti.i32, eps: ti.f64,
     spair: A, sdist: A, smu: A, npairs: ti.i32, kpair: ti.f64,
 ):
     """f += every force on the shells: gravity and damping, membrane, bending, collider
@@ -163,7 +165,7 @@ def forces(
         f[q[2]] += f2
         f[q[3]] += f3
     for i, c in ti.ndrange(nv, nc):
-        _, force = _contact(i, c, x, xn, radius, ckind, csize, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+        _, force = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
         f[i] += force
     for p in range(npairs):
         _, force, w = _pair(p, x, xn, spair, sdist, smu, kpair, eps)
@@ -179,7 +181,8 @@ def potential(
     x: A, xn: A, xm: A, xhat: A, free: A, mass: A, vshell: A, damp: A, gravity: A,
     tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A,
     hinge: A, hshell: A, hweight: A, rest: A, bend: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, dt: ti.f64,
-    radius: A, ckind: A, csize: A, cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A, nc: ti.i32, eps: ti.f64,
+    radius: A, ckind: A, csize: A, meshes: ti.template(), cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
+    nc: ti.i32, eps: ti.f64,
     spair: A, sdist: A, smu: A, npairs: ti.i32, kpair: ti.f64, inertia: ti.f64, external: ti.i32,
 ) -> ti.f64:
     """The energy whose minus gradient ``forces`` is, plus inertia times the step's inertia
@@ -197,7 +200,7 @@ def potential(
         w, _, _, _, _ = _bending(h, x, hinge, hshell, hweight, rest, bend)
         e += w
     for i, c in ti.ndrange(nv * external, nc):
-        w, _ = _contact(i, c, x, xn, radius, ckind, csize, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+        w, _ = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
         e += w
     for p in range(npairs * external):
         w, _, _ = _pair(p, x, xn, spair, sdist, smu, kpair, eps)
@@ -244,15 +247,15 @@ def pair_blocks(
 
 @ti.kernel
 def force_scale(
-    x: A, xn: A, scale: A, mass: A, gravity: A, radius: A, ckind: A, csize: A, cpos0: A, cquat0: A, cpos1: A,
-    cquat1: A, cmu: A, ck: A, nv: ti.i32, nc: ti.i32, eps: ti.f64,
+    x: A, xn: A, scale: A, mass: A, gravity: A, radius: A, ckind: A, csize: A, meshes: ti.template(), cpos0: A,
+    cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A, nv: ti.i32, nc: ti.i32, eps: ti.f64,
 ):
     """scale[i] = the weight of vertex i plus the size of every contact force on it: what
     Newton's force residual at i is measured against."""
     for i in range(nv):
         scale[i] = mass[i] * gravity[0].norm()
     for i, c in ti.ndrange(nv, nc):
-        _, force = _contact(i, c, x, xn, radius, ckind, csize, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+        _, force = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
         scale[i] += force.norm()
 
 
@@ -265,13 +268,14 @@ def relative_residual(r: A, scale: A, nv: ti.i32) -> ti.f64:
 
 
 @ti.kernel
-def penetration(x: A, radius: A, ckind: A, csize: A, cpos: A, cquat: A, pen: A, nv: ti.i32, nc: ti.i32):
+def penetration(x: A, radius: A, ckind: A, csize: A, meshes: ti.template(), cpos: A, cquat: A, pen: A, nv: ti.i32,
+                nc: ti.i32):
     """pen[i] = deepest overlap of vertex i's contact radius with any collider (<= 0: none)."""
     for i in range(nv):
         pen[i] = -1e30
     for i, c in ti.ndrange(nv, nc):
         rot = quat_to_mat(cquat[c])
-        d, _ = collider_sdf(ckind[c], csize[c], rot.transpose() @ (x[i] - cpos[c]))
+        d, _ = collider_sdf(ckind[c], csize[c], rot.transpose() @ (x[i] - cpos[c]), meshes)
         ti.atomic_max(pen[i], radius[i] - d)
 
 
@@ -299,8 +303,8 @@ def residual(x: A, xhat: A, f: A, mass: A, free: A, r: A, nv: ti.i32, beta: ti.f
 def assemble_hessian(
     x: A, xn: A, blocks: A, diag_slot: A, tri_slot: A, hinge_slot: A, free: A, mass: A, vshell: A, damp: A,
     tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A, hinge: A, hshell: A, hweight: A,
-    bend: A, radius: A, ckind: A, csize: A, cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
-    nblocks: ti.i32, nv: ti.i32, nt: ti.i32, nh: ti.i32, nc: ti.i32, beta: ti.f64, dt: ti.f64, eps: ti.f64,
+    bend: A, radius: A, ckind: A, csize: A, meshes: ti.template(), cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A,
+    ck: A, nblocks: ti.i32, nv: ti.i32, nt: ti.i32, nh: ti.i32, nc: ti.i32, beta: ti.f64, dt: ti.f64, eps: ti.f64,
 ):
     """The positive semi-definite approximation of H on its fixed block pattern (see
     sim.shell.sparse): inertia and damping, membrane (Gauss-Newton and tensile stress),
@@ -333,13 +337,13 @@ def assemble_hessian(
         r = radius[i]
         rot1 = quat_to_mat(cquat1[c])
         p = rot1.transpose() @ (x[i] - cpos1[c])
-        d, n_local = collider_sdf(ckind[c], csize[c], p)
+        d, n_local = collider_sdf(ckind[c], csize[c], p, meshes)
         block = ti.Matrix.zero(float, 3, 3)
         if d < r:
             n = rot1 @ n_local
             block += ck[c] * n.outer_product(n)
         rot0 = quat_to_mat(cquat0[c])
-        d0, n0_local = collider_sdf(ckind[c], csize[c], rot0.transpose() @ (xn[i] - cpos0[c]))
+        d0, n0_local = collider_sdf(ckind[c], csize[c], rot0.transpose() @ (xn[i] - cpos0[c]), meshes)
         if d0 < r:
             slip = rot0 @ p + cpos0[c] - xn[i]
             n0 = rot0 @ n0_local

@@ -248,7 +248,7 @@ class ShellSystem:
 
     def _contact_args(self):
         c = self.col
-        return (self.radius, c.kind, c.size, c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, c.count,
+        return (self.radius, c.kind, c.size, c.meshes, c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, c.count,
                 self._eps(), self.spair, self.sdist, self.smu, self.npairs, self.spec.contact.self_contact_stiffness)
 
     def _force_args(self):
@@ -318,8 +318,8 @@ class ShellSystem:
         K.assemble_hessian(
             self.x, self.xn, pat.blocks, pat.ti_diag_slot, pat.ti_tri_slot, pat.ti_hinge_slot, self.free, self.mass,
             self.vshell, self.damp, self.tri, self.tshell, self.dm_inv, self.area, self.thick, self.youngs,
-            self.poisson, self.hinge, self.hshell, self.hweight, self.bend, self.radius, c.kind, c.size, c.pos0,
-            c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, pat.blocks.shape[0], self.nv, self.nt, self.nh,
+            self.poisson, self.hinge, self.hshell, self.hweight, self.bend, self.radius, c.kind, c.size, c.meshes,
+            c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, pat.blocks.shape[0], self.nv, self.nt, self.nh,
             c.count, beta, self.dt, self._eps(),
         )
         if self.npairs:
@@ -400,8 +400,8 @@ class ShellSystem:
     def _force_error(self) -> float:
         """Largest force residual relative to the weight plus contact forces of its vertex."""
         c = self.col
-        K.force_scale(self.x, self.xn, self.fscale, self.mass, self.gravity, self.radius, c.kind, c.size, c.pos0,
-                      c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, self.nv, c.count, self._eps())
+        K.force_scale(self.x, self.xn, self.fscale, self.mass, self.gravity, self.radius, c.kind, c.size,
+                      c.meshes, c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, self.nv, c.count, self._eps())
         if self.npairs:
             K.pair_force_scale(self.x, self.xn, self.fscale, *self._pair_args())
         return K.relative_residual(self.r, self.fscale, self.nv)
@@ -446,7 +446,7 @@ class ShellSystem:
 
     def _penetration(self) -> np.ndarray:
         c = self.col
-        K.penetration(self.xn, self.radius, c.kind, c.size, c.pos1, c.quat1, self.pen, self.nv, c.count)
+        K.penetration(self.xn, self.radius, c.kind, c.size, c.meshes, c.pos1, c.quat1, self.pen, self.nv, c.count)
         return self.pen.to_numpy()[: self.nv]
 
     def check(self, step: int, max_penetration: float, max_speed: float) -> None:
