@@ -137,28 +137,30 @@ class RigidBodySpec:
         pivot = np.asarray(self.hinge.pivot, np.float64)
         return pivot + quat_to_matrix(turn) @ (p - pivot), quat_mul(turn, q)
 
+    def surface_mesh(self):
+        """The shape's triangulated surface in the body's frame (a trimesh.Trimesh)."""
+        import trimesh
+
+        a, b, c = self.size
+        if self.shape == "box":
+            return trimesh.creation.box(extents=(2 * a, 2 * b, 2 * c))
+        if self.shape == "sphere":
+            return trimesh.creation.icosphere(subdivisions=2, radius=a)
+        if self.shape == "cylinder":
+            return trimesh.creation.cylinder(radius=a, height=2 * b, sections=24)
+        return trimesh.creation.capsule(height=2 * b, radius=a, count=[12, 12])
+
     def surface_samples(self, spacing: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Points on the surface in the body's frame and the area each stands for (m^2):
         vertices of the shape's triangulated surface refined to edges of at most ``spacing``
         (default a quarter of the smallest dimension), each with a third of its triangles'
         area. Corners and edges are among them, so a box resting on an edge or a corner
         touches through its real extreme points."""
-        import trimesh
         from trimesh.remesh import subdivide_to_size
 
         a, b, c = self.size
-        if self.shape == "box":
-            mesh = trimesh.creation.box(extents=(2 * a, 2 * b, 2 * c))
-            smallest = 2 * min(a, b, c)
-        elif self.shape == "sphere":
-            mesh = trimesh.creation.icosphere(subdivisions=2, radius=a)
-            smallest = 2 * a
-        elif self.shape == "cylinder":
-            mesh = trimesh.creation.cylinder(radius=a, height=2 * b, sections=24)
-            smallest = 2 * min(a, b)
-        else:
-            mesh = trimesh.creation.capsule(height=2 * b, radius=a, count=[12, 12])
-            smallest = 2 * a
+        mesh = self.surface_mesh()
+        smallest = 2 * {"box": min(a, b, c), "sphere": a, "cylinder": min(a, b), "capsule": a}[self.shape]
         spacing = spacing or smallest / 4
         vertices, faces = subdivide_to_size(mesh.vertices, mesh.faces, max_edge=spacing)
         tri = vertices[faces]
