@@ -206,8 +206,9 @@ def frame_parts(world, k: int) -> tuple[dict, dict]:
     """The volumetric part of a studio frame (app.services.frames) at step k: an EntityFrame
     per FEM body (every node in world coordinates, the surface triangles over them, fields
     ``contact_force`` (N, 3), ``pressure`` (N,) and ``displacement`` (N,): how far each node
-    is from its rest place in the body's own, possibly moving, frame) and per MPM body
-    (particles, field ``velocity``), and a TactileFrame per sensor pad."""
+    is from its rest place in the body's own, possibly moving, frame), per MPM body
+    (particles, field ``velocity``) and per dynamic rigid body (no points, its world pose),
+    and a TactileFrame per sensor pad."""
     from app.services.frames import EntityFrame, TactileFrame, frozen
 
     system = world.volumetric
@@ -229,6 +230,9 @@ def frame_parts(world, k: int) -> tuple[dict, dict]:
             mask = system.mpm.body_of_np == b
             entities[spec.name] = EntityFrame(frozen(system.state["mpm_x"][mask]),
                                               {"velocity": frozen(system.state["mpm_v"][mask])})
+    if system.rigid is not None:
+        for spec, pose in zip(system.rigid_bodies, rigid_poses(system.state)):
+            entities[spec.name] = EntityFrame(frozen(np.zeros((0, 3))), pose=frozen(pose))
     for name, r in system.tactile(k).items():
         sensor = system.sensors[name][1]
         px = (sensor.marker_rest_xy - sensor.lo) / sensor.pixel - 0.5  # marker rest positions in pixels
@@ -241,6 +245,16 @@ def frame_parts(world, k: int) -> tuple[dict, dict]:
                                      pressure=frozen(pressure), normal_force=float(abs(force[2])),
                                      shear_force=float(np.hypot(force[0], force[1])))
     return entities, tactile
+
+
+def rigid_poses(state: dict) -> np.ndarray:
+    """(B, 4, 4) world poses of the rigid bodies in a volumetric state (centre, quaternion)."""
+    from sim.fem.spec import quat_to_matrix
+
+    poses = np.tile(np.eye(4), (len(state["rigid_x"]), 1, 1))
+    for pose, x, q in zip(poses, state["rigid_x"], state["rigid_q"]):
+        pose[:3, :3], pose[:3, 3] = quat_to_matrix(q), x
+    return poses
 
 
 def _pressure_map(sensor, gel_forces: np.ndarray, gel_area: np.ndarray) -> np.ndarray:
@@ -274,6 +288,12 @@ def write_frame(out, world, k: int) -> list[tuple[float, str]]:
     for spec in system.mpm_bodies:
         name = f"{spec.name}_{k:06d}.vtp"
         write_particles(out / name, entities[spec.name].points, dict(entities[spec.name].fields))
+        rows.append((t, name))
+    for spec in system.rigid_bodies:
+        name = f"{spec.name}_{k:06d}.vtp"
+        pose = entities[spec.name].pose
+        mesh = spec.surface_mesh()  # the primitive's surface placed at the simulated pose
+        write_vtp(out / name, mesh.vertices @ pose[:3, :3].T + pose[:3, 3], mesh.faces, {})
         rows.append((t, name))
     return rows
 

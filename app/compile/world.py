@@ -3,7 +3,8 @@
 Cloth bodies become shells, kinematic bodies with primitive shapes static colliders, the
 trajectory's tool a kinematic tool driven by per-step actions interpolated from the
 keyframes; kinematic mesh bodies become mesh colliders through a signed distance grid baked
-from the mesh. What this simulator does not handle yet (URDF arms, dynamic rigid bodies) is
+from the mesh; dynamic rigid bodies with primitive shapes become sim.rigid bodies. What this
+simulator does not handle yet (URDF arms, mesh-shaped dynamic rigid bodies, restitution) is
 listed in ``skipped`` with the reason, never silently dropped.
 """
 
@@ -17,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from app.compile.trajectory import interpolation_matrix, keyframe_values
-from app.scene.model import Body, ClothShape, Gripper, KinematicRigid, Scene, ThinShell
+from app.scene.model import Body, ClothShape, DynamicRigid, Gripper, KinematicRigid, Scene, ThinShell
 from app.compile.volumetric import VOLUMETRIC_KINDS, mesh_loader as _mesh_loader, volumetric_bodies
 from sim.geometry import sheet, transform_points
+from sim.rigid.spec import RIGID_SHAPES, RigidBodySpec
 from sim.spec import ColliderSpec, Settings, ShellMaterial, ShellSpec, ToolSpec, WorldSpec
 
 SDF_CELLS = 48  # a mesh collider's signed distance grid: cells along the mesh's longest side
@@ -34,7 +36,7 @@ class CompiledScene:
     spec: WorldSpec
     keyframe_weights: np.ndarray | None  # (steps, keyframes): actions = W @ keyframe values
     keyframes: np.ndarray | None  # (keyframes, 8)
-    skipped: tuple[str, ...] = field(default_factory=tuple)  # "entity: why" for each unsimulated entity
+    skipped: tuple[str, ...] = field(default_factory=tuple)  # "entity: why" for each unsimulated entity or setting
 
 
 def _half_size(body: Body) -> tuple[float, float, float] | None:
@@ -76,7 +78,7 @@ def compile_scene(scene: Scene, scene_path: str | Path | None = None, steps: int
     sim = scene.simulation
     steps = steps or sim.horizon
     settings = Settings(dt=sim.dt, steps=steps, gravity=tuple(sim.gravity), precision=sim.precision, backend=sim.backend)
-    shells, colliders, tools, skipped = [], [], [], []
+    shells, colliders, tools, rigid, skipped = [], [], [], [], []
     load_mesh = _mesh_loader(scene_path)
     tool_name = scene.trajectory.tool if scene.trajectory else None
     for e in scene.entities:
@@ -99,17 +101,24 @@ def compile_scene(scene: Scene, scene_path: str | Path | None = None, steps: int
                 tools.append(ToolSpec(e.name, "rigid", (e.name,), e.transform.position, e.transform.rotation))
             else:
                 colliders.append(col)
+        elif isinstance(e.material, DynamicRigid) and e.shape.kind in RIGID_SHAPES:
+            rigid.append(RigidBodySpec.from_scene(e.model_dump(mode="json")))
+            if e.material.restitution > 0:  # sim.rigid's contacts are damped penalty springs: no bounce law
+                skipped.append(f"{e.name}: restitution {e.material.restitution:g} is not simulated "
+                               "(contacts are damped penalty springs)")
         elif e.material.kind in VOLUMETRIC_KINDS:
             continue  # volumetric hook: compiled below by app.compile.volumetric
+        elif isinstance(e.material, DynamicRigid):
+            skipped.append(f"{e.name}: a {e.shape.kind} shape cannot be a dynamic rigid body (only {', '.join(RIGID_SHAPES)})")
         else:
             why = (f"{e.shape.kind} shapes are not colliders yet" if isinstance(e.material, KinematicRigid)
                    else f"{e.material.kind} bodies are not simulated yet")
             skipped.append(f"{e.name}: {why}")
     fem, mpm = volumetric_bodies(scene, sim.dt, load_mesh)  # volumetric hook
-    if not shells and not fem and not mpm:
-        raise ValueError(f"scene {scene.name!r} has no cloth, FEM or MPM body to simulate")
+    if not shells and not fem and not mpm and not rigid:
+        raise ValueError(f"scene {scene.name!r} has no cloth, FEM, MPM or dynamic rigid body to simulate")
     spec = WorldSpec(settings=settings, shells=tuple(shells), colliders=tuple(colliders), tools=tuple(tools),
-                     fem_bodies=fem, mpm_bodies=mpm)
+                     fem_bodies=fem, mpm_bodies=mpm, rigid_bodies=tuple(rigid))
     weights = values = None
     if scene.trajectory is not None and scene.trajectory.keyframes:
         slot = [t.name for t in tools].index(tool_name) if tool_name in [t.name for t in tools] else None
@@ -120,6 +129,5 @@ def compile_scene(scene: Scene, scene_path: str | Path | None = None, steps: int
                                        scene.trajectory.interpolation)
         actions = spec.default_actions()
         actions[:, slot] = weights @ values
-        spec = WorldSpec(settings=settings, shells=spec.shells, colliders=spec.colliders, tools=spec.tools,
-                         actions=actions, fem_bodies=fem, mpm_bodies=mpm)
+        spec = dataclasses.replace(spec, actions=actions)
     return CompiledScene(spec, weights, values, tuple(skipped))
