@@ -12,12 +12,24 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 
+_preload: threading.Thread | None = None
+
+
 def preload() -> None:
     """Import pyqtgraph on a background thread: it takes 0.3-1.7 s (loaded machine), which on
     the GUI thread froze the window when a plot panel was first shown (Optimize shows its
-    panel). Its module code interleaves with the event loop; ``pyqtgraph()`` then finds it
-    imported, or waits for the import in flight."""
-    threading.Thread(target=importlib.import_module, args=("pyqtgraph",), name="deft-import-plots", daemon=True).start()
+    panel). Its module code interleaves with the event loop; plot slots wait for it
+    (``imported``) without blocking the event loop."""
+    global _preload
+    _preload = threading.Thread(target=importlib.import_module, args=("pyqtgraph",), name="deft-import-plots",
+                                daemon=True)
+    _preload.start()
+
+
+def imported() -> bool:
+    """Whether ``pyqtgraph()`` returns at once: no import is in flight on the preload thread
+    (the GUI thread would wait on the import lock, a stall of up to the whole import)."""
+    return _preload is None or not _preload.is_alive()
 
 
 def pyqtgraph():
@@ -63,6 +75,9 @@ def log_axis():
     return LogAxis("left")
 
 
+IMPORT_POLL_MS = 20
+
+
 class PlotSlot(QtWidgets.QWidget):
     """Where a panel's plots go: ``build()`` makes them (a widget) the first time the slot
     is on screen, then ``built()`` lets the panel draw the state it kept meanwhile."""
@@ -72,6 +87,7 @@ class PlotSlot(QtWidgets.QWidget):
         super().__init__(parent)
         self._make, self._built = build, built
         self.content: QtWidgets.QWidget | None = None
+        self._scheduled = False
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
 
@@ -83,11 +99,14 @@ class PlotSlot(QtWidgets.QWidget):
         # the first paint, not the first show: the window shows the docks stacked behind
         # another tab too, it only paints the one in front
         super().paintEvent(event)
-        if self.content is None:
+        if self.content is None and not self._scheduled:
+            self._scheduled = True
             QtCore.QTimer.singleShot(0, self._build)
 
     def _build(self) -> None:
-        if self.content is None:
+        if not imported():  # come back when the preload thread is done
+            QtCore.QTimer.singleShot(IMPORT_POLL_MS, self._build)
+        elif self.content is None:
             self.content = self._make()
             self.layout().addWidget(self.content)
             self._built()
