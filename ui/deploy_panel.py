@@ -37,12 +37,18 @@ class DeployPanel(QtWidgets.QWidget):
             status.addRow(name, light)
         self.connect_button = QtWidgets.QPushButton("Connect")
         self.connect_button.clicked.connect(self.connect_requested)
-        status.addRow(self.connect_button)
+        connection = QtWidgets.QHBoxLayout()  # Connect beside the lights: the dock is short
+        connection.addLayout(status, 1)
+        connection.addWidget(self.connect_button, 0, QtCore.Qt.AlignmentFlag.AlignVCenter)
 
         self.report = QtWidgets.QTableWidget(0, 4)
         self.report.setHorizontalHeaderLabels(["joint", "time [s]", "limit", "what"])
         self.report.horizontalHeader().setStretchLastSection(True)
         self.report.verticalHeader().hide()
+        # the table scrolls: on a short dock it gives up height first, so the messages above
+        # it keep every wrapped line (they were clipped to one and a half)
+        self.report.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Ignored)
+        self.report.setMinimumHeight(60)
         self.verdict = QtWidgets.QLabel("pre-flight: not checked yet (Dry-run checks every limit)")
         self.verdict.setWordWrap(True)
 
@@ -77,7 +83,7 @@ class DeployPanel(QtWidgets.QWidget):
         self._plan: tuple[list[str], np.ndarray, np.ndarray] = ([], np.zeros(0), np.zeros((0, 0)))
 
         left = QtWidgets.QVBoxLayout()
-        left.addLayout(status)
+        left.addLayout(connection)
         left.addLayout(steps)
         left.addWidget(self.stop_button)
         left.addWidget(self.message)
@@ -92,6 +98,10 @@ class DeployPanel(QtWidgets.QWidget):
     def _build_plots(self):
         self.joint_plot = pyqtgraph().PlotWidget(title="joints: planned (dashed) vs measured [rad]")
         self.joint_plot.setLabel("bottom", "time", units="s")
+        # one legend for every plan (clear() empties it): a legend added per plan stayed
+        # behind the next one, and their labels overprinted each other. One compact block in
+        # the top-right corner, over headroom kept free above the curves.
+        self.joint_plot.addLegend(offset=(-5, 5), colCount=4, brush=(31, 35, 41, 210))
         return self.joint_plot
 
     # ------------------------------------------------------------------ state from the service
@@ -128,8 +138,6 @@ class DeployPanel(QtWidgets.QWidget):
         pg = pyqtgraph()
         joint_names, times, positions = self._plan
         self.joint_plot.clear()
-        # one compact block in the top-right corner, over headroom kept free above the curves
-        self.joint_plot.addLegend(offset=(-5, 5), colCount=4, brush=(31, 35, 41, 210))
         self.planned_curves, self.measured_curves = [], []
         for j, name in enumerate(joint_names):
             color = COLORS[j % len(COLORS)]
