@@ -44,10 +44,25 @@ def inspector_editor(window, path) -> QtWidgets.QWidget:
     return window.inspector.rows[path].editor
 
 
+def _on_actor(viewport, pixel, actor) -> tuple[int, int]:
+    """The pixel nearest ``pixel`` where ``actor`` is drawn, as a user aims at what they see:
+    the arrow's shaft is a pixel or two wide, and the projected point can land beside it."""
+    iren = viewport._plotter.iren.interactor
+    picker, height = iren.GetPicker(), viewport._plotter.interactor.height()
+    ratio = viewport._plotter.interactor.devicePixelRatioF()
+    x, y = pixel
+    for dx, dy in sorted(((i, j) for i in range(-4, 5) for j in range(-4, 5)), key=lambda d: d[0] ** 2 + d[1] ** 2):
+        # VTK counts device pixels, rows from the bottom
+        picker.Pick(round((x + dx) * ratio), round((height - 1 - (y + dy)) * ratio), 0, viewport._plotter.renderer)
+        if picker.GetActor() is actor:
+            return x + dx, y + dy
+    raise AssertionError(f"nothing of the gizmo's arrow is drawn within 4 px of {pixel}")
+
+
 def drag_gizmo_arrow(qtbot, window, axis: int, dx: int, dy: int) -> None:
     viewport = window.viewport
     widget = viewport._plotter.interactor
-    x, y = viewport.world_to_display(viewport.gizmo_handle(axis))
+    x, y = _on_actor(viewport, viewport.world_to_display(viewport.gizmo_handle(axis)), viewport._gizmo._arrows[axis])
     send_mouse(widget, E.MouseMove, x, y)  # hover highlights the arrow
     send_mouse(widget, E.MouseButtonPress, x, y, LEFT, LEFT)
     for k in range(1, 11):
