@@ -62,7 +62,9 @@ def test_ctrl_c_saves_and_resume_continues_exactly(tmp_path):
     deft = Path(sys.executable).with_name("deft")
     # far more iterations than run before the interrupt, however fast this machine is
     proc = subprocess.Popen([str(deft), "optimize", str(scene), "--iters", "100000", "--out", str(out), "--no-preview"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            # test workers (pytest-xdist) ignore SIGINT, and a child inherits that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     def finished() -> int:
         try:
             return len(json.loads((out / "curve.json").read_text()))
