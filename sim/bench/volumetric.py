@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from sim.runtime import BACKENDS
+
 
 def _timed(fn, repeat: int = 1) -> float:
     start = time.perf_counter()
@@ -216,7 +218,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write all results to this file")
     ap.add_argument("--case", choices=sorted(CASES), help="run one case and print its JSON")
     ap.add_argument("--quick", action="store_true", help="fewer steps")
-    ap.add_argument("--backend", default="cpu", choices=("cpu", "cuda", "vulkan", "auto"),
+    ap.add_argument("--backend", default="cpu", choices=BACKENDS,
                     help="where the kernels run (the JSON's arch says where they did)")
     args = ap.parse_args(argv)
     if args.case:
