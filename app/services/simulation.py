@@ -85,6 +85,9 @@ def warm_up(backend: str, precision: str) -> str:
     """Run once on the simulation thread after the window shows: start Taichi, so the first
     Simulate does not pay for it (and does not hold the import lock while the GUI thread
     imports). Returns where kernels will run. Optimizations run in their own process."""
+    from app.services.native_libraries import preload_extensions
+
+    preload_extensions("taichi")  # with the interpreter lock released: the GUI thread runs meanwhile
     from sim.runtime import RuntimeConfig, ensure_runtime
 
     return ensure_runtime(RuntimeConfig(backend=backend, precision=precision)).message
