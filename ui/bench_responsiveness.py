@@ -14,6 +14,7 @@ for a few seconds: what the machine's other load alone costs.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -29,6 +30,7 @@ IDLE_S = 3.0
 
 
 def child(iterations: int) -> None:
+    gc.disable()  # as `deft gui` starts (ui.heap)
     from app.commands import SetField
     from app.scene.paths import assets_root
     from ui.app import application, create_window

@@ -1,11 +1,13 @@
-"""Plots built on first show. pyqtgraph's import and its plot widgets cost the studio's start
+"""Plots built after the start. pyqtgraph's import and its plot widgets cost the studio's start
 about a third of a second while the plot panels sit behind the timeline's tab; a PlotSlot
-holds a panel's place and builds its plots only when the panel is first shown."""
+holds a panel's place and builds its plots when the panel is first shown, or earlier, one
+slot at a time, once the preload thread has imported pyqtgraph."""
 
 from __future__ import annotations
 
 import importlib
 import threading
+import time
 from typing import Callable
 
 import numpy as np
@@ -76,6 +78,8 @@ def log_axis():
 
 
 IMPORT_POLL_MS = 20
+AHEAD_INTERVAL_MS = 250  # between two slots built ahead of their first show
+_last_built_ahead = 0.0  # time.monotonic() of the last
 
 
 class PlotSlot(QtWidgets.QWidget):
@@ -90,6 +94,9 @@ class PlotSlot(QtWidgets.QWidget):
         self._scheduled = False
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        self._ahead = QtCore.QTimer(self, interval=AHEAD_INTERVAL_MS)
+        self._ahead.timeout.connect(self._build_ahead)
+        self._ahead.start()
 
     @property
     def ready(self) -> bool:
@@ -102,6 +109,19 @@ class PlotSlot(QtWidgets.QWidget):
         if self.content is None and not self._scheduled:
             self._scheduled = True
             QtCore.QTimer.singleShot(0, self._build)
+
+    def _build_ahead(self) -> None:
+        """Build before the first show once pyqtgraph is preloaded, one slot per interval
+        (each takes 50-100 ms of the GUI thread): pressing Optimize built the optimization
+        plots while the run started, which stalled the window over 100 ms with the rest."""
+        global _last_built_ahead
+        if self.content is not None:
+            self._ahead.stop()
+        elif _preload is not None and not _preload.is_alive() \
+                and time.monotonic() - _last_built_ahead >= AHEAD_INTERVAL_MS / 1000:
+            _last_built_ahead = time.monotonic()
+            self._ahead.stop()
+            self._build()
 
     def _build(self) -> None:
         if not imported():  # come back when the preload thread is done

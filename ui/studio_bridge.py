@@ -19,13 +19,14 @@ from app.services.optimization_process import OptimizationProcess, Outcome
 from app.services.previews import path_run
 from app.services.sim_thread import Cancelled, CancelToken, shared_simulation_thread
 from app.services.simulation import SimulationUnavailable, runtime_message, simulate_scene, warm_up
-from ui import plots
+from ui import heap, plots
 from ui.geometry import pose_matrix
 
 
 PREVIEW_INTERVAL_MS = 333  # the viewport follows an optimization's best path 3x/s
 POLL_INTERVAL_MS = 30  # how often the worker's messages are read while it optimizes
 WARM_UP_DELAY_MS = 300  # after the window's first frame
+HEAP_SETTLE_LIMIT_MS = 30_000  # garbage collection is back on by then, warm or not (ui.heap)
 
 
 class StudioBridge(QtCore.QObject):
@@ -64,6 +65,7 @@ class StudioBridge(QtCore.QObject):
         self.window = window
         panel = window.optimize_panel
         self.simulator_ready.connect(lambda message: window.statusBar().showMessage(message, 10_000))
+        self.simulator_ready.connect(self._settle_heap)
         self.simulation_done.connect(self._on_simulation_done)
         self.simulation_failed.connect(self._on_simulation_failed)
         self.simulation_progress.connect(lambda k, n: window.statusBar().showMessage(f"simulating: step {k}/{n}"))
@@ -83,6 +85,7 @@ class StudioBridge(QtCore.QObject):
                 return
             self.optimizer.prestart()
             plots.preload()
+            QtCore.QTimer.singleShot(HEAP_SETTLE_LIMIT_MS, heap.settle)
             self._warm_up_waiting = True
             if not self.optimizer.running:
                 self._start_warm_up()
@@ -94,6 +97,14 @@ class StudioBridge(QtCore.QObject):
             self._warm_up_waiting = False
             scene = self.window.scene
             self.sim_thread.submit(self._warm_up, scene.simulation.backend, scene.simulation.precision)
+
+    def _settle_heap(self, *_) -> None:
+        """Once the simulator and the plots are imported, what they made lives as long as
+        the window: out of the collector's way (ui.heap)."""
+        if plots.imported():
+            heap.settle()
+        else:
+            QtCore.QTimer.singleShot(plots.IMPORT_POLL_MS, self._settle_heap)
 
     def _check_optimizable(self, scene) -> None:
         """Asked of the worker process (answered in ``_on_availability``); while it
