@@ -78,8 +78,17 @@ def log_axis():
 
 
 IMPORT_POLL_MS = 20
-AHEAD_INTERVAL_MS = 250  # between two slots built ahead of their first show
-_last_built_ahead = 0.0  # time.monotonic() of the last
+AHEAD_INTERVAL_MS = 250  # after any slot's build, before one is built ahead of its first show
+_last_build = 0.0  # time.monotonic() when the last slot was built
+_ahead_paused = False
+
+
+def pause_building_ahead(paused: bool) -> None:
+    """Hold building ahead while an optimization runs: a slot takes 50-180 ms of the GUI
+    thread, a stall the user would see while watching the run (its own slot is built on
+    first show, as always)."""
+    global _ahead_paused
+    _ahead_paused = paused
 
 
 class PlotSlot(QtWidgets.QWidget):
@@ -114,19 +123,19 @@ class PlotSlot(QtWidgets.QWidget):
         """Build before the first show once pyqtgraph is preloaded, one slot per interval
         (each takes 50-100 ms of the GUI thread): pressing Optimize built the optimization
         plots while the run started, which stalled the window over 100 ms with the rest."""
-        global _last_built_ahead
         if self.content is not None:
             self._ahead.stop()
-        elif _preload is not None and not _preload.is_alive() \
-                and time.monotonic() - _last_built_ahead >= AHEAD_INTERVAL_MS / 1000:
-            _last_built_ahead = time.monotonic()
+        elif _preload is not None and not _preload.is_alive() and not _ahead_paused \
+                and time.monotonic() - _last_build >= AHEAD_INTERVAL_MS / 1000:
             self._ahead.stop()
             self._build()
 
     def _build(self) -> None:
+        global _last_build
         if not imported():  # come back when the preload thread is done
             QtCore.QTimer.singleShot(IMPORT_POLL_MS, self._build)
         elif self.content is None:
+            _last_build = time.monotonic()
             self.content = self._make()
             self.layout().addWidget(self.content)
             self._built()

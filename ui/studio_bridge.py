@@ -199,6 +199,7 @@ class StudioBridge(QtCore.QObject):
         self._rest_pose = _tool_rest_pose(scene)
         self.delivered, self.report_times = 0, []
         self.optimizer.start(text, path, self._opt_folder, scene.task.optimizer.iterations, resume)
+        plots.pause_building_ahead(True)
         panel.begin(scene.task.optimizer.iterations, fresh=not resume)
         self.window.viewport.set_draft(True)  # previews must not freeze the window
         self.window.statusBar().showMessage("optimizing…")
@@ -248,6 +249,7 @@ class StudioBridge(QtCore.QObject):
         )
 
     def _finish_optimization(self, message: str, can_resume: bool) -> None:
+        plots.pause_building_ahead(False)
         self.window.viewport.set_draft(False)
         self.window.optimize_panel.finish(message, can_resume=can_resume and self._opt_folder is not None)
         self.window.statusBar().showMessage(f"optimization {message}")
@@ -259,6 +261,7 @@ class StudioBridge(QtCore.QObject):
         """Stop this window's jobs; the shared simulation thread lives on for the process."""
         self._shut_down = True
         self._poll_timer.stop()
+        plots.pause_building_ahead(False)
         self.optimizer.shutdown()
         self.stop_simulation()
 
