@@ -101,7 +101,8 @@ class DeployPanel(QtWidgets.QWidget):
         # one legend for every plan (clear() empties it): a legend added per plan stayed
         # behind the next one, and their labels overprinted each other. One compact block in
         # the top-right corner, over headroom kept free above the curves.
-        self.joint_plot.addLegend(offset=(-5, 5), colCount=4, brush=(31, 35, 41, 210))
+        self.legend = self.joint_plot.addLegend(offset=(-5, 5), colCount=4, brush=(31, 35, 41, 210))
+        self.legend.setVisible(False)  # an empty legend is drawn as a small grey box
         return self.joint_plot
 
     # ------------------------------------------------------------------ state from the service
@@ -139,6 +140,7 @@ class DeployPanel(QtWidgets.QWidget):
         joint_names, times, positions = self._plan
         self.joint_plot.clear()
         self.planned_curves, self.measured_curves = [], []
+        self.legend.setVisible(bool(joint_names))
         for j, name in enumerate(joint_names):
             color = COLORS[j % len(COLORS)]
             dashed = pg.mkPen(color, width=1, style=QtCore.Qt.PenStyle.DashLine)
