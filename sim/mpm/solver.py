@@ -110,6 +110,11 @@ class MpmSystem:
         self.grid_mv = ti.Vector.field(3, real, n3, needs_grad=g)
         self.grid_m = ti.field(real, n3, needs_grad=g)
         self.grid_v = ti.Vector.field(3, real, n3, needs_grad=g)
+        # the cells the current transfer's particles reach, [lo, hi): grid loops and clears
+        # run over these only (a block of water fills about 1% of a 64^3 grid); every cell
+        # outside holds zero momentum, mass and adjoints
+        self.lo = ti.field(ti.i32, 3)
+        self.hi = ti.field(ti.i32, 3)
         self.body = ti.field(ti.i32, P)
         self.kind = ti.field(ti.i32, B)
         self.mass = ti.field(real, B)
@@ -275,9 +280,16 @@ class MpmSystem:
 
     @ti.kernel
     def p2g(self, s: ti.i32):
+        """Scatter to the grid; ``lo``, ``hi`` become the box of cells the stencils cover."""
+        for d in ti.static(range(3)):
+            self.lo[d] = self.n_grid
+            self.hi[d] = 0
         ti.loop_config(serialize=self.serial)
         for p in range(self.n):
             base, fx, w, _ = self._kernel_weights(self.x[s, p])
+            for d in ti.static(range(3)):
+                ti.atomic_min(self.lo[d], base[d])
+                ti.atomic_max(self.hi[d], base[d] + 3)
             body = self.body[p]
             m = self.mass[body]
             affine = -self.dt * self.vol[body] * 4.0 * self.inv_dx * self.inv_dx * self.tau[s, p] + m * self.C[s, p]
@@ -318,12 +330,25 @@ class MpmSystem:
             self.C.grad[s, p] += m * g_affine
 
     @ti.kernel
+    def clear_box(self, adjoints: ti.template()):
+        """Zero the box's momenta and masses, or (``adjoints``) the grid's adjoints in it."""
+        for i, j, k in ti.ndrange((self.lo[0], self.hi[0]), (self.lo[1], self.hi[1]), (self.lo[2], self.hi[2])):
+            if ti.static(adjoints):
+                self.grid_mv.grad[i, j, k] = ti.Vector.zero(float, 3)
+                self.grid_m.grad[i, j, k] = 0.0
+                self.grid_v.grad[i, j, k] = ti.Vector.zero(float, 3)
+            else:
+                self.grid_mv[i, j, k] = ti.Vector.zero(float, 3)
+                self.grid_m[i, j, k] = 0.0
+
+    @ti.kernel
     def grid_op(self, s: ti.i32, consume: ti.template()):
-        """Every cell's velocity (zero where empty) from its momentum, gravity, the shapes at
-        substep s and the domain walls. ``consume`` (forward only, never differentiated) also
-        zeroes the momenta and masses it read: the grid is left clean for the next P2G
-        without a pass over every cell."""
-        for I in ti.grouped(self.grid_m):
+        """Every cell's velocity in the box (zero where empty) from its momentum, gravity, the
+        shapes at substep s and the domain walls. ``consume`` (forward only, never
+        differentiated) also zeroes the momenta and masses it read: the grid is left clean
+        for the next P2G without another pass."""
+        for i, j, k in ti.ndrange((self.lo[0], self.hi[0]), (self.lo[1], self.hi[1]), (self.lo[2], self.hi[2])):
+            I = ti.Vector([i, j, k])
             m = self.grid_m[I]
             v = ti.Vector([0.0, 0.0, 0.0])
             if m > 0:
@@ -457,13 +482,11 @@ class MpmSystem:
         i, o = self.slot(s), self.slot(s + 1)
         self.p2g(i)
         self.grid_op(s, False)
-        for f in (self.grid_mv, self.grid_m, self.grid_v):
-            f.grad.fill(0)
+        self.clear_box(True)
         self.g2p_adjoint(i, o)
         self.grid_op.grad(s, False)
         self.p2g_adjoint(i)
-        self.grid_mv.fill(0)
-        self.grid_m.fill(0)
+        self.clear_box(False)
 
     def substep(self, s: int) -> None:
         self.constitutive(self.slot(s), self.slot(s + 1))
