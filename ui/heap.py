@@ -6,7 +6,9 @@ the preload thread) allocate enough to trigger one, and the event loop froze tha
 while an optimization was starting. ``deft gui`` therefore starts with automatic collection
 off (it also saves the start three collections, about 0.15 s); once the window is up and the
 warm-up imports are done, ``settle`` moves every object alive into the permanent generation,
-which later collections skip, and turns collection back on.
+which later collections skip, and turns collection back on. Reference cycles that became
+garbage during the start are frozen with the rest and never freed: a one-off cost, paid
+to keep a full collection off the GUI thread.
 """
 
 from __future__ import annotations

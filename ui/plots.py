@@ -121,7 +121,7 @@ class PlotSlot(QtWidgets.QWidget):
 
     def _build_ahead(self) -> None:
         """Build before the first show once pyqtgraph is preloaded, one slot per interval
-        (each takes 50-100 ms of the GUI thread): pressing Optimize built the optimization
+        (each takes 50-180 ms of the GUI thread): pressing Optimize built the optimization
         plots while the run started, which stalled the window over 100 ms with the rest."""
         if self.content is not None:
             self._ahead.stop()
