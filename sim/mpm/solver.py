@@ -58,11 +58,20 @@ class MpmSystem:
         requires_grad: bool = True,
         checkpoint_every: int = 10,
         substep_chunk: int | None = None,
+        contact_band: float = 0.0,
     ):
         """substep_chunk: substeps recomputed together in backward; the ring holds that many
         + 1 substep states. Default: all of them when such a ring fits ``RING_BUDGET_BYTES``
         (the backward then needs no extra forward pass to save chunk starts: 10-18% of the
-        20k water block's forward+backward), else about the square root of ``substeps``."""
+        20k water block's forward+backward), else about the square root of ``substeps``.
+        contact_band (m): 0 makes shapes act on the grid nodes inside them only, so a node
+        enters contact all at once and the result jumps with the shape's position at the
+        scale of a cell. A positive band centred on a shape's surface lets its action fade
+        in across the band instead, from none half the band outside to all of it half the
+        band inside (1 - smoothstep, whose slope is 0 at both ends, so nodes crossing them
+        leave the result differentiable); on average the surface stays where it is. The
+        result then depends smoothly on the shape's pose, and a gradient reaches a tool
+        just before it touches."""
         if not bodies:
             raise ValueError("an MPM system needs at least one body")
         self.runtime = ensure_runtime()
@@ -96,6 +105,9 @@ class MpmSystem:
         self.x0 = pos
         self.v0 = np.concatenate([np.broadcast_to(np.asarray(b.velocity, float), b.positions.shape) for b in bodies])
         self.n_shapes = len(self.shapes)
+        if contact_band < 0:
+            raise ValueError(f"contact_band must be at least 0 m, got {contact_band}")
+        self.band = float(contact_band)
 
         S, P, B, K = self.substeps, self.n, len(bodies), max(self.n_shapes, 1)
         T = self.slots
@@ -373,7 +385,7 @@ class MpmSystem:
         q = R.transpose() @ (pos - p)
         phi, nl = collider_sdf(self.shape_kind[k], self.shape_size[k], q, self.meshes)
         out = v
-        if phi < 0:
+        if phi < 0.5 * self.band:
             n = R @ nl
             v_shape = (self.shape_R[s + 1, k] @ q + self.shape_p[s + 1, k] - pos) / self.dt
             vr = v - v_shape
@@ -381,7 +393,12 @@ class MpmSystem:
             if vn < 0:  # approaching: drop the normal part, Coulomb-limit the tangential
                 vt = vr - vn * n
                 speed = ti.sqrt(vt.dot(vt) + SLIP_VELOCITY**2)  # smoothed: finite derivative at zero slip
-                out = v_shape + vt * ti.max(0.0, 1.0 + self.friction[None] * vn / speed)
+                held = v_shape + vt * ti.max(0.0, 1.0 + self.friction[None] * vn / speed)
+                if ti.static(self.band > 0):  # across the band: part of the way
+                    r = ti.max(phi / self.band + 0.5, 0.0)
+                    out = v + (1.0 - r * r * (3.0 - 2.0 * r)) * (held - v)
+                else:
+                    out = held
         return out
 
     @ti.kernel

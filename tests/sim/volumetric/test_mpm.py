@@ -119,3 +119,39 @@ def test_gradients_of_all_three_materials_match_central_differences():
     params = [path, torch.full((3,), 2e4), torch.full((3,), 0.3), torch.full((3,), 300.0), torch.full((3,), 0.5), torch.tensor(0.5)]
     params = assert_gradients_match(loss, params, [1e-4] + [p.double().abs() for p in params[1:]])
     assert params[3].grad[1] != 0 and params[4].grad[2] != 0  # yield and viscosity matter
+
+
+def test_a_contact_band_lets_a_tool_act_before_it_touches():
+    """A plate stopping just short of a block's grid nodes leaves the block alone with hard
+    contact (band 0: no node is inside it) and nudges it, with a gradient matching central
+    differences, with a band."""
+    grid = MpmGrid((0, 0, 0), 0.04, 16)
+    pts, vol = sample_box((0.02, 0.02, 0.0125), (0.005, 0.005, 0.005), grid.dx / 2)
+    mat = MpmMaterial("elastic", youngs_modulus=2e4)
+    plate = ShapeSpec("box", (0.008, 0.008, 0.002))
+    reach = grid.dx * (np.floor(pts[:, 2].max() / grid.dx - 0.5) + 2)  # highest node the particles' stencils touch
+    T = 4
+    path = torch.zeros(T + 1, 1, 3, dtype=torch.float64)
+    path[:, 0, :2] = 0.02
+    path[:, 0, 2] = reach + 0.002 + 3e-4 - torch.linspace(0, 2e-4, T + 1, dtype=torch.float64)  # approaching, never reaching it
+
+    def settle(band, requires_grad):
+        return MpmSystem([MpmBodySpec("block", pts, vol, mat)], grid, [plate], dt=1e-4, substeps=5,
+                         requires_grad=requires_grad, contact_band=band)
+
+    hard = settle(0.0, False)
+    free = MpmSystem([MpmBodySpec("block", pts, vol, mat)], grid, dt=1e-4, substeps=5, requires_grad=False)
+    assert np.array_equal(hard.run(T, MpmTrajectory(path))[0][0], free.run(T)[0][0])
+
+    soft = settle(0.5 * grid.dx, True)
+    nudged = soft.rollout(T, MpmTrajectory(path))[0].detach().numpy()
+    assert (nudged[:, 2] - free.run(T)[0][0][:, 2]).min() < -1e-7  # pushed down, not only noise
+
+    def loss(path):
+        x, v = soft.rollout(T, MpmTrajectory(path))
+        return 1e3 * x[:, 2].mean() + v[:, 2].mean()
+
+    (p,) = assert_gradients_match(loss, [path], [1e-4])
+    assert p.grad[:, 0, 2].abs().sum() > 0
+    with pytest.raises(ValueError, match="contact_band"):
+        settle(-1e-3, False)
