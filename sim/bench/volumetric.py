@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from sim.runtime import BACKENDS
+from sim.runtime import BACKENDS, PRECISIONS
 
 
 def _timed(fn, repeat: int = 1) -> float:
@@ -190,21 +190,22 @@ CASES = {
 }
 
 
-def run_case(name: str, quick: bool = False, backend: str = "cpu") -> dict:
+def run_case(name: str, quick: bool = False, backend: str = "cpu", precision: str = "f64") -> dict:
     from sim.runtime import RuntimeConfig, ensure_runtime
 
-    rt = ensure_runtime(RuntimeConfig(backend=backend, precision="f64"))
+    rt = ensure_runtime(RuntimeConfig(backend=backend, precision=precision))
     result = CASES[name](quick)
-    result.update(case=name, arch=rt.arch, precision="f64",
+    result.update(case=name, arch=rt.arch, precision=precision,
                   peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return result
 
 
-def run_all(quick: bool = False, cases=None, backend: str = "cpu") -> list[dict]:
+def run_all(quick: bool = False, cases=None, backend: str = "cpu", precision: str = "f64") -> list[dict]:
     """Every case in its own process (own peak memory); failures are recorded, not hidden."""
     out = []
     for name in cases or CASES:
-        done = subprocess.run([sys.executable, "-m", "sim.bench.volumetric", "--case", name, "--backend", backend]
+        done = subprocess.run([sys.executable, "-m", "sim.bench.volumetric", "--case", name, "--backend", backend,
+                               "--precision", precision]
                               + (["--quick"] if quick else []),
                               capture_output=True, text=True)
         lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
@@ -220,11 +221,13 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer steps")
     ap.add_argument("--backend", default="cpu", choices=BACKENDS,
                     help="where the kernels run (the JSON's arch says where they did)")
+    ap.add_argument("--precision", default="f64", choices=PRECISIONS,
+                    help="floating point of every kernel (the research codes compared with run in f32)")
     args = ap.parse_args(argv)
     if args.case:
-        print(json.dumps(run_case(args.case, args.quick, args.backend)))
+        print(json.dumps(run_case(args.case, args.quick, args.backend, args.precision)))
         return 0
-    results = run_all(args.quick, backend=args.backend)
+    results = run_all(args.quick, backend=args.backend, precision=args.precision)
     text = json.dumps(results, indent=2)
     if args.json:
         from pathlib import Path

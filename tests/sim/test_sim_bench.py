@@ -1,4 +1,4 @@
-"""deft bench sim --quick writes the benchmark JSON (the numbers themselves are not asserted)."""
+"""deft bench sim --quick and deft bench volumetric write the benchmark JSON (the numbers themselves are not asserted)."""
 
 import json
 
@@ -18,3 +18,18 @@ def test_quick_bench_writes_json_with_every_measure(tmp_path):
         assert row["forward_s_per_step"] > 0 and row["forward_backward_s_per_step"] >= row["forward_s_per_step"]
         assert row["checkpoint_bytes"] > 0
         assert row["arch"] in ("x64", "arm64")  # where the kernels ran, as asked
+
+
+def test_volumetric_bench_runs_a_case_in_the_precision_asked(tmp_path):
+    """Each case runs in its own process, in the floating point asked for (the research
+    codes it is compared with run in f32); an unknown precision is refused by name."""
+    out = tmp_path / "vol.json"
+    args = ["bench", "volumetric", "--case", "mpm_scaling_20k", "--quick", "--precision", "f32", "--json", str(out)]
+    result = CliRunner().invoke(build_cli(), args)
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(out.read_text())
+    assert row["case"] == "mpm_scaling_20k" and row["precision"] == "f32" and row["arch"] in ("x64", "arm64")
+    assert row["particles"] > 19_000 and row["forward_s_per_substep"] > 0
+
+    bad = CliRunner().invoke(build_cli(), ["bench", "volumetric", "--case", "mpm_scaling_20k", "--precision", "f16"])
+    assert bad.exit_code == 2 and "f16" in bad.output
