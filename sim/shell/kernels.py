@@ -94,32 +94,62 @@ def _pair_weights(p, a, b, c):
 
 
 @ti.func
-def _pair_frame(p, x: T, xn: T, spair: T):
-    """(weights, gap now, gap at the step's start, contact normal) of pair p: the gap runs
-    from the triangle's point met by the vertex at the step's start (fixed barycentric
-    weights over the step) to the vertex; the normal is the start gap's direction (the
-    triangle's, where the vertex touched it), fixed over the step so that a vertex pushed
-    through within a step is pushed back, not onwards."""
+def _edge_weights(a0, a1, b0, b1):
+    """(s, t): the closest points of segments a0-a1 and b0-b1 are a0 + s (a1 - a0) and
+    b0 + t (b1 - b0), both clamped onto their segments."""
+    da, db, r = a1 - a0, b1 - b0, a0 - b0
+    aa, bb, ab = da.dot(da), db.dot(db), da.dot(db)
+    ar, br = da.dot(r), db.dot(r)
+    det = aa * bb - ab * ab
+    s = 0.0
+    if det > 1e-12 * aa * bb:  # not parallel
+        s = ti.min(ti.max((ab * br - ar * bb) / det, 0.0), 1.0)
+    t = (ab * s + br) / (bb + 1e-300)
+    if t < 0.0:
+        t = 0.0
+        s = ti.min(ti.max(-ar / (aa + 1e-300), 0.0), 1.0)
+    elif t > 1.0:
+        t = 1.0
+        s = ti.min(ti.max((ab - ar) / (aa + 1e-300), 0.0), 1.0)
+    return s, t
+
+
+@ti.func
+def _pair_frame(p, x: T, xn: T, spair: T, skind: T):
+    """(coefficients c, gap now, gap at the step's start, contact normal) of pair p, whose
+    gap is sum_j c_j x[q_j]. A vertex-triangle pair (kind 0) runs from the triangle's
+    point met by the vertex at the step's start to the vertex; an edge-edge pair (kind 1)
+    between the two edges' closest points at the step's start. The points' weights are
+    fixed over the step, and so is the normal, the start gap's direction (the triangle's,
+    or the edges', where they touched), so that a vertex or an edge pushed through within
+    a step is pushed back, not onwards."""
     q = spair[p]
-    w = _pair_weights(xn[q[0]], xn[q[1]], xn[q[2]], xn[q[3]])
-    gap = x[q[0]] - (w[0] * x[q[1]] + w[1] * x[q[2]] + w[2] * x[q[3]])
-    gap0 = xn[q[0]] - (w[0] * xn[q[1]] + w[1] * xn[q[2]] + w[2] * xn[q[3]])
-    face = (xn[q[2]] - xn[q[1]]).cross(xn[q[3]] - xn[q[1]])
+    c = ti.Vector([0.0, 0.0, 0.0, 0.0])
+    face = ti.Vector([0.0, 0.0, 0.0])
+    if skind[p] == 0:
+        w = _pair_weights(xn[q[0]], xn[q[1]], xn[q[2]], xn[q[3]])
+        c = ti.Vector([1.0, -w[0], -w[1], -w[2]])
+        face = (xn[q[2]] - xn[q[1]]).cross(xn[q[3]] - xn[q[1]])
+    else:
+        s, t = _edge_weights(xn[q[0]], xn[q[1]], xn[q[2]], xn[q[3]])
+        c = ti.Vector([1.0 - s, s, t - 1.0, -t])
+        face = (xn[q[1]] - xn[q[0]]).cross(xn[q[3]] - xn[q[2]])
+    gap = c[0] * x[q[0]] + c[1] * x[q[1]] + c[2] * x[q[2]] + c[3] * x[q[3]]
+    gap0 = c[0] * xn[q[0]] + c[1] * xn[q[1]] + c[2] * xn[q[2]] + c[3] * xn[q[3]]
     n0 = face / ti.sqrt(face.norm_sqr() + 1e-30)
     length = gap0.norm()
     if length > 1e-9:
         n0 = gap0 / length
-    return w, gap, gap0, n0
+    return c, gap, gap0, n0
 
 
 @ti.func
-def _pair(p, x: T, xn: T, spair: T, sdist: T, smu: T, k, eps):
-    """(energy, force on the vertex, weights) of shell-shell contact pair p: vertex q[0] against the
-    point of triangle (q[1], q[2], q[3]) it met at the step's start (see _pair_frame).
-    Penalty on the distance along the normal below sdist, smoothed Coulomb friction on the
-    slip of the vertex relative to that point, with the normal force of the step's start.
-    The triangle's corners take minus the force, times their weights."""
-    w, gap, gap0, n0 = _pair_frame(p, x, xn, spair)
+def _pair(p, x: T, xn: T, spair: T, skind: T, sdist: T, smu: T, k, eps):
+    """(energy, force along the gap, coefficients c) of shell-shell contact pair p (see
+    _pair_frame): vertex q[j] takes c_j times the force. Penalty on the distance along the
+    normal below sdist, smoothed Coulomb friction on the slip of one side over the other
+    during the step, with the normal force of the step's start."""
+    c, gap, gap0, n0 = _pair_frame(p, x, xn, spair, skind)
     dist = sdist[p]
     d = gap.dot(n0)
     energy = 0.0
@@ -129,13 +159,13 @@ def _pair(p, x: T, xn: T, spair: T, sdist: T, smu: T, k, eps):
         force += k * (dist - d) * n0
     d0 = gap0.dot(n0)
     if d0 < dist:
-        u = gap - gap0  # the vertex's slip over the triangle during the step
+        u = gap - gap0  # the slip of one side over the other during the step
         ut = u - u.dot(n0) * n0
         y = ti.sqrt(ut.norm_sqr() + (1e-6 * eps) ** 2)
         mu_n = smu[p] * k * (dist - d0)
         energy += mu_n * friction_potential(y, eps)
         force += -mu_n * friction_coefficient(y, eps) * ut
-    return energy, force, w
+    return energy, force, c
 
 
 @ti.kernel
@@ -145,7 +175,7 @@ def forces(
     hinge: A, hshell: A, hweight: A, rest: A, bend: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, dt: ti.f64,
     radius: A, ckind: A, csize: A, meshes: ti.template(), cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
     nc: ti.i32, eps: ti.f64,
-    spair: A, sdist: A, smu: A, npairs: ti.i32, kpair: ti.f64,
+    spair: A, skind: A, sdist: A, smu: A, npairs: ti.i32, kpair: ti.f64,
 ):
     """f += every force on the shells: gravity and damping, membrane, bending, collider
     contact and shell-shell contact. One kernel, so a Hessian-vector product is one launch."""
@@ -168,12 +198,10 @@ def forces(
         _, force = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
         f[i] += force
     for p in range(npairs):
-        _, force, w = _pair(p, x, xn, spair, sdist, smu, kpair, eps)
+        _, force, c = _pair(p, x, xn, spair, skind, sdist, smu, kpair, eps)
         q = spair[p]
-        f[q[0]] += force
-        f[q[1]] += -w[0] * force
-        f[q[2]] += -w[1] * force
-        f[q[3]] += -w[2] * force
+        for j in ti.static(range(4)):
+            f[q[j]] += c[j] * force
 
 
 @ti.kernel
@@ -183,7 +211,7 @@ def potential(
     hinge: A, hshell: A, hweight: A, rest: A, bend: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, dt: ti.f64,
     radius: A, ckind: A, csize: A, meshes: ti.template(), cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
     nc: ti.i32, eps: ti.f64,
-    spair: A, sdist: A, smu: A, npairs: ti.i32, kpair: ti.f64, inertia: ti.f64, external: ti.i32,
+    spair: A, skind: A, sdist: A, smu: A, npairs: ti.i32, kpair: ti.f64, inertia: ti.f64, external: ti.i32,
 ) -> ti.f64:
     """The energy whose minus gradient ``forces`` is, plus inertia times the step's inertia
     term (with inertia = 1 / beta^2: the incremental potential); with external = 0, the
@@ -203,33 +231,33 @@ def potential(
         w, _ = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
         e += w
     for p in range(npairs * external):
-        w, _, _ = _pair(p, x, xn, spair, sdist, smu, kpair, eps)
+        w, _, _coefficients = _pair(p, x, xn, spair, skind, sdist, smu, kpair, eps)  # 4-vector: its own name
         e += w
     return e
 
 
 @ti.kernel
-def pair_force_scale(x: A, xn: A, scale: A, spair: A, sdist: A, smu: A, npairs: ti.i32, k: ti.f64, eps: ti.f64):
+def pair_force_scale(x: A, xn: A, scale: A, spair: A, skind: A, sdist: A, smu: A, npairs: ti.i32, k: ti.f64,
+                     eps: ti.f64):
     """Adds the size of each pair force to the scale of the vertices it acts on."""
     for p in range(npairs):
-        _, force, w = _pair(p, x, xn, spair, sdist, smu, k, eps)
+        _, force, c = _pair(p, x, xn, spair, skind, sdist, smu, k, eps)
         q = spair[p]
         size = force.norm()
-        scale[q[0]] += size
-        for j in ti.static(range(3)):
-            scale[q[j + 1]] += w[j] * size
+        for j in ti.static(range(4)):
+            scale[q[j]] += ti.abs(c[j]) * size
 
 
 @ti.kernel
 def pair_blocks(
-    x: A, xn: A, blocks: A, diag_slot: A, free: A, spair: A, sdist: A, smu: A, npairs: ti.i32, k: ti.f64,
+    x: A, xn: A, blocks: A, diag_slot: A, free: A, spair: A, skind: A, sdist: A, smu: A, npairs: ti.i32, k: ti.f64,
     eps: ti.f64,
 ):
     """The pairs' diagonal blocks of the approximate Hessian (their couplings between
     vertices are left to CG's exact products): penalty along the gap, friction across it."""
     for p in range(npairs):
         q = spair[p]
-        w, gap, gap0, n0 = _pair_frame(p, x, xn, spair)
+        c, gap, gap0, n0 = _pair_frame(p, x, xn, spair, skind)
         dist = sdist[p]
         block = ti.Matrix.zero(float, 3, 3)
         if gap.dot(n0) < dist:
@@ -240,9 +268,8 @@ def pair_blocks(
             y = ti.sqrt(ut.norm_sqr() + (1e-6 * eps) ** 2)
             stick = smu[p] * k * (dist - d0) * friction_coefficient(y, eps)
             block += stick * (ti.Matrix.identity(float, 3) - n0.outer_product(n0))
-        blocks[diag_slot[q[0], 0]] += free[q[0]] * block
-        for j in ti.static(range(3)):
-            blocks[diag_slot[q[j + 1], 0]] += free[q[j + 1]] * w[j] * w[j] * block
+        for j in ti.static(range(4)):
+            blocks[diag_slot[q[j], 0]] += free[q[j]] * c[j] * c[j] * block
 
 
 @ti.kernel

@@ -1,14 +1,18 @@
-"""Shell-shell and self-contact candidates: vertex-triangle pairs closer than a search distance.
+"""Shell-shell and self-contact candidates closer than a search distance: vertex-triangle
+pairs, and edge-edge pairs (two crossing edges can touch with no vertex near a face: a
+coarse sheet laid across another's edge).
 
 Found once per step from the step's start positions, so a step's contact pairs are a
 function of its start state alone: the Newton iterations see a fixed, smooth energy, and
 the backward pass finds the same pairs again (the force kernels place each pair's contact
 point themselves, differentiably, see sim.shell.kernels._pair_frame).
 
-Broad phase: a uniform spatial hash, vectorised in numpy. Triangles are hashed by the cell
-of their centre, and every vertex looks up its cell and the 26 around it (two sorted key
-lists joined): the work grows with vertices + triangles, never with their product. A vertex never pairs with a triangle it belongs to or touches through
-an edge of the mesh (those are held apart by the membrane, not by contact).
+Broad phase: a uniform spatial hash, vectorised in numpy. Triangles (edges) are hashed by
+the cell of their centre (midpoint), and every vertex (edge midpoint) looks up its cell and
+the 26 around it (two sorted key lists joined): the work grows with vertices + triangles
+(edges), never with their product. A vertex never pairs with a triangle it belongs to or
+touches through an edge of the mesh, nor an edge with one it shares a vertex with (those
+are held apart by the membrane, not by contact).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 _PRIMES = np.array([73856093, 19349663, 83492791], np.int64)
+INSIDE = 1e-3  # an edge pair's closest points must be this far (of the edges' lengths) from their ends
 
 
 def _keys(cells: np.ndarray) -> np.ndarray:
@@ -23,7 +28,8 @@ def _keys(cells: np.ndarray) -> np.ndarray:
 
 
 class ProximitySearch:
-    """Vertex-triangle pairs of a fixed mesh (all shells stacked) within a search distance."""
+    """Vertex-triangle and edge-edge pairs of a fixed mesh (all shells stacked) within a
+    search distance."""
 
     def __init__(self, nv: int, tris: np.ndarray) -> None:
         self.nv = nv
@@ -32,6 +38,7 @@ class ProximitySearch:
         e = np.concatenate([self.tris[:, [0, 1]], self.tris[:, [1, 2]], self.tris[:, [2, 0]]])
         e = np.concatenate([e, e[:, ::-1], np.stack([np.arange(nv)] * 2, axis=1)])
         self._near = np.unique(e[:, 0] * nv + e[:, 1])
+        self.edges = np.unique(np.sort(e[: 3 * len(self.tris)], axis=1), axis=0)  # each mesh edge once
 
     def _touches(self, v: np.ndarray, t: np.ndarray) -> np.ndarray:
         near = np.zeros(len(v), bool)
@@ -47,26 +54,70 @@ class ProximitySearch:
         if not len(self.tris) or distance <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         tx = x[self.tris]  # (T, 3 corners, 3)
-        centre = tx.mean(axis=1)
-        # cells as wide as the search distance plus the largest centre-to-corner reach: a
-        # vertex near a triangle is in the cell of its centre or in one of the 26 around it
-        cell = distance + float(np.linalg.norm(tx - centre[:, None], axis=2).max())
-        tri_keys = _keys(np.floor(centre / cell).astype(np.int64))
-        order = np.argsort(tri_keys, kind="stable")
-        tri_keys = tri_keys[order]
-        around = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
-        query = _keys(np.floor(x / cell).astype(np.int64)[:, None, :] + around[None]).reshape(-1)
-        first = np.searchsorted(tri_keys, query, side="left")
-        n = np.searchsorted(tri_keys, query, side="right") - first
-        v = np.repeat(np.repeat(np.arange(self.nv), len(around)), n)
-        t = order[np.repeat(first, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
-        # within the distance of the triangle's box (a bound on the distance to the triangle,
-        # which the force kernels measure themselves), once (two cells may share a key), and
-        # not a mesh neighbour
+        v, t = _neighbours(x, tx, distance)
         box_lo, box_hi = tx.min(axis=1), tx.max(axis=1)
-        outside = np.maximum(box_lo[t] - x[v], 0.0) + np.maximum(x[v] - box_hi[t], 0.0)
-        keep = np.einsum("nd,nd->n", outside, outside) < distance * distance
-        pair = np.unique(v[keep] * len(tx) + t[keep])
+        keep = _box_gap2(x[v], x[v], box_lo[t], box_hi[t]) < distance * distance
+        pair = np.unique(v[keep] * len(tx) + t[keep])  # once (two cells may share a key)
         v, t = pair // len(tx), pair % len(tx)
         keep = ~self._touches(v, t)
         return v[keep], t[keep]
+
+    def edge_pairs(self, x: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
+        """(edge a (n, 2), edge b (n, 2)) vertex ids of the edge pairs, each once, whose distance
+        at positions x may be below ``distance`` (it is below it between their boxes), that
+        share no vertex, and whose closest points lie inside both edges: where one of them
+        is an end, it is a vertex near an edge, which the vertex-triangle pairs hold."""
+        if not len(self.edges) or distance <= 0:
+            return np.zeros((0, 2), np.int64), np.zeros((0, 2), np.int64)
+        ex = x[self.edges]  # (E, 2 ends, 3)
+        a, b = _neighbours(ex.mean(axis=1), ex, distance, query_reach=0.5 * np.linalg.norm(ex[:, 1] - ex[:, 0], axis=1).max())
+        lo, hi = ex.min(axis=1), ex.max(axis=1)
+        keep = (a < b) & (_box_gap2(lo[a], hi[a], lo[b], hi[b]) < distance * distance)
+        pair = np.unique(a[keep] * len(ex) + b[keep])
+        ea, eb = self.edges[pair // len(ex)], self.edges[pair % len(ex)]
+        shared = (ea[:, :1] == eb).any(axis=1) | (ea[:, 1:] == eb).any(axis=1)
+        ea, eb = ea[~shared], eb[~shared]
+        s, t = edge_weights(x[ea[:, 0]], x[ea[:, 1]], x[eb[:, 0]], x[eb[:, 1]])
+        inside = (s > INSIDE) & (s < 1 - INSIDE) & (t > INSIDE) & (t < 1 - INSIDE)
+        return ea[inside], eb[inside]
+
+
+def edge_weights(a0, a1, b0, b1) -> tuple[np.ndarray, np.ndarray]:
+    """(s, t) of the closest points a0 + s (a1 - a0) and b0 + t (b1 - b0) of segments, row
+    by row, clamped onto the segments (as sim.shell.kernels._edge_weights)."""
+    da, db, r = a1 - a0, b1 - b0, a0 - b0
+    aa, bb, ab = (np.einsum("nd,nd->n", u, w) for u, w in ((da, da), (db, db), (da, db)))
+    ar, br = np.einsum("nd,nd->n", da, r), np.einsum("nd,nd->n", db, r)
+    det = aa * bb - ab * ab
+    free = det > 1e-12 * aa * bb
+    s = np.where(free, np.clip((ab * br - ar * bb) / np.where(free, det, 1.0), 0.0, 1.0), 0.0)
+    t = (ab * s + br) / (bb + 1e-300)
+    below, above = t < 0, t > 1
+    s = np.where(below, np.clip(-ar / (aa + 1e-300), 0, 1), np.where(above, np.clip((ab - ar) / (aa + 1e-300), 0, 1), s))
+    return s, np.clip(t, 0.0, 1.0)
+
+
+def _box_gap2(lo_a: np.ndarray, hi_a: np.ndarray, lo_b: np.ndarray, hi_b: np.ndarray) -> np.ndarray:
+    """Squared distance between axis-aligned boxes, row by row."""
+    gap = np.maximum(lo_b - hi_a, 0.0) + np.maximum(lo_a - hi_b, 0.0)
+    return np.einsum("nd,nd->n", gap, gap)
+
+
+def _neighbours(query: np.ndarray, items: np.ndarray, distance: float, query_reach: float = 0.0):
+    """(query ids, item ids) of the points ``query`` (Q, 3) and the items (I, corners, 3)
+    hashed into the same or neighbouring cells, a superset of the pairs within ``distance``
+    when each query point stands for a shape reaching ``query_reach`` around it."""
+    centre = items.mean(axis=1)
+    # cells as wide as the search distance plus the largest reaches from the points hashed:
+    # a query near an item is in the cell of its centre or in one of the 26 around it
+    cell = distance + query_reach + float(np.linalg.norm(items - centre[:, None], axis=2).max())
+    item_keys = _keys(np.floor(centre / cell).astype(np.int64))
+    order = np.argsort(item_keys, kind="stable")
+    item_keys = item_keys[order]
+    around = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    keys = _keys(np.floor(query / cell).astype(np.int64)[:, None, :] + around[None]).reshape(-1)
+    first = np.searchsorted(item_keys, keys, side="left")
+    n = np.searchsorted(item_keys, keys, side="right") - first
+    q = np.repeat(np.repeat(np.arange(len(query)), len(around)), n)
+    i = order[np.repeat(first, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
+    return q, i

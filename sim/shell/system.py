@@ -151,6 +151,7 @@ class ShellSystem:
     def _alloc_pairs(self, capacity: int) -> None:
         real = self._real
         self.spair = ti.ndarray(ti.types.vector(4, ti.i32), capacity)
+        self.skind = ti.ndarray(ti.i32, capacity)  # 0: vertex, triangle; 1: edge, edge (sim.shell.kernels._pair_frame)
         self.sdist, self.smu = ti.ndarray(real, capacity), ti.ndarray(real, capacity)
 
     def find_pairs(self) -> int:
@@ -166,22 +167,27 @@ class ShellSystem:
         reach = 2.0 * (override if override > 0 else 2.0 * radius.max())
         reach += 2.0 * float(np.sqrt(np.max(np.sum((x - xm) ** 2, axis=1))))
         v, t = self.proximity.pairs(x, reach)
-        if not len(v):
+        ea, eb = self.proximity.edge_pairs(x, reach)
+        if not len(v) + len(ea):
             return 0
         corners = self.tris_np[t]
-        dist = np.full(len(v), override) if override > 0 else radius[v] + radius[corners[:, 0]]
-        mu = 0.5 * (self.shell_friction[self.vshell_np[v]] + self.shell_friction[self.tshell_np[t]])
-        if len(v) > self.spair.shape[0]:
-            self._alloc_pairs(2 * len(v))
-        pad = self.spair.shape[0] - len(v)
-        self.spair.from_numpy(np.pad(np.column_stack([v, corners]).astype(np.int32), ((0, pad), (0, 0))))
+        quads = np.concatenate([np.column_stack([v, corners]), np.column_stack([ea, eb])])
+        kind = np.concatenate([np.zeros(len(v), np.int32), np.ones(len(ea), np.int32)])
+        dist = np.full(len(quads), override) if override > 0 else radius[quads[:, 0]] + radius[quads[:, 2]]
+        tshell = np.concatenate([self.tshell_np[t], self.vshell_np[eb[:, 0]]])
+        mu = 0.5 * (self.shell_friction[self.vshell_np[quads[:, 0]]] + self.shell_friction[tshell])
+        if len(quads) > self.spair.shape[0]:
+            self._alloc_pairs(2 * len(quads))
+        pad = self.spair.shape[0] - len(quads)
+        self.spair.from_numpy(np.pad(quads.astype(np.int32), ((0, pad), (0, 0))))
+        self.skind.from_numpy(np.pad(kind, (0, pad)))
         self.sdist.from_numpy(np.pad(dist, (0, pad)))
         self.smu.from_numpy(np.pad(mu, (0, pad)))
-        self.npairs = len(v)
+        self.npairs = len(quads)
         return self.npairs
 
     def _pair_args(self):
-        return (self.spair, self.sdist, self.smu, self.npairs, self.spec.contact.self_contact_stiffness,
+        return (self.spair, self.skind, self.sdist, self.smu, self.npairs, self.spec.contact.self_contact_stiffness,
                 self._eps())
 
     # ------------------------------------------------------------------ parameters
@@ -249,7 +255,7 @@ class ShellSystem:
     def _contact_args(self):
         c = self.col
         return (self.radius, c.kind, c.size, c.meshes, c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, c.count,
-                self._eps(), self.spair, self.sdist, self.smu, self.npairs, self.spec.contact.self_contact_stiffness)
+                self._eps(), *self._pair_args()[:-1])
 
     def _force_args(self):
         return (self.x, self.xn, self.xm, self.f, *self._material_args(), *self._contact_args())

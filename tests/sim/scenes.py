@@ -123,3 +123,18 @@ def folded_strip(n=9, steps=60, dt=2e-3, height=0.004, self_contact=True) -> Wor
     table = ColliderSpec("table", "box", (0.2, 0.2, 0.01), position=(0, 0, -0.01), friction=0.4, contact_stiffness=2e3)
     return WorldSpec(settings=Settings(dt=dt, steps=steps), shells=(shell,), colliders=(table,),
                      contact=ContactSettings(self_contact=self_contact))
+
+
+def crossed_strips(steps=30, dt=2e-3, gap=1e-3, self_contact=True, slide=0.0, **settings) -> WorldSpec:
+    """Two strips of one quad each (4 x 0.4 cm, 0.26 mm thick) crossed like a plus sign: the
+    lower one along y, pinned at its corners; the upper one along x, ``gap`` above it, falls
+    onto it (moving along x at ``slide`` m/s). No vertex of either strip is over the other's
+    faces: only their long edges, crossing, can touch."""
+    material = ShellMaterial(thickness=2.6e-4, youngs_modulus=1e5, bending_stiffness=1e-5, damping=1.0, friction=0.5)
+    v, t = geometry.sheet(2, 2, 0.004, 0.04)
+    lower = ShellSpec("lower", v, t, material=material, pinned=np.arange(4, dtype=np.int32))
+    v, t = geometry.sheet(2, 2, 0.04, 0.004)
+    v[:, 2] += gap
+    upper = ShellSpec("upper", v, t, material=material, velocity=(slide, 0.0, 0.0))
+    return WorldSpec(settings=Settings(dt=dt, steps=steps, **settings), shells=(lower, upper),
+                     contact=ContactSettings(self_contact=self_contact))

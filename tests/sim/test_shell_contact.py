@@ -1,5 +1,6 @@
-"""Shell-shell and self-contact: sheets do not pass through each other or themselves, and
-gradients through sticking and sliding friction between sheets match finite differences."""
+"""Shell-shell and self-contact: sheets do not pass through each other or themselves, crossing
+edges hold each other up, and gradients through sticking and sliding friction between
+sheets (faces and crossing edges) match finite differences."""
 
 import dataclasses
 
@@ -8,7 +9,7 @@ import numpy as np
 from sim.gradcheck import check_gradients
 from sim.spec import ContactSettings
 from sim.world import World
-from tests.sim.scenes import folded_strip, stacked_sheets
+from tests.sim.scenes import crossed_strips, folded_strip, stacked_sheets
 
 
 def _closest_approach(world, upper, lower_z) -> float:
@@ -55,6 +56,36 @@ def test_gradients_through_friction_between_sheets_match_finite_differences():
     # the rollout is strongly curved along the initial pose: a shorter difference step keeps
     # the finite difference's truncation error below the tolerance
     results += check_gradients(world, ("initial_pose",), rel_step=1e-7)
+    for r in results:
+        assert abs(r.analytic) > 0, r.kind
+        assert r.rel_error <= 1e-3, (r.kind, r.analytic, r.numeric)
+
+
+def test_crossing_edges_hold_a_strip_up_where_no_vertex_is_over_a_face():
+    lowest, kinds = {}, set()
+    for on in (True, False):
+        world = World(crossed_strips(steps=30, self_contact=on))
+        world.reset()
+        lowest[on] = np.inf
+        for _ in range(30):
+            world.step()
+            lowest[on] = min(lowest[on], float(world.get_state()["shells"]["x"][4:, 2].min()))
+            if on:
+                kinds |= set(world.shells.skind.to_numpy()[: world.shells.npairs].tolist())
+    assert kinds == {1}  # edge-edge pairs only: no vertex is near a face
+    assert lowest[True] > 0.8 * 2.6e-4  # resting on the lower strip, a thickness above it
+    assert lowest[False] < -0.01  # without shell-shell contact it falls through
+
+
+def test_gradients_through_friction_between_crossing_edges_match_finite_differences():
+    spec = crossed_strips(steps=3, gap=2.7e-4, slide=0.05, newton_tol=1e-11, newton_rtol=0.0, newton_ftol=0.0,
+                          newton_accept=0.0, cg_tol=1e-8, adjoint_tol=1e-12, newton_max_iter=60)
+    world = World(dataclasses.replace(spec, contact=ContactSettings(friction_velocity=1e-2)))
+    world.reset()
+    for _ in range(spec.settings.steps):
+        world.step()
+    assert world.shells.npairs > 0 and set(world.shells.skind.to_numpy()[: world.shells.npairs]) == {1}
+    results = check_gradients(world, ("youngs_modulus", "friction")) + check_gradients(world, ("initial_pose",), rel_step=1e-7)
     for r in results:
         assert abs(r.analytic) > 0, r.kind
         assert r.rel_error <= 1e-3, (r.kind, r.analytic, r.numeric)

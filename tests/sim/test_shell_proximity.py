@@ -37,3 +37,30 @@ def test_pairs_are_every_pair_a_brute_force_search_finds():
                 if i not in t[j] and not any(tuple(sorted((i, c))) in edges for c in t[j])}
     assert len(expected) > 10
     assert set(zip(pv.tolist(), pt.tolist())) == expected
+
+
+def test_edge_pairs_are_every_crossing_pair_a_brute_force_search_finds():
+    """Edge pairs within the distance (between their boxes), sharing no vertex, whose closest
+    points lie inside both edges. The distance between points of two lines is convex in
+    their parameters, so the closest points of the segments are inside both exactly when
+    the lines' own closest points are (solved here as a 2 x 2 system per pair)."""
+    v, t = _crumpled_sheet()
+    search = ProximitySearch(len(v), t)
+    ea, eb = search.edge_pairs(v, 0.0025)
+    e = search.edges
+    lo, hi = v[e].min(axis=1), v[e].max(axis=1)
+    gap = np.maximum(lo[:, None] - hi[None], 0) + np.maximum(lo[None] - hi[:, None], 0)
+    i, j = np.nonzero(np.sum(gap * gap, axis=2) < 0.0025**2)
+    keep = (i < j) & ~np.any(e[i][:, :, None] == e[j][:, None, :], axis=(1, 2))
+    i, j = i[keep], j[keep]
+    da, db = v[e[i, 1]] - v[e[i, 0]], v[e[j, 1]] - v[e[j, 0]]
+    r = v[e[j, 0]] - v[e[i, 0]]
+    # minimise |r0 + s da - t db|^2 with r0 = -r: [da.da, -da.db; da.db, -db.db] (s, t) = (da.r, db.r)
+    m = np.stack([np.stack([np.einsum("nd,nd->n", da, da), -np.einsum("nd,nd->n", da, db)], -1),
+                  np.stack([np.einsum("nd,nd->n", da, db), -np.einsum("nd,nd->n", db, db)], -1)], -2)
+    st = np.linalg.solve(m, np.stack([np.einsum("nd,nd->n", da, r), np.einsum("nd,nd->n", db, r)], -1)[..., None])[..., 0]
+    inside = np.all((st > 1e-3) & (st < 1 - 1e-3), axis=1)
+    expected = {(tuple(e[a]), tuple(e[b])) for a, b in zip(i[inside], j[inside])}
+    found = {(tuple(a), tuple(b)) for a, b in zip(ea.tolist(), eb.tolist())}
+    assert len(expected) > 10
+    assert found == expected
