@@ -123,7 +123,7 @@ def _entity(ctx: TaskContext, term: str, default: str) -> str:
     return spec.entity if spec and spec.entity else default
 
 
-# Both the plate and the paddle start from holding still: wide samples find the motion.
+# The paddle starts from holding still: wide samples find the motion.
 _SWEEP_SETTINGS = optimizer_settings(30, explore=3, cmaes={"popsize": 6, "sigma0": 0.2}, adam={"lr": 0.05, "final_lr_ratio": 0.05})
 
 
@@ -162,7 +162,10 @@ register(
             success_threshold=1e-6,  # top surface within 1 mm RMS of the target height
             iterations=30,
             time_budget_s=600.0,
-            optimizer_settings=_SWEEP_SETTINGS,
+            # six generations of samples: with three, Adam from the sampled best stalled at
+            # 4.6e-6 on seed 0, where CMA-ES alone solves it in its sixth
+            optimizer_settings=optimizer_settings(30, explore=6, cmaes={"popsize": 6, "sigma0": 0.2},
+                                                  adam={"lr": 0.05, "final_lr_ratio": 0.05}),
         ),
         bind=_bind_shape_plastic,
     )
