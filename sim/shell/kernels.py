@@ -231,7 +231,9 @@ def potential(
         w, _ = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
         e += w
     for p in range(npairs * external):
-        w, _, _coefficients = _pair(p, x, xn, spair, skind, sdist, smu, kpair, eps)  # 4-vector: its own name
+        # not `_` for the coefficients: in this kernel `_` already holds 3-vectors, and a Taichi
+        # variable keeps its first type
+        w, _, _coefficients = _pair(p, x, xn, spair, skind, sdist, smu, kpair, eps)
         e += w
     return e
 

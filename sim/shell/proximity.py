@@ -56,8 +56,11 @@ class ProximitySearch:
         tx = x[self.tris]  # (T, 3 corners, 3)
         v, t = _neighbours(x, tx, distance)
         box_lo, box_hi = tx.min(axis=1), tx.max(axis=1)
+        # within the distance of the triangle's box (a bound on the distance to the triangle,
+        # which the force kernels measure themselves), once (two cells may share a key), and
+        # not a mesh neighbour
         keep = _box_gap2(x[v], x[v], box_lo[t], box_hi[t]) < distance * distance
-        pair = np.unique(v[keep] * len(tx) + t[keep])  # once (two cells may share a key)
+        pair = np.unique(v[keep] * len(tx) + t[keep])
         v, t = pair // len(tx), pair % len(tx)
         keep = ~self._touches(v, t)
         return v[keep], t[keep]
@@ -77,12 +80,12 @@ class ProximitySearch:
         ea, eb = self.edges[pair // len(ex)], self.edges[pair % len(ex)]
         shared = (ea[:, :1] == eb).any(axis=1) | (ea[:, 1:] == eb).any(axis=1)
         ea, eb = ea[~shared], eb[~shared]
-        s, t = edge_weights(x[ea[:, 0]], x[ea[:, 1]], x[eb[:, 0]], x[eb[:, 1]])
+        s, t = _edge_weights(x[ea[:, 0]], x[ea[:, 1]], x[eb[:, 0]], x[eb[:, 1]])
         inside = (s > INSIDE) & (s < 1 - INSIDE) & (t > INSIDE) & (t < 1 - INSIDE)
         return ea[inside], eb[inside]
 
 
-def edge_weights(a0, a1, b0, b1) -> tuple[np.ndarray, np.ndarray]:
+def _edge_weights(a0, a1, b0, b1) -> tuple[np.ndarray, np.ndarray]:
     """(s, t) of the closest points a0 + s (a1 - a0) and b0 + t (b1 - b0) of segments, row
     by row, clamped onto the segments (as sim.shell.kernels._edge_weights)."""
     da, db, r = a1 - a0, b1 - b0, a0 - b0
