@@ -174,8 +174,8 @@ class ShellSystem:
         quads = np.concatenate([np.column_stack([v, corners]), np.column_stack([ea, eb])])
         kind = np.concatenate([np.zeros(len(v), np.int32), np.ones(len(ea), np.int32)])
         dist = np.full(len(quads), override) if override > 0 else radius[quads[:, 0]] + radius[quads[:, 2]]
-        tshell = np.concatenate([self.tshell_np[t], self.vshell_np[eb[:, 0]]])
-        mu = 0.5 * (self.shell_friction[self.vshell_np[quads[:, 0]]] + self.shell_friction[tshell])
+        other = np.concatenate([self.tshell_np[t], self.vshell_np[eb[:, 0]]])  # the shell of the triangle or second edge
+        mu = 0.5 * (self.shell_friction[self.vshell_np[quads[:, 0]]] + self.shell_friction[other])
         if len(quads) > self.spair.shape[0]:
             self._alloc_pairs(2 * len(quads))
         pad = self.spair.shape[0] - len(quads)

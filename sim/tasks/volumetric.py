@@ -32,7 +32,7 @@ class Domain:
     size: float = 0.1  # m, the grid box's edge
     resolution: int = 20  # cells per edge (5 mm cells, particles 2.5 mm apart)
     friction: float = 0.5  # fingers against the material
-    contact_band: float = 0.0025  # m, how far outside a finger its contact fades out (sim.mpm.solver): half a cell
+    contact_band: float = 0.0025  # m, half a cell: the band across a finger's surface where its contact fades in (sim.mpm.solver)
 
     def grid(self) -> MpmGrid:
         dx = self.size / self.resolution
@@ -123,8 +123,9 @@ def _entity(ctx: TaskContext, term: str, default: str) -> str:
     return spec.entity if spec and spec.entity else default
 
 
-# The paddle starts from holding still: wide samples find the motion.
-_SWEEP_SETTINGS = optimizer_settings(30, explore=3, cmaes={"popsize": 6, "sigma0": 0.2}, adam={"lr": 0.05, "final_lr_ratio": 0.05})
+def _sweep_settings(explore: int) -> dict:
+    """The plate and the paddle start from holding still: wide samples find the motion."""
+    return optimizer_settings(30, explore=explore, cmaes={"popsize": 6, "sigma0": 0.2}, adam={"lr": 0.05, "final_lr_ratio": 0.05})
 
 
 # ---------------------------------------------------------------- shape a plastic body
@@ -164,8 +165,7 @@ register(
             time_budget_s=600.0,
             # six generations of samples: with three, Adam from the sampled best stalled at
             # 4.6e-6 on seed 0, where CMA-ES alone solves it in its sixth
-            optimizer_settings=optimizer_settings(30, explore=6, cmaes={"popsize": 6, "sigma0": 0.2},
-                                                  adam={"lr": 0.05, "final_lr_ratio": 0.05}),
+            optimizer_settings=_sweep_settings(explore=6),
         ),
         bind=_bind_shape_plastic,
     )
@@ -199,7 +199,7 @@ register(
             success_threshold=4e-6,  # RMS distance of the water behind the line at most 2 mm
             iterations=30,
             time_budget_s=600.0,
-            optimizer_settings=_SWEEP_SETTINGS,
+            optimizer_settings=_sweep_settings(explore=3),
         ),
         bind=_bind_gather_fluid,
     )
@@ -254,7 +254,6 @@ def _bind_grasp(kind: str, default_body: str, shape_weight: float, margin: float
 # on to exactly its width, not squeezed (it lags and slips as it lifts), the plasticine one
 # squeezed by 5 mm a side (it keeps the dent). How hard to squeeze, and when, is what the
 # optimizer finds.
-GRASP_MARGIN = {"grasp_elastic": 0.0, "grasp_plastic": -0.01}
 
 # Small steps around the scripted start: a large sample or step easily loses the grasp
 # (the loss is flat, 9e-4, wherever the cube stays on the table).
@@ -272,7 +271,7 @@ register(
             time_budget_s=900.0,
             optimizer_settings=_GRASP_SETTINGS,
         ),
-        bind=_bind_grasp("grasp_elastic", "cube", 0.0, margin=GRASP_MARGIN["grasp_elastic"]),
+        bind=_bind_grasp("grasp_elastic", "cube", 0.0, margin=0.0),
     )
 )
 
@@ -288,6 +287,6 @@ register(
             time_budget_s=900.0,
             optimizer_settings=_GRASP_SETTINGS,
         ),
-        bind=_bind_grasp("grasp_plastic", "clay", 4.0, margin=GRASP_MARGIN["grasp_plastic"]),
+        bind=_bind_grasp("grasp_plastic", "clay", 4.0, margin=-0.01),
     )
 )
