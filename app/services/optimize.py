@@ -9,7 +9,8 @@ Folder layout: state.pt (optimizer state and loss curve, plain tensors: what res
 run.json (what ran, how far, the outcome), curve.csv and curve.json (one row per iteration),
 best.json (best parameters and their trajectory as scene keyframes). An iteration whose
 evaluation the simulator rejected has an infinite loss and says why in the curve's
-"failure" column; run.json counts them and, if the run could not go on, names the error.
+"failure" column, as does a gradient step the optimizer undid (Adam's backtrack, finite
+loss); run.json counts both and, if the run could not go on, names the error.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ class OptimizationRun:
             "wall_time_to_success": solved_at["wall_time"] if solved_at else None,
             "wall_time": last.get("wall_time", 0.0),
             "evaluations": last.get("evaluations", 0),
-            "failed_iterations": sum(1 for r in self.curve if r.get("failure")),
+            "failed_iterations": sum(1 for r in self.curve if r.get("failure") and not np.isfinite(r["loss"])),
+            "backtracked_iterations": sum(1 for r in self.curve if r.get("failure") and np.isfinite(r["loss"])),
             "error": self.error,
         }

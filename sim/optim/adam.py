@@ -21,9 +21,10 @@ class AdamSettings:
     horizon: int = 100  # iterations over which the rate decays
     final_lr_ratio: float = 0.1
     init_noise: float = 0.02  # seed-dependent start jitter (range units), so seeds differ
+    backtrack: float = 0.0  # undo a step whose loss exceeds this many times the best (0: never)
 
     def __post_init__(self) -> None:
-        if not (self.lr > 0 and self.clip_norm > 0 and self.horizon >= 1 and self.warmup >= 0):
+        if not (self.lr > 0 and self.clip_norm > 0 and self.horizon >= 1 and self.warmup >= 0 and (self.backtrack == 0 or self.backtrack > 1)):
             raise ValueError(f"invalid Adam settings: {self}")
 
     def rate(self, iteration: int) -> float:
@@ -42,7 +43,10 @@ class Adam:
     A step whose evaluation fails (the simulator rejects the parameters) is reported as a
     failed iteration with an infinite loss; the next point is halfway back to the last one
     that evaluated, the moment estimates restart (their momentum carried the step there)
-    and every later step is half as long."""
+    and every later step is half as long. With ``backtrack`` set, a step that lands above
+    backtrack x the best loss so far (over a cliff of a rough loss, into another basin) is
+    undone the same way, back to the best point: its gradient, from the other basin, is
+    not used."""
 
     name = "adam"
 
@@ -73,6 +77,8 @@ class Adam:
             loss, grad_x = self.problem.value_and_grad(x_leaf)
         except FailedEvaluation as exc:
             return self._failed(t0, params, exc.message)
+        if self.settings.backtrack and loss > self.settings.backtrack * self.best_loss:
+            return self._back_to_best(t0, params, loss)
         self._last_good = self._z.detach().clone()
         grad = grad_x * torch.as_tensor(self._scale)
         grad_norm = float(grad.norm())
@@ -94,16 +100,27 @@ class Adam:
     def _failed(self, t0: float, params: np.ndarray, why: str) -> IterationReport:
         if self._last_good is None:
             raise OptimizationError(f"the objective fails at the starting parameters, so there is nothing to back off to: {why}")
+        self._back_off(0.5 * (self._last_good + self._z.detach()))
+        return self._undone(t0, params, math.inf, why)
+
+    def _back_to_best(self, t0: float, params: np.ndarray, loss: float) -> IterationReport:
+        self._back_off(torch.as_tensor((self.best_params - self.problem.lower) / self._scale))
+        return self._undone(t0, params, loss, f"loss above {self.settings.backtrack:g} x the best: back to the best point")
+
+    def _back_off(self, z: torch.Tensor) -> None:
+        """Go to z with steps half as long and fresh moment estimates."""
         with torch.no_grad():
-            x = self.problem.feasible(self._x(0.5 * (self._last_good + self._z)).numpy())
+            x = self.problem.feasible(self._x(z).numpy())
             self._z.copy_(torch.as_tensor((x - self.problem.lower) / self._scale))
         self.step_scale *= 0.5
         self._opt.state.clear()
+
+    def _undone(self, t0: float, params: np.ndarray, loss: float, why: str) -> IterationReport:
         self.iteration += 1
         self.local_iteration += 1
         self.evaluations += 1
         self.elapsed += time.perf_counter() - t0
-        return IterationReport(self.name, "adam", self.iteration, math.inf, self.best_loss, None, params, self.elapsed, self.evaluations, why)
+        return IterationReport(self.name, "adam", self.iteration, loss, self.best_loss, None, params, self.elapsed, self.evaluations, why)
 
     def state_dict(self) -> dict:
         return {

@@ -114,7 +114,7 @@ class IterationReport:
     params: np.ndarray  # the parameters whose loss is reported
     wall_time: float  # seconds spent optimizing so far, resumes included
     evaluations: int  # objective evaluations so far
-    failure: str | None = None  # why this iteration's evaluation(s) failed (loss is then inf)
+    failure: str | None = None  # why this iteration was undone: its evaluation(s) failed (loss inf) or it climbed too far
 
     def row(self) -> dict:
         """The report without its parameters, for loss curves and progress displays."""

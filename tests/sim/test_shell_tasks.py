@@ -22,7 +22,7 @@ PINCHING = ["separate_sheet", "fold_sheet", "pick_and_fold", "form_crease"]
 # the gradient checks' horizons: a few optimized steps (and the fixed release, if any). The
 # fold and pick-and-fold tasks share their code but for pick-and-fold's extra term, so the
 # latter stands for both.
-SHORT = {"separate_sheet": 8, "pick_and_fold": 14, "form_crease": 26}
+SHORT = {"separate_sheet": 8, "pick_and_fold": 16, "form_crease": 26}
 
 
 @pytest.mark.parametrize("kind", PINCHING)

@@ -146,6 +146,27 @@ def test_failed_simulations_are_recorded_and_backed_off_from(tmp_path):
     assert list(iterate(hybrid, 30))[-1].best_loss < 1e-6
 
 
+def cliff(x):  # minimum 0 at 0.45; past the cliff at 0.5, a worse basin that slopes away to 0.9
+    return torch.where(x < 0.5, (x - 0.45) ** 2, 1.0 + 0.1 * (x - 0.9) ** 2).sum()
+
+
+def test_backtracking_undoes_a_step_over_a_cliff(tmp_path):
+    p = Problem(cliff, x0=np.zeros(1), lower=-1, upper=1)
+    settings = {"lr": 0.3, "warmup": 0, "horizon": 40, "init_noise": 0.0}
+    plain = list(iterate(make_optimizer("adam", p, settings), 40))
+    assert plain[-1].params[0] > 0.5 and plain[-1].best_loss == pytest.approx(0.45**2)  # lost in the far basin
+
+    adam = make_optimizer("adam", p, {**settings, "backtrack": 3.0})
+    reports = list(iterate(adam, 40))
+    undone = [r for r in reports if r.failure]
+    assert undone and all(np.isfinite(r.loss) and r.loss > 3 * r.best_loss and "back to the best" in r.failure for r in undone)
+    assert reports[-1].best_loss < 1e-6 and adam.step_scale == 0.5 ** len(undone)
+    save_state(tmp_path / "state.pt", adam)  # the halved steps survive a resume
+    assert load_state(tmp_path / "state.pt", p)[0].step_scale == adam.step_scale
+    with pytest.raises(ValueError, match="invalid Adam settings"):
+        make_optimizer("adam", p, {"backtrack": 0.5})  # would undo every step that does not improve
+
+
 def test_sampling_keeps_the_start_when_every_sample_is_worse():
     # the start is the optimum: every CMA-ES sample is worse, so the hybrid refines from it
     p = Problem(quadratic([0.2, 0.2]), x0=np.array([0.2, 0.2]), lower=-1, upper=1)
