@@ -24,6 +24,7 @@ PARAMETERS = {
     "youngs_modulus": (1e3, 1e8),  # Pa, the pad's elastomer
     "friction": (0.01, 3.0),  # Coulomb coefficient, pad against the surfaces
     "contact_stiffness": (1e7, 1e13),  # N/m^3 penalty stiffness
+    "contact_damping": (0.01, 1e3),  # s/m, Hunt-Crossley: the pressure scales by (1 - damping x normal speed)
 }
 
 
@@ -61,7 +62,7 @@ class PadCalibration:
         youngs = params.get("youngs_modulus", torch.tensor(self.defaults["youngs_modulus"], dtype=torch.float64)).reshape(1)
         contact = torch.stack([
             params.get("contact_stiffness", torch.tensor(self.defaults["contact_stiffness"], dtype=torch.float64)).reshape(()),
-            torch.tensor(self.defaults["contact_damping"], dtype=torch.float64),
+            params.get("contact_damping", torch.tensor(self.defaults["contact_damping"], dtype=torch.float64)).reshape(()),
             params.get("friction", torch.tensor(self.defaults["friction"], dtype=torch.float64)).reshape(()),
         ])
         _, fc = self.rig.run(self.path, youngs=youngs, contact=contact)

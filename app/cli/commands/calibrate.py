@@ -12,7 +12,7 @@ def register(cli: typer.Typer) -> None:
     def calibrate(
         scene: Path = typer.Argument(..., help="Scene file (.yaml): the pad, the surfaces and the executed trajectory", show_default=False),
         recording: Path = typer.Option(..., help="rosbag2 recording with /tactile/<sensor>/wrench forces", show_default=False),
-        param: list[str] = typer.Option(["youngs_modulus", "friction"], help="Parameters to fit (repeat the option)"),
+        param: list[str] = typer.Option(["youngs_modulus", "friction"], help="Parameters to fit (repeat the option; an unknown name lists the choices)"),
         noise: float = typer.Option(0.01, min=1e-9, help="Force noise scale of the recording (N)"),
         out: Path = typer.Option(None, help="Write the fitted values as JSON here"),
     ) -> None:
