@@ -2,8 +2,9 @@
 
 A recording holds the commands sent (trajectory_msgs/JointTrajectory, control_msgs/
 GripperCommand), joint and gripper states (sensor_msgs/JointState), tactile images
-(sensor_msgs/Image) and forces (geometry_msgs/WrenchStamped), each stamped with its
-source time. ``ros2 bag info/play`` read these files; ``read_bag`` returns numpy arrays
+(sensor_msgs/Image), forces (geometry_msgs/WrenchStamped) and tactile marker displacements
+(geometry_msgs/PoseArray: one pose per marker, its position the displacement, orientation
+unused), each stamped with its source time. ``ros2 bag info/play`` read these files; ``read_bag`` returns numpy arrays
 per topic for replay and for calibrating the simulator.
 """
 
@@ -25,6 +26,7 @@ JOINT_STATE = "sensor_msgs/msg/JointState"
 TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 IMAGE = "sensor_msgs/msg/Image"
 WRENCH = "geometry_msgs/msg/WrenchStamped"
+POSE_ARRAY = "geometry_msgs/msg/PoseArray"
 GRIPPER_COMMAND = "control_msgs/msg/GripperCommand"
 
 
@@ -130,6 +132,15 @@ class BagRecorder:
                                                             torque=vec(*map(float, torque))))
         self._write(topic, WRENCH, stamp_ns, msg)
 
+    def markers(self, topic: str, stamp_ns: int, displacement: np.ndarray, frame_id: str = "") -> None:
+        """(markers, 2 or 3) displacements (m) as a PoseArray's positions."""
+        t = self.store.types
+        d = np.asarray(displacement, dtype=np.float64)
+        d = np.column_stack([d, np.zeros(len(d))]) if d.shape[1] == 2 else d
+        poses = [t["geometry_msgs/msg/Pose"](position=t["geometry_msgs/msg/Point"](*map(float, p)),
+                                             orientation=t["geometry_msgs/msg/Quaternion"](0.0, 0.0, 0.0, 1.0)) for p in d]
+        self._write(topic, POSE_ARRAY, stamp_ns, t[POSE_ARRAY](header=self._header(stamp_ns, frame_id), poses=poses))
+
     def close(self) -> None:
         """Write what is queued and close the bag; raises what went wrong while writing."""
         if not self._closed:
@@ -160,7 +171,8 @@ class TopicData:
 def read_bag(path: str | Path) -> dict[str, TopicData]:
     """Every topic of a recording, decoded: JointState -> position/velocity/effort (N, n)
     (rows where a message lacks a joint are NaN); Image -> images (N, H, W[, 3]);
-    WrenchStamped -> force, torque (N, 3); JointTrajectory and GripperCommand -> messages."""
+    WrenchStamped -> force, torque (N, 3); PoseArray -> positions (N, poses, 3);
+    JointTrajectory and GripperCommand -> messages."""
     store = typestore()
     raw: dict[str, list] = {}
     types: dict[str, str] = {}
@@ -196,6 +208,8 @@ def _arrays(msgtype: str, items: list) -> TopicData:
     elif msgtype == WRENCH:
         out.arrays["force"] = np.array([[m.wrench.force.x, m.wrench.force.y, m.wrench.force.z] for m in msgs])
         out.arrays["torque"] = np.array([[m.wrench.torque.x, m.wrench.torque.y, m.wrench.torque.z] for m in msgs])
+    elif msgtype == POSE_ARRAY:
+        out.arrays["positions"] = np.array([[[q.position.x, q.position.y, q.position.z] for q in m.poses] for m in msgs])
     elif msgtype == TRAJECTORY and msgs:
         out.names = list(msgs[0].joint_names)
     elif msgtype == GRIPPER_COMMAND:

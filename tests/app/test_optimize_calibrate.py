@@ -1,5 +1,6 @@
 """Calibration: record a synthetic run with known pad parameters, start from a scene with
-perturbed ones, recover each within 5% (gradients through the FEM rollout); errors named."""
+perturbed ones, recover each within 5% (gradients through the FEM rollout), from forces and
+marker displacements together or from the markers alone; errors named."""
 
 import json
 
@@ -7,9 +8,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from app.calibrate import record_simulated
+from app.calibrate import calibrate, record_simulated
 from app.cli import build_cli
 from app.scene.io import load_scene
+from robot.recording import read_bag
 
 SCENE = """
 schema_version: 2
@@ -46,7 +48,7 @@ TRUTH = {"youngs_modulus": 5.0e4, "friction": 0.3, "contact_stiffness": 1.4e10, 
 def test_recovers_known_parameters_within_five_percent(tmp_path):
     scene_path = tmp_path / "scene.yaml"
     scene_path.write_text(SCENE)
-    forces = record_simulated(load_scene(scene_path), tmp_path / "bag", TRUTH)
+    forces = record_simulated(load_scene(scene_path), tmp_path / "bag", TRUTH)["force"]
     assert forces[:, 2].max() > 0.3 and np.abs(forces[-1, 0]) > 0.05  # it pressed, and it slid
 
     params = [a for name in TRUTH for a in ("--param", name)]
@@ -64,6 +66,24 @@ def test_recovers_known_parameters_within_five_percent(tmp_path):
     assert "+-" in result.output and "fit error" in result.output
 
 
+def load_scene_text(tmp_path):
+    (tmp_path / "scene.yaml").write_text(SCENE)
+    return load_scene(tmp_path / "scene.yaml")
+
+
+@pytest.mark.slow  # about 20 gradient rollouts: 25-40 s
+def test_marker_displacements_alone_recover_the_modulus_and_friction(tmp_path):
+    scene = load_scene_text(tmp_path)
+    markers = record_simulated(scene, tmp_path / "bag", TRUTH, signals=("markers",))["markers"]
+    assert markers.shape == (20, 63, 3) and np.abs(markers[-1, :, 0]).mean() > 1e-4  # the slide shears the gel
+    assert set(read_bag(tmp_path / "bag")) == {"/tactile/pad/markers"}
+    fit = calibrate(scene, tmp_path / "bag", ["youngs_modulus", "friction"])
+    for row in fit.table():
+        assert abs(row["initial"] / TRUTH[row["name"]] - 1) > 0.2
+        assert abs(row["value"] / TRUTH[row["name"]] - 1) < 0.05, fit.table()
+    assert fit.rms < 0.05 * fit.initial_rms
+
+
 def test_bad_requests_are_named(tmp_path):
     scene_path = tmp_path / "scene.yaml"
     scene_path.write_text(SCENE)
@@ -77,3 +97,6 @@ def test_bad_requests_are_named(tmp_path):
 
     with pytest.raises(CalibrationError, match="at least two keyframes"):
         pad_calibration(still)
+    record_simulated(load_scene(scene_path), tmp_path / "silent", signals=())  # pressed, but nothing recorded
+    with pytest.raises(CalibrationError, match="neither /tactile/pad/wrench nor /tactile/pad/markers"):
+        calibrate(load_scene(scene_path), tmp_path / "silent", ["friction"])

@@ -23,6 +23,9 @@ def test_every_message_kind_round_trips(tmp_path, arm):
         bag.image("/tactile/rgb", 3_500_000_000, rgb)
         bag.wrench("/ft", 4_000_000_000, [1, 2, 3], [0.1, 0.2, 0.3], "ft")
         bag.gripper_command("/gripper/command", 5_000_000_000, 0.02, 30.0)
+        markers = rng.normal(size=(2, 5, 2))  # planar displacements: z is written as 0
+        for i, m in enumerate(markers):
+            bag.markers("/tactile/left/markers", 6_000_000_000 + i, m, "left")
     data = read_bag(tmp_path / "run")
     js = data["/joint_states"]
     assert js.names == list(arm.joint_names) + ["gripper_opening"]
@@ -34,6 +37,7 @@ def test_every_message_kind_round_trips(tmp_path, arm):
     np.testing.assert_array_equal(data["/tactile/rgb"].arrays["images"][0], rgb)
     assert data["/tactile/left"].messages[0].header.frame_id == "left"
     np.testing.assert_array_equal(data["/ft"].arrays["force"], [[1, 2, 3]])
+    np.testing.assert_array_equal(data["/tactile/left/markers"].arrays["positions"], np.dstack([markers, np.zeros((2, 5))]))
     cmd = data["/arm/joint_trajectory"].messages[0]
     assert list(cmd.joint_names) == list(arm.joint_names)
     np.testing.assert_array_equal([p.positions for p in cmd.points], traj.positions)

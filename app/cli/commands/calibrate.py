@@ -1,4 +1,5 @@
-"""``deft calibrate SCENE --recording BAG``: fit pad material and contact parameters to a recording."""
+"""``deft calibrate SCENE --recording BAG``: fit pad material and contact parameters to a recording
+of its forces and marker displacements."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ def register(cli: typer.Typer) -> None:
     @cli.command()
     def calibrate(
         scene: Path = typer.Argument(..., help="Scene file (.yaml): the pad, the surfaces and the executed trajectory", show_default=False),
-        recording: Path = typer.Option(..., help="rosbag2 recording with /tactile/<sensor>/wrench forces", show_default=False),
+        recording: Path = typer.Option(..., help="rosbag2 recording with /tactile/<sensor>/wrench forces, /tactile/<sensor>/markers displacements or both", show_default=False),
         param: list[str] = typer.Option(["youngs_modulus", "friction"], help="Parameters to fit (repeat the option; an unknown name lists the choices)"),
         noise: float = typer.Option(0.01, min=1e-9, help="Force noise scale of the recording (N)"),
+        marker_noise: float = typer.Option(1e-5, min=1e-12, help="Marker displacement noise scale of the recording (m)"),
         out: Path = typer.Option(None, help="Write the fitted values as JSON here"),
     ) -> None:
         """Fit the tactile pad's parameters with gradients through the simulator; prints each
@@ -24,7 +26,7 @@ def register(cli: typer.Typer) -> None:
         from app.scene.io import SceneError, load_scene
 
         try:
-            result = fit(load_scene(scene), recording, list(param), noise)
+            result = fit(load_scene(scene), recording, list(param), noise, marker_noise)
         except SceneError as e:
             for problem in e.problems:
                 typer.echo(str(problem), err=True)
