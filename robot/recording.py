@@ -4,8 +4,8 @@ A recording holds the commands sent (trajectory_msgs/JointTrajectory, control_ms
 GripperCommand), joint and gripper states (sensor_msgs/JointState), tactile images
 (sensor_msgs/Image), forces (geometry_msgs/WrenchStamped) and tactile marker displacements
 (geometry_msgs/PoseArray: one pose per marker, its position the displacement, orientation
-unused), each stamped with its source time. ``ros2 bag info/play`` read these files; ``read_bag`` returns numpy arrays
-per topic for replay and for calibrating the simulator.
+unused), each stamped with its source time. ``ros2 bag info/play`` read these files;
+``read_bag`` returns numpy arrays per topic for replay and for calibrating the simulator.
 """
 
 from __future__ import annotations
