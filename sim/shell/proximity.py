@@ -55,11 +55,10 @@ class ProximitySearch:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         tx = x[self.tris]  # (T, 3 corners, 3)
         v, t = _neighbours(x, tx, distance)
-        box_lo, box_hi = tx.min(axis=1), tx.max(axis=1)
         # within the distance of the triangle's box (a bound on the distance to the triangle,
         # which the force kernels measure themselves), once (two cells may share a key), and
         # not a mesh neighbour
-        keep = _box_gap2(x[v], x[v], box_lo[t], box_hi[t]) < distance * distance
+        keep = _box_gap2(np.concatenate([x, x], axis=1)[v], _boxes(tx)[t]) < distance * distance
         pair = np.unique(v[keep] * len(tx) + t[keep])
         v, t = pair // len(tx), pair % len(tx)
         keep = ~self._touches(v, t)
@@ -73,10 +72,12 @@ class ProximitySearch:
         if not len(self.edges) or distance <= 0:
             return np.zeros((0, 2), np.int64), np.zeros((0, 2), np.int64)
         ex = x[self.edges]  # (E, 2 ends, 3)
-        a, b = _neighbours(ex.mean(axis=1), ex, distance, query_reach=0.5 * np.linalg.norm(ex[:, 1] - ex[:, 0], axis=1).max())
-        lo, hi = ex.min(axis=1), ex.max(axis=1)
-        keep = (a < b) & (_box_gap2(lo[a], hi[a], lo[b], hi[b]) < distance * distance)
-        pair = np.unique(a[keep] * len(ex) + b[keep])
+        a, b = _neighbours(ex.mean(axis=1), ex, distance, query_reach=0.5 * np.linalg.norm(ex[:, 1] - ex[:, 0], axis=1).max(),
+                           half=True)
+        boxes = _boxes(ex)
+        keep = (a != b) & (_box_gap2(boxes[a], boxes[b]) < distance * distance)
+        a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+        pair = np.unique(a * len(ex) + b)
         ea, eb = self.edges[pair // len(ex)], self.edges[pair % len(ex)]
         shared = (ea[:, :1] == eb).any(axis=1) | (ea[:, 1:] == eb).any(axis=1)
         ea, eb = ea[~shared], eb[~shared]
@@ -100,16 +101,25 @@ def _edge_weights(a0, a1, b0, b1) -> tuple[np.ndarray, np.ndarray]:
     return s, np.clip(t, 0.0, 1.0)
 
 
-def _box_gap2(lo_a: np.ndarray, hi_a: np.ndarray, lo_b: np.ndarray, hi_b: np.ndarray) -> np.ndarray:
-    """Squared distance between axis-aligned boxes, row by row."""
-    gap = np.maximum(lo_b - hi_a, 0.0) + np.maximum(lo_a - hi_b, 0.0)
-    return np.einsum("nd,nd->n", gap, gap)
+def _boxes(corners: np.ndarray) -> np.ndarray:
+    """(n, 6) axis-aligned boxes, low corner then high, of (n, corners, 3) shapes."""
+    return np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
 
 
-def _neighbours(query: np.ndarray, items: np.ndarray, distance: float, query_reach: float = 0.0):
+def _box_gap2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared distance between (n, 6) boxes, row by row (one gather per side of the
+    candidate pairs: the broad phase's cost is these gathers)."""
+    gap = np.maximum(b[:, :3] - a[:, 3:], 0.0) + np.maximum(a[:, :3] - b[:, 3:], 0.0)
+    return (gap * gap).sum(axis=1)
+
+
+def _neighbours(query: np.ndarray, items: np.ndarray, distance: float, query_reach: float = 0.0, half: bool = False):
     """(query ids, item ids) of the points ``query`` (Q, 3) and the items (I, corners, 3)
     hashed into the same or neighbouring cells, a superset of the pairs within ``distance``
-    when each query point stands for a shape reaching ``query_reach`` around it."""
+    when each query point stands for a shape reaching ``query_reach`` around it. ``half``:
+    the queries are the items' own centres and pairs are unordered, so each looks up its
+    cell and only the 13 neighbours on one side (of two neighbouring cells, the pair is
+    found from the one whose offset to the other is in that half)."""
     centre = items.mean(axis=1)
     # cells as wide as the search distance plus the largest reaches from the points hashed:
     # a query near an item is in the cell of its centre or in one of the 26 around it
@@ -118,6 +128,8 @@ def _neighbours(query: np.ndarray, items: np.ndarray, distance: float, query_rea
     order = np.argsort(item_keys, kind="stable")
     item_keys = item_keys[order]
     around = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    if half:  # the offsets lexicographically at or after (0, 0, 0)
+        around = around[13:]
     keys = _keys(np.floor(query / cell).astype(np.int64)[:, None, :] + around[None]).reshape(-1)
     first = np.searchsorted(item_keys, keys, side="left")
     n = np.searchsorted(item_keys, keys, side="right") - first
