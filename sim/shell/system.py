@@ -38,8 +38,8 @@ PARAM_KEYS = ("youngs_modulus", "bending_stiffness")
 
 
 def _zero_grads(*arrays) -> None:
-    """Zero the arrays' gradients with one compiled kernel (Taichi's ndarray.fill builds and
-    compiles a new kernel on every call: 9% of a forward step, in the CG products)."""
+    """Zero the arrays' gradients with one compiled kernel: Taichi's ndarray.fill builds and
+    compiles a new kernel on every call, and these run once per CG product."""
     for a in arrays:
         K.clear(a.grad, a.shape[0])
 
