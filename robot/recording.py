@@ -4,7 +4,8 @@ A recording holds the commands sent (trajectory_msgs/JointTrajectory, control_ms
 GripperCommand), joint and gripper states (sensor_msgs/JointState), tactile images
 (sensor_msgs/Image), forces (geometry_msgs/WrenchStamped) and tactile marker displacements
 (geometry_msgs/PoseArray: one pose per marker, its position the displacement, orientation
-unused), each stamped with its source time. ``ros2 bag info/play`` read these files;
+unused), object poses (geometry_msgs/PoseStamped, from a tracker or motion capture), each
+stamped with its source time. ``ros2 bag info/play`` read these files;
 ``read_bag`` returns numpy arrays per topic for replay and for calibrating the simulator.
 """
 
@@ -27,6 +28,7 @@ TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 IMAGE = "sensor_msgs/msg/Image"
 WRENCH = "geometry_msgs/msg/WrenchStamped"
 POSE_ARRAY = "geometry_msgs/msg/PoseArray"
+POSE_STAMPED = "geometry_msgs/msg/PoseStamped"
 GRIPPER_COMMAND = "control_msgs/msg/GripperCommand"
 
 
@@ -141,6 +143,15 @@ class BagRecorder:
                                              orientation=t["geometry_msgs/msg/Quaternion"](0.0, 0.0, 0.0, 1.0)) for p in d]
         self._write(topic, POSE_ARRAY, stamp_ns, t[POSE_ARRAY](header=self._header(stamp_ns, frame_id), poses=poses))
 
+    def pose(self, topic: str, stamp_ns: int, position, orientation, frame_id: str = "world") -> None:
+        """An object's pose: position (m) and orientation as a quaternion w, x, y, z (Deft's
+        order; the message stores x, y, z, w)."""
+        t = self.store.types
+        w, x, y, z = map(float, orientation)
+        pose = t["geometry_msgs/msg/Pose"](position=t["geometry_msgs/msg/Point"](*map(float, position)),
+                                          orientation=t["geometry_msgs/msg/Quaternion"](x, y, z, w))
+        self._write(topic, POSE_STAMPED, stamp_ns, t[POSE_STAMPED](header=self._header(stamp_ns, frame_id), pose=pose))
+
     def close(self) -> None:
         """Write what is queued and close the bag; raises what went wrong while writing."""
         if not self._closed:
@@ -210,6 +221,10 @@ def _arrays(msgtype: str, items: list) -> TopicData:
         out.arrays["torque"] = np.array([[m.wrench.torque.x, m.wrench.torque.y, m.wrench.torque.z] for m in msgs])
     elif msgtype == POSE_ARRAY:
         out.arrays["positions"] = np.array([[[q.position.x, q.position.y, q.position.z] for q in m.poses] for m in msgs])
+    elif msgtype == POSE_STAMPED:
+        out.arrays["position"] = np.array([[m.pose.position.x, m.pose.position.y, m.pose.position.z] for m in msgs])
+        out.arrays["orientation"] = np.array([[m.pose.orientation.w, m.pose.orientation.x, m.pose.orientation.y,
+                                               m.pose.orientation.z] for m in msgs])  # w, x, y, z
     elif msgtype == TRAJECTORY and msgs:
         out.names = list(msgs[0].joint_names)
     elif msgtype == GRIPPER_COMMAND:

@@ -581,10 +581,11 @@ class VolumetricRun:
     shells and volumetric bodies are not differentiated together yet)."""
 
     def __init__(self, world, segment: int | None = None, on_step=None, chunk: int | None = None,
-                 initial: dict[str, np.ndarray] | None = None) -> None:
+                 initial: dict[str, np.ndarray] | None = None, record: tuple[str, ...] = ()) -> None:
         """segment: steps between checkpoints (default about the square root of the steps);
         chunk: substeps its backward recomputes together (default the system's); initial:
-        the volumetric state to start from (default the spec's)."""
+        the volumetric state to start from (default the spec's); record: state keys kept
+        after every step in ``self.states`` (steps, ...), for losses on the whole path."""
         if world.volumetric is None:
             raise ValueError("this world has no FEM or MPM bodies")
         if world.shells is not None:
@@ -597,20 +598,36 @@ class VolumetricRun:
         world.reset()
         if initial is not None:
             world.volumetric.set_state(initial)
+        unknown = sorted(set(record) - set(world.volumetric.state))
+        if unknown:
+            raise ValueError(f"cannot record {unknown}: the state holds {sorted(world.volumetric.state)}")
+        rows: dict[str, list] = {key: [] for key in record}
         for k in range(steps):
             if k % self.segment == 0:
                 self.checkpoints[k] = world.volumetric.get_state()
             world.step()
+            for key, row in rows.items():
+                row.append(world.volumetric.state[key].copy())
             if on_step is not None:
                 on_step(k)
+        self.states = {key: np.stack(row) for key, row in rows.items()}
         self.final = world.volumetric.get_state()
 
     def memory_bytes(self) -> int:
         return sum(a.nbytes for cp in self.checkpoints.values() for a in cp.values())
 
-    def backward(self, grad_final: dict[str, np.ndarray]) -> VolumetricGradients:
+    def backward(self, grad_final: dict[str, np.ndarray], grad_steps: dict[str, np.ndarray] | None = None) -> VolumetricGradients:
+        """Gradients from the loss's gradient w.r.t. the final state and, optionally, w.r.t.
+        the state after every step (``grad_steps``: key -> (steps, ...), as ``states``)."""
         world, system = self.world, self.world.volumetric
         steps = world.spec.settings.steps
+        grad_steps = {k: np.asarray(g, np.float64) for k, g in (grad_steps or {}).items()}
+        for key, g in grad_steps.items():
+            if key not in self.final:
+                raise ValueError(f"no state {key!r} to take a gradient of; the state holds {sorted(self.final)}")
+            if g.shape != (steps, *self.final[key].shape):
+                raise ValueError(f"the gradient w.r.t. every step's {key!r} has shape {g.shape}, "
+                                 f"not {(steps, *self.final[key].shape)}")
         adj = {k: np.asarray(grad_final.get(k, np.zeros_like(v)), np.float64) for k, v in self.final.items()}
         pos = np.zeros((steps + 1, system.poses.shape[1], 3))
         system.clear_param_grads()
@@ -620,6 +637,8 @@ class VolumetricRun:
             for k in range(start, end - 1):
                 states.append(system.advance(k, states[-1]))
             for k in range(end - 1, start - 1, -1):
+                for key, g in grad_steps.items():  # the state after step k enters the loss too
+                    adj[key] = adj[key] + g[k]
                 adj, g = system.backward_step(k, states[k - start], adj, self.chunk)
                 pos[k:k + 2] += g
         params = system.param_grads()

@@ -33,7 +33,8 @@ from sim.tasks.volumetric import with_tail
 PAD_DAMPING = 100.0  # 1/s, as the pad rig's: presses settle within a step
 PAD_ELEMENT = 3.5e-3  # m, the pad's element edge (a 1 cm pad: 3 x 3 x 2 cells)
 TAIL = 5  # steps after the optimized motion
-FACING = {"x": (math.sqrt(0.5), 0.0, math.sqrt(0.5), 0.0), "z": (1.0, 0.0, 0.0, 0.0)}  # pad +z -> world axis
+FACING = {"x": (math.sqrt(0.5), 0.0, math.sqrt(0.5), 0.0), "-x": (math.sqrt(0.5), 0.0, -math.sqrt(0.5), 0.0),
+          "z": (1.0, 0.0, 0.0, 0.0)}  # pad +z -> world axis
 
 
 def _sensor(ctx: TaskContext) -> dict:
@@ -86,6 +87,8 @@ class PusherRig:
                          rigid_bodies=tuple(bodies))
         self.world = World(spec)
         self.steps = steps
+        self.defaults = self.world.params()
+        self.pad = pad
 
     def actions(self, path: np.ndarray) -> np.ndarray:
         """(steps, 1, 8) tool actions for a (steps + 1, 3) path from the start."""
@@ -96,33 +99,75 @@ class PusherRig:
         acts[:, 0, 3] = 1.0
         return acts
 
+    def params(self, values: dict[str, float]) -> dict[str, np.ndarray]:
+        """The world's parameters with ``values`` (keys of RIG_PARAMETERS) put in."""
+        unknown = sorted(set(values) - set(RIG_PARAMETERS))
+        if unknown:
+            raise ValueError(f"unknown rig parameters {unknown} (expected some of {list(RIG_PARAMETERS)})")
+        params = {k: v.copy() for k, v in self.defaults.items()}
+        for name, value in values.items():
+            key, slot = RIG_PARAMETERS[name]
+            if slot is None:
+                params[key][:] = value
+            else:
+                params[key][slot] = value
+        return params
+
+    def rollout(self, path: torch.Tensor, values: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """The state after every step (key -> (steps, ...): "rigid_x" centres, "rigid_q"
+        quaternions w, x, y, z, "rigid_angle" hinge angle and rate, "fem_x" pad nodes) when
+        the pusher follows ``path``, with ``values`` (RIG_PARAMETERS) in place of the
+        scene's; differentiable w.r.t. the path and the values."""
+        names = tuple(values or {})
+        out = _Rollout.apply(self, path, names, *(torch.as_tensor(values[n], dtype=torch.float64) for n in names))
+        return dict(zip(RECORDED, out))
+
     def final(self, path: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The rigid bodies' final centres (B, 3), quaternions (B, 4) and hinge (angle, rate)
         (B, 2) after the pusher follows ``path``; differentiable w.r.t. the path."""
-        return _FinalState.apply(self, path)
+        states = self.rollout(path)
+        return states["rigid_x"][-1], states["rigid_q"][-1], states["rigid_angle"][-1]
 
 
-class _FinalState(torch.autograd.Function):
+# calibration's parameter names -> (world parameter, slot of it; None: every entry)
+RIG_PARAMETERS = {
+    "youngs_modulus": ("fem_youngs_modulus", None),  # Pa, the pad
+    "contact_stiffness": ("volumetric_contact", 0),
+    "contact_damping": ("volumetric_contact", 1),
+    "friction": ("volumetric_contact", 2),  # the pad against the bodies
+    "object_friction": ("rigid_friction", None),  # every moving body against the fixed surfaces
+}
+RECORDED = ("rigid_x", "rigid_q", "rigid_angle", "fem_x")
+
+
+class _Rollout(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, rig: PusherRig, path: torch.Tensor):
+    def forward(ctx, rig: PusherRig, path: torch.Tensor, names: tuple[str, ...], *values: torch.Tensor):
         from sim.volumetric import VolumetricRun
 
         actions = rig.actions(path.detach().numpy().astype(np.float64))
+        params = rig.params({n: float(v) for n, v in zip(names, values)})
         rig.world.set_actions(actions)
-        run = VolumetricRun(rig.world)
-        ctx.rig, ctx.run, ctx.actions, ctx.shape = rig, run, actions, tuple(path.shape)
-        return tuple(torch.from_numpy(run.final[k].copy()) for k in ("rigid_x", "rigid_q", "rigid_angle"))
+        rig.world.set_params(params)
+        run = VolumetricRun(rig.world, record=RECORDED)
+        ctx.rig, ctx.run, ctx.actions, ctx.params, ctx.names, ctx.shape = rig, run, actions, params, names, tuple(path.shape)
+        return tuple(torch.from_numpy(run.states[k]) for k in RECORDED)
 
     @staticmethod
-    def backward(ctx, gx, gq, gangle):
-        ctx.rig.world.set_actions(ctx.actions)  # another evaluation may have moved the tool since
-        zero = lambda k: np.zeros_like(ctx.run.final[k])  # noqa: E731
-        adj = {k: zero(k) if g is None else g.detach().numpy().astype(np.float64)
-               for k, g in (("rigid_x", gx), ("rigid_q", gq), ("rigid_angle", gangle))}
-        grads = ctx.run.backward(adj)
+    def backward(ctx, *grads):
+        # another evaluation may have changed the tool's motion or the parameters since
+        ctx.rig.world.set_actions(ctx.actions)
+        ctx.rig.world.set_params(ctx.params)
+        per_step = {k: g.detach().numpy().astype(np.float64) for k, g in zip(RECORDED, grads) if g is not None}
+        result = ctx.run.backward({}, per_step)
         out = np.zeros(ctx.shape)
-        out[1:] = grads.actions[:, 0, :3]
-        return None, torch.from_numpy(out)
+        out[1:] = result.actions[:, 0, :3]
+        values = []
+        for name in ctx.names:
+            key, slot = RIG_PARAMETERS[name]
+            g = result.params[key]
+            values.append(torch.tensor(float(g.sum() if slot is None else g[slot]), dtype=torch.float64))
+        return None, torch.from_numpy(out), None, *values
 
 
 def _yaw(q: torch.Tensor) -> torch.Tensor:

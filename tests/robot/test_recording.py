@@ -26,6 +26,7 @@ def test_every_message_kind_round_trips(tmp_path, arm):
         markers = rng.normal(size=(2, 5, 2))  # planar displacements: z is written as 0
         for i, m in enumerate(markers):
             bag.markers("/tactile/left/markers", 6_000_000_000 + i, m, "left")
+        bag.pose("/objects/block/pose", 7_000_000_000, [0.1, 0.2, 0.3], [0.5, 0.5, -0.5, 0.5])  # w, x, y, z
     data = read_bag(tmp_path / "run")
     js = data["/joint_states"]
     assert js.names == list(arm.joint_names) + ["gripper_opening"]
@@ -38,6 +39,11 @@ def test_every_message_kind_round_trips(tmp_path, arm):
     assert data["/tactile/left"].messages[0].header.frame_id == "left"
     np.testing.assert_array_equal(data["/ft"].arrays["force"], [[1, 2, 3]])
     np.testing.assert_array_equal(data["/tactile/left/markers"].arrays["positions"], np.dstack([markers, np.zeros((2, 5))]))
+    pose = data["/objects/block/pose"]
+    assert pose.msgtype == "geometry_msgs/msg/PoseStamped" and pose.messages[0].header.frame_id == "world"
+    assert pose.messages[0].pose.orientation.w == 0.5 and pose.messages[0].pose.orientation.y == -0.5  # ROS order x, y, z, w
+    np.testing.assert_array_equal(pose.arrays["position"], [[0.1, 0.2, 0.3]])
+    np.testing.assert_array_equal(pose.arrays["orientation"], [[0.5, 0.5, -0.5, 0.5]])  # back in w, x, y, z
     cmd = data["/arm/joint_trajectory"].messages[0]
     assert list(cmd.joint_names) == list(arm.joint_names)
     np.testing.assert_array_equal([p.positions for p in cmd.points], traj.positions)
