@@ -27,12 +27,12 @@ All calls must run on the simulation thread.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from sim.checkpoints import checkpoint_interval
 from sim.tools import collider_poses
 from sim.world import World
 
@@ -127,9 +127,7 @@ def rollout(
 
 
 def _default_segment(state: dict, steps: int, budget_mb: float) -> int:
-    """1 (keep every state) while steps states fit in the budget, else about sqrt(steps)."""
-    per_state = sum(a.nbytes for a in _arrays(state))
-    return 1 if steps * per_state <= budget_mb * 1e6 else max(1, math.isqrt(steps))
+    return checkpoint_interval(steps, sum(a.nbytes for a in _arrays(state)), budget_mb)
 
 
 def _backward(run: Rollout, grad_observed: np.ndarray):

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.checkpoints import BUDGET_MB
+
 ACTION_SIZE = 8  # position (3), quaternion w, x, y, z (4), gripper opening (1)
 COLLIDER_SHAPES = ("box", "sphere", "capsule", "cylinder", "plane", "mesh")
 TOOL_KINDS = ("rigid", "parallel_jaw")
@@ -49,7 +51,7 @@ class Settings:
     cg_tol: float = 1e-4  # relative residual of each Newton linear solve
     adjoint_tol: float = 1e-10  # relative residual of the adjoint solve of a step
     cg_max_iter: int = 2000
-    checkpoint_budget_mb: float = 256.0  # rollouts keep every step's state for the backward pass while they fit
+    checkpoint_budget_mb: float = BUDGET_MB  # rollouts keep every step's state for the backward pass while they fit
     max_speed: float = 50.0  # m/s; faster vertices mean the run blew up
 
     def __post_init__(self) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 import taichi as ti
 import torch
 
+from sim.checkpoints import checkpoint_interval
 from sim.coupling import SurfaceContact
 from sim.errors import SimulationError
 from sim.fem.solver import FemSystem, Trajectory, _set_row, stable_dt
@@ -582,7 +583,8 @@ class VolumetricRun:
 
     def __init__(self, world, segment: int | None = None, on_step=None, chunk: int | None = None,
                  initial: dict[str, np.ndarray] | None = None, record: tuple[str, ...] = ()) -> None:
-        """segment: steps between checkpoints (default about the square root of the steps);
+        """segment: steps between checkpoints (default every step while the states fit the
+        settings' checkpoint budget, else about the square root of the steps, sim.checkpoints);
         chunk: substeps its backward recomputes together (default the system's); initial:
         the volumetric state to start from (default the spec's); record: state keys kept
         after every step in ``self.states`` (steps, ...), for losses on the whole path."""
@@ -592,12 +594,13 @@ class VolumetricRun:
             raise ValueError("gradients of worlds with shells and volumetric bodies together are not supported yet")
         self.world = world
         steps = world.spec.settings.steps
-        self.segment = segment or max(1, math.isqrt(steps))
         self.chunk = chunk
         self.checkpoints: dict[int, dict] = {}
         world.reset()
         if initial is not None:
             world.volumetric.set_state(initial)
+        state_bytes = sum(a.nbytes for a in world.volumetric.state.values())
+        self.segment = segment or checkpoint_interval(steps, state_bytes, world.spec.settings.checkpoint_budget_mb)
         unknown = sorted(set(record) - set(world.volumetric.state))
         if unknown:
             raise ValueError(f"cannot record {unknown}: the state holds {sorted(world.volumetric.state)}")

@@ -57,7 +57,7 @@ def _mpm_case(n_particles: int, kind: str, tool: str, steps: int, substeps: int,
              np.stack([0.05 + gap - close, np.full_like(close, 0.05), np.full_like(close, 0.01 + side / 2)], -1)], 1)
     else:
         shapes, path = [], np.zeros((steps + 1, 0, 3))
-    sim = MpmSystem([MpmBodySpec("object", pts, vol, mat)], grid, shapes, dt=dt, substeps=substeps, requires_grad=backward, checkpoint_every=steps)
+    sim = MpmSystem([MpmBodySpec("object", pts, vol, mat)], grid, shapes, dt=dt, substeps=substeps, requires_grad=backward)
     traj = MpmTrajectory(torch.from_numpy(path))
     per = steps * substeps
     if not backward:

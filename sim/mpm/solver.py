@@ -10,8 +10,9 @@ Kinematic shapes (tools, containers) act on grid velocities with Coulomb frictio
 domain walls are slip boundaries.
 
 Particle state lives in a ring of substep rows (sim.mpm.chunks): two rows forward only,
-chunk + 1 with gradients. Steps are checkpointed in numpy every ``checkpoint_every`` steps;
-backward recomputes a block's step starts from its checkpoint, then each step in chunks of
+chunk + 1 with gradients. Steps are checkpointed in numpy every ``checkpoint_every`` steps
+(default: every step while they fit the checkpoint budget, sim.checkpoints); backward
+recomputes a block's step starts from its checkpoint, then each step in chunks of
 substeps, so memory is O(T / k + k) step states plus O(S / chunk + chunk) substep states.
 """
 
@@ -22,6 +23,7 @@ import numpy as np
 import taichi as ti
 import torch
 
+from sim.checkpoints import checkpoint_interval
 from sim.errors import SimulationError
 from sim.fem.solver import serial_scatter
 from sim.fem.spec import ShapeSpec
@@ -56,7 +58,7 @@ class MpmSystem:
         substeps: int = 20,
         gravity=(0.0, 0.0, -9.81),
         requires_grad: bool = True,
-        checkpoint_every: int = 10,
+        checkpoint_every: int | None = None,
         substep_chunk: int | None = None,
         contact_band: float = 0.0,
     ):
@@ -79,7 +81,9 @@ class MpmSystem:
         real = self.runtime.real
         self.bodies, self.grid, self.shapes = list(bodies), grid, list(shapes)
         self.dt, self.substeps, self.requires_grad = float(dt), int(substeps), requires_grad
-        self.checkpoint_every = max(int(checkpoint_every), 1)
+        if checkpoint_every is not None and checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
+        self.checkpoint_every = checkpoint_every
         if substep_chunk is not None and not 1 <= substep_chunk <= substeps:
             raise ValueError(f"substep_chunk must be between 1 and substeps ({substeps}), got {substep_chunk}")
         if not requires_grad:
@@ -600,9 +604,14 @@ class MpmSystem:
             self, steps, traj, shape_pos, t(youngs, "youngs_modulus"), t(poisson, "poisson_ratio"), t(yield_stress, "yield_stress"), t(viscosity, "viscosity"), friction, velocity
         )
 
+    def checkpoint_interval(self, steps: int) -> int:
+        """Steps between a rollout's checkpoints: ``checkpoint_every``, or by default every
+        step while the states fit the budget (sim.checkpoints)."""
+        return self.checkpoint_every or checkpoint_interval(steps, self.n * 24 * 8)  # x, v, C, b in float64
+
     def backward(self, steps, traj, block_states, gx, gv):
         sps, sRs = self._poses(traj, steps)
-        S, k = self.substeps, self.checkpoint_every
+        S, k = self.substeps, self.checkpoint_interval(steps)
         params = (self.E, self.nu, self.yield_stress, self.viscosity, self.friction)
         for f in params:
             f.grad.fill(0)
@@ -632,9 +641,9 @@ class _MpmRollout(torch.autograd.Function):
         sps, sRs = sim._poses(traj, steps)
         x0, _, C0, b0 = sim.initial_state()
         state = (x0, velocity.detach().numpy().astype(np.float64), C0, b0)
-        blocks = []
+        blocks, every = [], sim.checkpoint_interval(steps)
         for t in range(steps):
-            if t % sim.checkpoint_every == 0:
+            if t % every == 0:
                 blocks.append(state)
             state = sim._step(state, (sps[t], sRs[t]))
             sim._check(t, state[0])

@@ -63,7 +63,7 @@ class FingerRig:
         # a task's bodies are small (a few thousand particles): a whole step of substep
         # states fits, so the backward need not recompute chunks of substeps
         self.system = MpmSystem(self.bodies, grid, shapes, friction=domain.friction, dt=ctx.dt / substeps, substeps=substeps,
-                                checkpoint_every=5, substep_chunk=substeps,
+                                substep_chunk=substeps,
                                 contact_band=domain.contact_band)
         self.rest = torch.from_numpy(self.system.x0)
         counts = np.cumsum([0] + [len(b.positions) for b in self.bodies])

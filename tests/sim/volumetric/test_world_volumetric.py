@@ -119,13 +119,17 @@ def test_checkpointed_backward_gives_the_same_gradient_with_fewer_stored_states(
 
 @pytest.mark.slow  # ~25 s: 300 steps forward, recomputed and reversed
 def test_a_300_step_press_runs_backward_through_checkpoints_with_bounded_memory():
-    """300 steps of the pad/MPM system: the backward keeps sqrt(steps) states, not 300."""
+    """300 steps of the pad/MPM system whose states outgrow the checkpoint budget: the
+    backward keeps sqrt(steps) states, not 300."""
+    import dataclasses
+
     from sim.world import World
 
-    world = World(press_spec(300, 0.0079, 0.0074))  # same dt as the fixture: its kernels are compiled
+    spec = press_spec(300, 0.0079, 0.0074)  # same dt as the fixture: its kernels are compiled
+    world = World(dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, checkpoint_budget_mb=1.0)))
     run = VolumetricRun(world)
-    assert run.segment == 17 and len(run.checkpoints) == 18
     one = sum(a.nbytes for a in run.final.values())
+    assert 300 * one > 1e6 and run.segment == 17 and len(run.checkpoints) == 18
     assert run.memory_bytes() == 18 * one
     grads = run.backward({"mpm_x": np.random.default_rng(2).normal(size=run.final["mpm_x"].shape)})
     for key, g in grads.params.items():
