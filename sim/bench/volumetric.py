@@ -57,7 +57,8 @@ def _mpm_case(n_particles: int, kind: str, tool: str, steps: int, substeps: int,
              np.stack([0.05 + gap - close, np.full_like(close, 0.05), np.full_like(close, 0.01 + side / 2)], -1)], 1)
     else:
         shapes, path = [], np.zeros((steps + 1, 0, 3))
-    sim = MpmSystem([MpmBodySpec("object", pts, vol, mat)], grid, shapes, dt=dt, substeps=substeps, requires_grad=backward)
+    sim = MpmSystem([MpmBodySpec("object", pts, vol, mat)], grid, shapes, dt=dt, substeps=substeps, requires_grad=backward,
+                    tape_steps=steps)
     traj = MpmTrajectory(torch.from_numpy(path))
     per = steps * substeps
     if not backward:
@@ -72,7 +73,8 @@ def _mpm_case(n_particles: int, kind: str, tool: str, steps: int, substeps: int,
     fb()  # compile
     fwd = _timed(lambda: sim.run(steps, traj)) / per
     both = _timed(fb) / per
-    return dict(particles=sim.n, grid=64, dt=dt, forward_s_per_substep=fwd, forward_backward_s_per_substep=both, note=note)
+    return dict(particles=sim.n, grid=64, dt=dt, forward_s_per_substep=fwd, forward_backward_s_per_substep=both,
+                taped=sim.tape_steps >= steps, note=note)
 
 
 def _fem_dome(steps: int, substeps: int, backward: bool = True):

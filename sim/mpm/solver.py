@@ -61,11 +61,17 @@ class MpmSystem:
         checkpoint_every: int | None = None,
         substep_chunk: int | None = None,
         contact_band: float = 0.0,
+        tape_steps: int = 0,
     ):
         """substep_chunk: substeps recomputed together in backward; the ring holds that many
         + 1 substep states. Default: all of them when such a ring fits ``RING_BUDGET_BYTES``
         (the backward then needs no extra forward pass to save chunk starts: 10-18% of the
         20k water block's forward+backward), else about the square root of ``substeps``.
+        tape_steps: a rollout of at most this many steps keeps every substep's state in the
+        ring (a tape of tape_steps x substeps + 1 rows, if that fits ``RING_BUDGET_BYTES``;
+        otherwise no tape), and its backward reverses them without recomputing anything.
+        A tape is used once: any other run on the system overwrites it, and its backward
+        then recomputes from checkpoints as without one.
         contact_band (m): 0 makes shapes act on the grid nodes inside them only, so a node
         enters contact all at once and the result jumps with the shape's position at the
         scale of a cell. A positive band centred on a shape's surface lets its action fade
@@ -86,15 +92,19 @@ class MpmSystem:
         self.checkpoint_every = checkpoint_every
         if substep_chunk is not None and not 1 <= substep_chunk <= substeps:
             raise ValueError(f"substep_chunk must be between 1 and substeps ({substeps}), got {substep_chunk}")
+        # x, v, C, b, tau, fext and their adjoints: 36 reals each, per particle and row
+        row_bytes = sum(len(b.positions) for b in bodies) * 36 * 2 * np.dtype(self.runtime.np_real).itemsize
+        self.tape_steps = tape_steps if requires_grad and (tape_steps * substeps + 1) * row_bytes <= RING_BUDGET_BYTES else 0
         if not requires_grad:
             self.chunk = 1
         elif substep_chunk is not None:
             self.chunk = substep_chunk
-        else:  # x, v, C, b, tau, fext and their adjoints: 36 reals each, per particle and row
-            row_bytes = sum(len(b.positions) for b in bodies) * 36 * 2 * np.dtype(self.runtime.np_real).itemsize
+        else:
             whole = (substeps + 1) * row_bytes <= RING_BUDGET_BYTES
             self.chunk = substeps if whole else math.ceil(math.sqrt(substeps))
-        self.slots = self.chunk + 1
+        self.slots = max(self.chunk + 1, self.tape_steps * self.substeps + 1)
+        self.row0 = 0  # the ring row of the current step's start (t x substeps on a tape)
+        self.tape = None  # the rollout whose substep states the ring holds
         self.gravity = ti.Vector(list(gravity), dt=real)
         self.inv_dx, self.dx, self.n_grid = 1.0 / grid.dx, grid.dx, grid.resolution
         self.origin = ti.Vector(list(grid.origin), dt=real)
@@ -487,8 +497,8 @@ class MpmSystem:
         return self.x0.copy(), self.v0.copy(), np.zeros((self.n, 3, 3)), eye
 
     def slot(self, s: int) -> int:
-        """The ring row holding the state before substep s."""
-        return s % self.slots
+        """The ring row holding the state before substep s of the current step."""
+        return self.row0 + s % self.slots
 
     # Grid momenta and masses are zero between transfers (P2G adds into them).
     def transfer(self, s: int) -> None:
@@ -526,6 +536,7 @@ class MpmSystem:
         return tuple(a.astype(np.float64) for a in out)
 
     def load_slot(self, r: int, state) -> None:
+        self.tape = None  # a new run overwrites the ring
         self._load(r, *(np.ascontiguousarray(a, self.runtime.np_real) for a in state))
 
     def clear_state_grads(self) -> None:
@@ -543,11 +554,63 @@ class MpmSystem:
 
     def _start(self, state, poses) -> None:
         """Load a step: its start state into row 0 and the shapes' substep poses."""
-        npr = self.runtime.np_real
+        self.row0 = 0
         self.load_slot(0, state)
+        self._load_poses(poses)
+
+    def _load_poses(self, poses) -> None:
+        npr = self.runtime.np_real
         sp, sR = poses
         self.shape_p.from_numpy(sp.astype(npr))
         self.shape_R.from_numpy(sR.astype(npr))
+
+    @ti.kernel
+    def _clear_rows(self, first: ti.i32, last: ti.i32):
+        """Zero the state adjoints of ring rows [first, last)."""
+        for r, p in ti.ndrange((first, last), self.n):
+            self.x.grad[r, p] = ti.Vector.zero(float, 3)
+            self.v.grad[r, p] = ti.Vector.zero(float, 3)
+            self.fext.grad[r, p] = ti.Vector.zero(float, 3)
+            self.C.grad[r, p] = ti.Matrix.zero(float, 3, 3)
+            self.b.grad[r, p] = ti.Matrix.zero(float, 3, 3)
+            self.tau.grad[r, p] = ti.Matrix.zero(float, 3, 3)
+
+    def _taped_steps(self, state, sps, sRs, steps: int, every: int, owner):
+        """Forward on the tape: step t's substeps in rows t x S .. (t + 1) x S. Returns the
+        start states of every ``every``-th step (checkpoints, should the tape be
+        overwritten before the backward) and the final state."""
+        S, blocks = self.substeps, []
+        self.row0 = 0
+        self.load_slot(0, state)
+        for t in range(steps):
+            if t % every == 0:
+                blocks.append(state)
+            self.row0 = t * S
+            self._load_poses((sps[t], sRs[t]))
+            for s in range(S):
+                self.substep(s)
+            state = self.save_slot(self.slot(S))
+            self._check(t, state[0])
+        self.row0, self.tape = 0, owner
+        return blocks, state
+
+    def _reverse_tape(self, steps: int, sps, sRs, adj, g_shape, w):
+        """Backward over the tape's rows, last step first; the state adjoint at the start."""
+        S = self.substeps
+        for t in reversed(range(steps)):
+            self.row0 = t * S
+            self._load_poses((sps[t], sRs[t]))
+            self.shape_p.grad.fill(0)
+            self._clear_rows(self.row0, self.row0 + S)
+            self.load_adjoint(self.slot(S), adj)
+            for s in reversed(range(S)):
+                self.reverse_substep(s)
+            adj = self.read_adjoint(self.slot(0))
+            gs = self.shape_p.grad.to_numpy().astype(np.float64)
+            g_shape[t] += ((1 - w) * gs).sum(0)
+            g_shape[t + 1] += (w * gs).sum(0)
+        self.row0, self.tape = 0, None
+        return adj
 
     def _step(self, state, poses) -> tuple[np.ndarray, ...]:
         self._start(state, poses)
@@ -609,7 +672,9 @@ class MpmSystem:
         step while the states fit the budget (sim.checkpoints)."""
         return self.checkpoint_every or checkpoint_interval(steps, self.n * 24 * 8)  # x, v, C, b in float64
 
-    def backward(self, steps, traj, block_states, gx, gv):
+    def backward(self, steps, traj, block_states, gx, gv, tape=None):
+        """Gradients of a rollout; ``tape``: its owner, whose substep states the ring may
+        still hold (then nothing is recomputed)."""
         sps, sRs = self._poses(traj, steps)
         S, k = self.substeps, self.checkpoint_interval(steps)
         params = (self.E, self.nu, self.yield_stress, self.viscosity, self.friction)
@@ -618,6 +683,9 @@ class MpmSystem:
         adj = [gx, gv, np.zeros((self.n, 3, 3)), np.zeros((self.n, 3, 3))]
         g_shape = np.zeros((steps + 1, max(self.n_shapes, 1), 3))
         w = np.linspace(0.0, 1.0, S + 1)[:, None, None]
+        if tape is not None and self.tape is tape:
+            block_states = []  # nothing to recompute
+            adj = self._reverse_tape(steps, sps, sRs, adj, g_shape, w)
         for block in reversed(range(len(block_states))):
             first = block * k
             starts = [block_states[block]]
@@ -642,11 +710,14 @@ class _MpmRollout(torch.autograd.Function):
         x0, _, C0, b0 = sim.initial_state()
         state = (x0, velocity.detach().numpy().astype(np.float64), C0, b0)
         blocks, every = [], sim.checkpoint_interval(steps)
-        for t in range(steps):
-            if t % every == 0:
-                blocks.append(state)
-            state = sim._step(state, (sps[t], sRs[t]))
-            sim._check(t, state[0])
+        if steps <= sim.tape_steps:
+            blocks, state = sim._taped_steps(state, sps, sRs, steps, every, ctx)
+        else:
+            for t in range(steps):
+                if t % every == 0:
+                    blocks.append(state)
+                state = sim._step(state, (sps[t], sRs[t]))
+                sim._check(t, state[0])
         ctx.sim, ctx.steps, ctx.traj, ctx.blocks = sim, steps, traj, blocks
         ctx.params = (E.numpy(), nu.numpy(), ys.numpy(), visc.numpy(), float(friction))
         ctx.shape_shape = shape_pos.shape
@@ -659,6 +730,6 @@ class _MpmRollout(torch.autograd.Function):
         zero = np.zeros((sim.n, 3))
         gx = zero if gx is None else gx.numpy()
         gv = zero if gv is None else gv.numpy()
-        g_shape, (gE, gnu, gys, gvisc, gfr), g_v0 = sim.backward(ctx.steps, ctx.traj, ctx.blocks, gx, gv)
+        g_shape, (gE, gnu, gys, gvisc, gfr), g_v0 = sim.backward(ctx.steps, ctx.traj, ctx.blocks, gx, gv, tape=ctx)
         t = torch.from_numpy
         return None, None, None, t(g_shape).reshape(ctx.shape_shape), t(gE), t(gnu), t(gys), t(gvisc), torch.tensor(float(gfr)), t(g_v0)

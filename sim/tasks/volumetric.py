@@ -61,10 +61,10 @@ class FingerRig:
         substeps = max(1, math.ceil(ctx.dt * speed / (CFL * grid.dx)))
         shapes = [ShapeSpec("box", self.half)] * 2
         # a task's bodies are small (a few thousand particles): a whole step of substep
-        # states fits, so the backward need not recompute chunks of substeps
+        # states fits, so the backward need not recompute chunks of substeps, and where the
+        # whole horizon's fit, a tape keeps them all and nothing is recomputed
         self.system = MpmSystem(self.bodies, grid, shapes, friction=domain.friction, dt=ctx.dt / substeps, substeps=substeps,
-                                substep_chunk=substeps,
-                                contact_band=domain.contact_band)
+                                substep_chunk=substeps, contact_band=domain.contact_band, tape_steps=ctx.horizon)
         self.rest = torch.from_numpy(self.system.x0)
         counts = np.cumsum([0] + [len(b.positions) for b in self.bodies])
         self.slices = {b.name: slice(int(counts[i]), int(counts[i + 1])) for i, b in enumerate(self.bodies)}

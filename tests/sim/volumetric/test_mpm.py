@@ -155,3 +155,43 @@ def test_a_contact_band_lets_a_tool_act_before_it_touches():
     assert p.grad[:, 0, 2].abs().sum() > 0
     with pytest.raises(ValueError, match="contact_band"):
         settle(-1e-3, False)
+
+
+def test_a_tape_gives_the_checkpointed_gradients_without_recomputing():
+    """With every substep's state kept on a tape the backward recomputes nothing and gives
+    the gradients of the checkpointed backward, which it falls back to when another run
+    has overwritten the tape (equal to rounding: the adjoints' atomic adds may sum in
+    another order)."""
+    grid = MpmGrid((0, 0, 0), 0.04, 16)
+    pts, vol = sample_box((0.02, 0.02, 0.0125), (0.005, 0.005, 0.005), grid.dx / 2)
+    mat = MpmMaterial("fluid", bulk_modulus=2e4, viscosity=0.1)
+    plate = ShapeSpec("box", (0.008, 0.008, 0.002))
+    T = 3
+    path = torch.zeros(T + 1, 1, 3, dtype=torch.float64)
+    path[:, 0, :2] = 0.021
+    path[:, 0, 2] = 0.0205 - torch.linspace(0, 3e-3, T + 1, dtype=torch.float64)  # into the water
+    sim = MpmSystem([MpmBodySpec("water", pts, vol, mat)], grid, [plate], dt=1e-4, substeps=4, tape_steps=T)
+    assert sim.tape_steps == T and sim.slots == T * 4 + 1
+    weights = torch.randn(len(pts), 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    substep = sim.substep
+
+    def gradients(meddle: bool):
+        p = path.clone().requires_grad_(True)
+        visc = torch.tensor([0.1], dtype=torch.float64, requires_grad=True)
+        x, v = sim.rollout(T, MpmTrajectory(p), viscosity=visc)
+        if meddle:
+            with torch.no_grad():
+                sim.run(1, MpmTrajectory(path[:2]))
+        recomputed = []
+        sim.substep = lambda s: (recomputed.append(s), substep(s))
+        ((x * weights).sum() + (v * v).sum()).backward()
+        del sim.substep
+        return p.grad.numpy(), visc.grad.numpy(), len(recomputed)
+
+    taped, fallback = gradients(meddle=False), gradients(meddle=True)
+    assert taped[2] == 0 and fallback[2] == T * 4
+    assert np.abs(taped[0]).max() > 0 and taped[1][0] != 0
+    np.testing.assert_allclose(taped[0], fallback[0], rtol=1e-10, atol=1e-12 * np.abs(fallback[0]).max())
+    np.testing.assert_allclose(taped[1], fallback[1], rtol=1e-10)
+    too_long = MpmSystem([MpmBodySpec("water", pts, vol, mat)], grid, [plate], dt=1e-4, substeps=4, tape_steps=10**6)
+    assert too_long.tape_steps == 0 and too_long.slots == 5  # a tape only where it fits the ring budget
