@@ -17,8 +17,11 @@ from sim.spec import COLLIDER_SHAPES, WorldSpec
 
 
 class Colliders:
-    def __init__(self, spec: WorldSpec, real) -> None:
+    def __init__(self, spec: WorldSpec, real, untouched: tuple[str, ...] = ()) -> None:
+        """untouched: colliders the shells pass through (fingers carrying a pad, whose gel
+        is the contact surface: sim.pad_shell); they act with zero stiffness."""
         self.count = len(spec.colliders)
+        self.touched = np.array([c.name not in untouched for c in spec.colliders], np.float64)
         self.names = [c.name for c in spec.colliders]
         self.meshes = any(c.shape == "mesh" for c in spec.colliders)  # compile collider_sdf's mesh branch?
         n = max(self.count, 1)  # Taichi arrays cannot be empty
@@ -37,8 +40,10 @@ class Colliders:
 
     def set_params(self, friction: np.ndarray, stiffness: np.ndarray) -> None:
         if self.count:
-            self.friction.from_numpy(np.asarray(friction, np.float64))
-            self.stiffness.from_numpy(np.asarray(stiffness, np.float64))
+            self.friction_np = np.array(friction, np.float64)
+            self.stiffness_np = np.array(stiffness, np.float64)
+            self.friction.from_numpy(self.friction_np)
+            self.stiffness.from_numpy(self.stiffness_np * self.touched)
 
     def set_poses(self, start: np.ndarray, end: np.ndarray) -> None:
         """Poses (colliders, 7) at the start and the end of the coming step."""

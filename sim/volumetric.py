@@ -34,6 +34,7 @@ from sim.fem.spec import ContactParams, ShapeSpec, quat_to_matrix
 from sim.mpm.chunks import reverse_substeps
 from sim.mpm.solver import MpmSystem, MpmTrajectory
 from sim.mpm.spec import MpmGrid
+from sim.pad_shell import shell_points
 from sim.rigid.system import STATE_KEYS as _RIGID_KEYS, RigidSystem
 
 # Contact of volumetric bodies (with colliders and each other): pressure per metre of depth,
@@ -85,7 +86,8 @@ class VolumetricSystem:
         s = spec.settings
         limits = []
         if fem_specs:
-            limits.append(stable_dt(fem_specs, contact))
+            shell_area = shell_points(spec.shells)["area"].max() if spec.shells else 0.0
+            limits.append(stable_dt(fem_specs, contact, shell_area))
         if mpm_specs:
             limits.append(_mpm_limit(mpm_specs, grid, contact))
         if rigid_specs:
@@ -133,10 +135,20 @@ class VolumetricSystem:
             area.append(vols ** (2 / 3))
             radius.append(np.full(mpm.n, 0.25 * mpm.dx))
             mass.append(mpm.mass_np)
+        # the shells' vertices, kinematic within a step (sim.pad_shell), touch the FEM bodies
+        self.n_shell_points = 0
+        if fem is not None and self.spec.shells:
+            sp = shell_points(self.spec.shells)
+            self.n_shell_points, self.shell_x_init = len(sp["x"]), sp["x"]
+            body.append(len(self.fem_bodies) + len(self.mpm_bodies) + sp["shell"])
+            area.append(sp["area"])
+            radius.append(sp["radius"])
+            mass.append(sp["mass"])
         radius_all = np.concatenate(radius) if radius else np.zeros(0)
         cell = edge + 2 * (radius_all.max() if len(radius_all) else 0.0) + 1e-6
         # a lone FEM body has no other body's points to touch (rigid bodies have their own contact)
-        self.coupled = fem is not None and len(np.concatenate(tris)) > 0 and (len(self.fem_bodies) > 1 or mpm is not None)
+        self.coupled = fem is not None and len(np.concatenate(tris)) > 0 and (
+            len(self.fem_bodies) > 1 or mpm is not None or self.n_shell_points > 0)
         self.contact = SurfaceContact(
             np.concatenate(tris), np.concatenate(tri_body), np.concatenate(body) if body else np.zeros(0, np.int32),
             np.concatenate(area) if area else np.zeros(0), radius_all, self.slots, real, cell,
@@ -147,6 +159,11 @@ class VolumetricSystem:
             self.fem_points = ti.field(ti.i32, max(self.n_fem_points, 1))
             if self.n_fem_points:
                 self.fem_points.from_numpy(fem.contact_nodes_np.astype(np.int32))
+        self.shell_offset = self.n_fem_points + (mpm.n if mpm is not None else 0)
+        n = max(self.n_shell_points, 1)
+        self.shell_x0, self.shell_x1, self.shell_f = (ti.Vector.field(3, real, n) for _ in range(3))
+        if self.n_shell_points:
+            self.set_shell_points(self.shell_x_init, self.shell_x_init)
 
     def _build_sensors(self) -> None:
         from sim.tactile.sensor import TactileSensor
@@ -160,6 +177,15 @@ class VolumetricSystem:
     def set_poses(self, poses: np.ndarray) -> None:
         """Every collider's pose (steps + 1, colliders, 7) along the trajectory."""
         self.poses = np.asarray(poses, np.float64)
+
+    def set_shell_points(self, start: np.ndarray, end: np.ndarray) -> None:
+        """The shells' vertex positions at the coming step's start and end (sim.pad_shell)."""
+        self.shell_x0.from_numpy(np.asarray(start, np.float64))
+        self.shell_x1.from_numpy(np.asarray(end, np.float64))
+
+    def shell_forces(self) -> np.ndarray:
+        """The mean force of the FEM bodies on every shell vertex over the last step (N)."""
+        return self.shell_f.to_numpy()[: self.n_shell_points].astype(np.float64)
 
     def _step_poses(self, k: int):
         """Collider positions/rotations for step k -> k+1 and the FEM bodies' driven poses."""
@@ -252,6 +278,19 @@ class VolumetricSystem:
             self.contact.pv[s, self.n_fem_points + p] = v[s, p]
 
     @ti.kernel
+    def _gather_shell(self, s: ti.i32, t: ti.f64, step_dt: ti.f64):
+        """The shell points at fraction t of the step, moving straight from start to end."""
+        for j in range(self.n_shell_points):
+            a, b = self.shell_x0[j], self.shell_x1[j]
+            self.contact.px[s, self.shell_offset + j] = a + t * (b - a)
+            self.contact.pv[s, self.shell_offset + j] = (b - a) / step_dt
+
+    @ti.kernel
+    def _scatter_shell(self, s: ti.i32, weight: ti.f64):
+        for j in range(self.n_shell_points):
+            self.shell_f[j] += weight * self.contact.pf[s, self.shell_offset + j]
+
+    @ti.kernel
     def _scatter_fem(self, s: ti.i32, f: ti.template()):
         for j in range(self.n_fem_points):
             f[s, self.fem_points[j]] += self.contact.pf[s, j]
@@ -312,12 +351,16 @@ class VolumetricSystem:
                 self._gather_fem(i, fem.x, fem.v)
             if mpm is not None:
                 self._gather_mpm(i, mpm.x, mpm.v)
+            if self.n_shell_points:
+                self._gather_shell(i, s / self.substeps, self.dt * self.substeps)
             self.contact.find_pairs(i, fem.x)
             self.contact.forces(i, fem.x, fem.v, fem.fc, fem.kn, fem.kd, fem.mu)
             if self.n_fem_points:
                 self._scatter_fem(i, fem.fc)
             if mpm is not None:
                 self._scatter_mpm(i, mpm.fext)
+            if self.n_shell_points:
+                self._scatter_shell(i, 1.0 / self.substeps)
         if self.rigid is not None:
             self._rigid_contact(i, s)
         if fem is not None:
@@ -415,6 +458,7 @@ class VolumetricSystem:
 
     def advance(self, k: int, state: dict) -> dict:
         self._start(k, state)
+        self.shell_f.fill(0)
         for s in range(self.substeps):
             self.substep(s)
         return self.save_slot(self.slot(self.substeps))
@@ -542,6 +586,9 @@ class VolumetricSystem:
         ``adj`` (w.r.t. the end state), and w.r.t. the colliders' positions (2, colliders, 3)
         at the step's start and end. Material/contact gradients accumulate (see
         ``param_grads``). ``chunk``: substeps recomputed together (at most ``self.chunk``)."""
+        if self.n_shell_points:
+            raise NotImplementedError("gradients through contact between shells and FEM pads are not available yet "
+                                      "(sim.pad_shell): differentiate a world without both")
         fem, mpm, S = self.fem, self.mpm, self.substeps
         self._start(k, state)
         pose_fields = ([fem.body_p, fem.shape_p] if fem is not None else []) + ([mpm.shape_p] if mpm is not None else [])

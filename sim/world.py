@@ -43,6 +43,7 @@ class System(Protocol):
 class World:
     def __init__(self, spec: WorldSpec, runtime_config: RuntimeConfig | None = None) -> None:
         from sim.colliders import Colliders
+        from sim.pad_shell import PadShellCoupling, surfaces
         from sim.shell.system import ShellSystem
         from sim.tools import collider_poses_np
 
@@ -51,10 +52,19 @@ class World:
         self.runtime.check_thread()
         self._generation = self.runtime.generation
         self.spec = spec
-        self.colliders = Colliders(spec, self.runtime.real)
+        # shells touching FEM bodies (sim.pad_shell): the bodies' surfaces are the shells'
+        # obstacles, and the fingers carrying pads let the shells through to the gel
+        touching = bool(spec.shells and spec.fem_bodies)
+        nodes, obstacles = surfaces(spec.fem_bodies) if touching else (None, None)
+        mounts = tuple(b.mount for b in spec.fem_bodies if b.mount) if touching else ()
+        self.colliders = Colliders(spec, self.runtime.real, untouched=mounts)
         self.systems: list = []
-        self.shells = ShellSystem(spec, self.colliders, self.runtime.real) if spec.shells else None
-        if self.shells is not None:
+        self.shells = None
+        if spec.shells:
+            from sim.volumetric import DEFAULT_CONTACT
+
+            self.shells = ShellSystem(spec, self.colliders, self.runtime.real,
+                                      obstacles=(obstacles, DEFAULT_CONTACT.friction) if touching else None)
             self.systems.append(self.shells)
         # volumetric hook (issue 4): FEM pads/soft bodies and MPM bodies, one system, see sim.volumetric
         self.volumetric = None
@@ -63,6 +73,7 @@ class World:
 
             self.volumetric = VolumetricSystem(spec, self.runtime)
             self.systems.append(self.volumetric)
+        self.coupling = PadShellCoupling(self.shells, self.volumetric, nodes) if touching else None
         self._poses_of = collider_poses_np
         self.set_actions(spec.resolved_actions())
         self.reset()
@@ -91,8 +102,9 @@ class World:
         out = self.shells.params() if self.shells is not None else {}
         if self.volumetric is not None:  # volumetric hook
             out.update(self.volumetric.params())
-        out["collider_friction"] = self.colliders.friction.to_numpy()[: self.colliders.count]
-        out["collider_stiffness"] = self.colliders.stiffness.to_numpy()[: self.colliders.count]
+        count = self.colliders.count
+        out["collider_friction"] = self.colliders.friction_np if count else np.zeros(0)
+        out["collider_stiffness"] = self.colliders.stiffness_np if count else np.zeros(0)
         return out
 
     # ------------------------------------------------------------------ stepping
@@ -112,6 +124,8 @@ class World:
         self.colliders.set_poses(self.poses[k], self.poses[k + 1])
         stats = {}
         for system in self.systems:
+            if self.coupling is not None:
+                self.coupling.before(system)
             stats[system.name] = system.step(k)
             system.check(k, self.spec.contact.max_penetration, self.spec.settings.max_speed)
         self.step_index = k + 1

@@ -74,10 +74,12 @@ def _col(m, k: ti.template()):
     return ti.Vector([m[0, k], m[1, k], m[2, k]])
 
 
-def stable_dt(bodies: list[FemBodySpec], contact: ContactParams | None) -> float:
+def stable_dt(bodies: list[FemBodySpec], contact: ContactParams | None, point_area: float = 0.0) -> float:
     """The largest explicit substep these bodies (and contact, if given) stay stable at:
     half the CFL limit of the stiffest element (P-wave across its smallest height) and half
-    the bound 2/omega of the stiffest contact spring. Both grow as sqrt(mass_scale)."""
+    the bound 2/omega of the stiffest contact spring. Both grow as sqrt(mass_scale).
+    point_area: the largest area of another body's contact point (a shell vertex) that may
+    press on one node, where larger than the node's own."""
     limits = []
     for body in bodies:
         m, mesh = body.material, body.mesh
@@ -98,7 +100,7 @@ def stable_dt(bodies: list[FemBodySpec], contact: ContactParams | None) -> float
             np.add.at(area, f.ravel(), np.repeat(ar / 3.0, 3))
             free = np.setdiff1d(mesh.surface_nodes, mesh.back)
             if len(free):
-                limits.append(1.0 / np.sqrt(contact.stiffness * area[free] / mass[free]).max())
+                limits.append(1.0 / np.sqrt(contact.stiffness * np.maximum(area[free], point_area) / mass[free]).max())
     return float(min(limits))
 
 

@@ -1,0 +1,67 @@
+"""Shells touching FEM pads (sim.pad_shell): a cloth hanging between two tactile pads is
+lifted by the pads' friction alone once they close on it (and falls when they stay open),
+stays between the deformed gels, and the pads feel it."""
+
+import numpy as np
+import pytest
+from test_world_volumetric import FINGER, _pad
+
+from sim import geometry
+from sim.spec import ColliderSpec, Settings, ShellMaterial, ShellSpec, ToolSpec, WorldSpec
+
+LIFT = 0.003
+STEPS = 20
+
+
+def hanging_cloth(close: bool) -> WorldSpec:
+    """A 1.6 x 2.4 cm cloth hanging in the y-z plane with its top 4 mm inside the pads'
+    1 cm square; the gripper closes on it over the first quarter (or stays open, 0.35 mm
+    from each face), then rises by LIFT, under gravity."""
+    v, t = geometry.sheet(7, 9, 0.016, 0.024)
+    x = np.stack([np.zeros(len(v)), v[:, 0], v[:, 1]], 1)
+    x[:, 2] += 0.004 - x[:, 2].max()
+    cloth = ShellSpec("cloth", x, t, material=ShellMaterial(youngs_modulus=1e5, bending_stiffness=1e-6, damping=1.0,
+                                                            friction=0.8))
+    fingers = (ColliderSpec("gripper.left", "box", FINGER), ColliderSpec("gripper.right", "box", FINGER))
+    tool = ToolSpec("gripper", "parallel_jaw", ("gripper.left", "gripper.right"), opening=0.0012, finger_half=FINGER)
+    s = np.arange(1, STEPS + 1) / STEPS
+    actions = np.zeros((STEPS, 1, 8))
+    actions[:, 0, 3] = 1.0
+    actions[:, 0, 7] = 0.0012 + (0.0003 - 0.0012) * np.clip(s / 0.25, 0, 1) * close
+    actions[:, 0, 2] = LIFT * np.clip((s - 0.25) / 0.75, 0, 1)
+    return WorldSpec(Settings(dt=1e-3, steps=STEPS), shells=(cloth,), colliders=fingers, tools=(tool,), actions=actions,
+                     fem_bodies=(_pad("pad_left", 1.0), _pad("pad_right", -1.0)))
+
+
+@pytest.mark.slow  # ~40 s: compiling the shell and volumetric kernels, then 2 x 20 coupled steps
+def test_pads_lift_a_pinched_cloth_by_friction_alone_and_feel_it():
+    from sim.world import World
+
+    def run(close: bool):
+        world = World(hanging_cloth(close))
+        z0 = world.shells.get_state()["x"][:, 2].mean()
+        felt = 0.0
+        for _ in range(STEPS):
+            world.step()
+            felt = max(felt, np.abs(world.volumetric.node_forces()).sum())
+        return world, world.shells.get_state()["x"][:, 2].mean() - z0, felt
+
+    world, rise, felt = run(close=True)
+    assert rise > 0.8 * LIFT, f"the pinched cloth rose {rise:.2e} m of the gripper's {LIFT} m"
+    assert felt > 1e-3  # N: the pads' nodes carried the cloth's contact forces
+    # the cloth stays between the two gels: at each cloth vertex's (y, z), the nearest gel
+    # node of each pad lies on its own side (to within the contact radius)
+    system, cloth = world.volumetric, world.shells.get_state()["x"]
+    fx = system.state["fem_x"]
+    inside = np.abs(cloth[:, 1:]).max(axis=1) < 0.004  # under the pads' faces
+    for b, side in ((0, 1.0), (1, -1.0)):
+        gel = fx[system.fem.offsets[b]:system.fem.offsets[b + 1]][system.fem_bodies[b].mesh.gel_nodes]
+        near = np.argmin(((cloth[inside, None, 1:] - gel[None, :, 1:]) ** 2).sum(-1), axis=1)
+        beyond = side * (cloth[inside, 0] - gel[near, 0])  # > 0: the cloth vertex is inside pad b
+        assert beyond.max() < 2.5e-4, f"a cloth vertex is {beyond.max():.2e} m inside pad {b}"
+    with pytest.raises(NotImplementedError, match="shells and FEM pads"):
+        system.backward_step(0, system.get_state(), {})
+
+    _, fall, _ = run(close=False)
+    free_fall = 0.5 * 9.81 * (STEPS * 1e-3) ** 2
+    assert fall < -0.8 * free_fall, f"with the pads open the cloth moved {fall:.2e} m (free fall {free_fall:.2e} m)"
