@@ -4,7 +4,8 @@ A system (shells from ``sim.shell``; FEM pads and bodies, MPM bodies and dynamic
 implements ``System`` below. Systems see the kinematic tools through the shared
 ``Colliders`` (poses at the start and end of the step, signed distances in ``sim.sdf``).
 The world owns the step counter, moves the colliders along the trajectory, and checks
-every system for blow-ups after each step.
+every system for blow-ups after each step. Where shells and FEM bodies meet, the shells
+step first and each system is handed the other's positions before its turn (sim.pad_shell).
 
 All Taichi calls must come from the thread that initialised the runtime
 (``sim.runtime``); the world checks this on every public call.
@@ -103,8 +104,8 @@ class World:
         if self.volumetric is not None:  # volumetric hook
             out.update(self.volumetric.params())
         count = self.colliders.count
-        out["collider_friction"] = self.colliders.friction_np if count else np.zeros(0)
-        out["collider_stiffness"] = self.colliders.stiffness_np if count else np.zeros(0)
+        out["collider_friction"] = self.colliders.friction_np.copy() if count else np.zeros(0)
+        out["collider_stiffness"] = self.colliders.stiffness_np.copy() if count else np.zeros(0)
         return out
 
     # ------------------------------------------------------------------ stepping
