@@ -66,5 +66,5 @@ class Colliders:
     def param_grads(self) -> dict[str, np.ndarray]:
         return {
             "collider_friction": self.friction.grad.to_numpy()[: self.count],
-            "collider_stiffness": self.stiffness.grad.to_numpy()[: self.count],
+            "collider_stiffness": self.stiffness.grad.to_numpy()[: self.count] * self.touched,
         }

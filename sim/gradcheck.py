@@ -17,7 +17,9 @@ import numpy as np
 from sim.rollout import rollout
 from sim.world import World
 
-KINDS = ("actions", "keyframes", "youngs_modulus", "bending_stiffness", "friction", "contact_stiffness", "initial_pose")
+# fem_youngs_modulus: the pads' and soft bodies' moduli, where shells touch them (sim.pad_shell)
+KINDS = ("actions", "keyframes", "youngs_modulus", "bending_stiffness", "friction", "contact_stiffness", "initial_pose",
+         "fem_youngs_modulus")
 _PARAM_OF = {"friction": "collider_friction", "contact_stiffness": "collider_stiffness"}
 
 
@@ -117,7 +119,7 @@ def check_gradients(
             result = directional_check(kind, grads.initial_x, d, rel_step, lambda o: evaluate(actions, params, x0 + o)[1][0], value)
         else:
             key = _PARAM_OF.get(kind, kind)
-            if params[key].size == 0:
+            if key not in params or params[key].size == 0:
                 continue
             d = rng.uniform(0.5, 1.5, size=params[key].shape) * params[key]  # relative direction
             result = directional_check(kind, grads.params[key], d, rel_step,

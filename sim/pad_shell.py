@@ -13,8 +13,8 @@ only, by staggering the two systems within each world step:
 Each side is stable on its own terms (the shell side implicit, the pad side with the
 volumetric contact's substep and damping limits), but the two forces of a touching pair
 are not exactly equal and opposite: momentum passes between the systems only to within
-the two penalty models' difference. Gradients do not flow through this coupling yet; the
-shell and volumetric adjoints refuse such a world rather than give partial gradients.
+the two penalty models' difference. Gradients flow through both halves (sim.rollout runs
+the volumetric adjoint of a step, then the shells', handing each the other's share).
 """
 
 import numpy as np
@@ -63,11 +63,24 @@ class PadShellCoupling:
         self.shells, self.volumetric, self.nodes = shells, volumetric, nodes
         self.x0 = None
 
+    def obstacles(self, state: dict) -> tuple[np.ndarray, np.ndarray]:
+        """The surface nodes' positions at a step's start and, predicted, at its end, from
+        the volumetric state at its start."""
+        x, v = state["fem_x"][self.nodes], state["fem_v"][self.nodes]
+        return x, x + self.shells.dt * v
+
+    def obstacle_adjoint(self, adj: dict, g_start: np.ndarray, g_end: np.ndarray) -> dict:
+        """The volumetric state adjoint plus what reaches it through ``obstacles``."""
+        adj = dict(adj)
+        adj["fem_x"] = adj["fem_x"].copy()
+        adj["fem_v"] = adj["fem_v"].copy()
+        np.add.at(adj["fem_x"], self.nodes, g_start + g_end)
+        np.add.at(adj["fem_v"], self.nodes, self.shells.dt * g_end)
+        return adj
+
     def before(self, system) -> None:
         if system is self.shells:
-            state = self.volumetric.state
-            x, v = state["fem_x"][self.nodes], state["fem_v"][self.nodes]
-            self.shells.set_obstacles(x, x + self.shells.dt * v)
+            self.shells.set_obstacles(*self.obstacles(self.volumetric.state))
             self.x0 = self.shells.get_state()["x"]
         elif system is self.volumetric:
             self.volumetric.set_shell_points(self.x0, self.shells.get_state()["x"])

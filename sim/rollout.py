@@ -143,6 +143,11 @@ def _backward(run: Rollout, grad_observed: np.ndarray):
     adj = {key: np.zeros_like(val) for key, val in zero.items()}
     if steps in slot:
         adj["x"] = adj["x"] + grad_observed[slot[steps]]
+    coupled = world.coupling is not None  # shells touching FEM bodies (sim.pad_shell)
+    if coupled:
+        vol = world.volumetric
+        vol.clear_param_grads()
+        vol_adj = {key: np.zeros_like(val) for key, val in vol.get_state().items()}
     starts = sorted(run.checkpoints, reverse=True)
     for start in starts:
         end = min(start + run.segment, steps)
@@ -151,16 +156,29 @@ def _backward(run: Rollout, grad_observed: np.ndarray):
         # recompute the segment forward, keeping each step's start state; its end is the
         # next checkpoint
         world.set_state(run.checkpoints[start])
-        states = [shells.get_state()]
+        states = [world.get_state()]
         for _ in range(start, end - 1):
             world.step()
-            states.append(shells.get_state())
-        states.append(run.checkpoints[end][shells.name])
+            states.append(world.get_state())
+        states.append(run.checkpoints[end])
         for k in range(end - 1, start - 1, -1):
+            before, after = states[k - start], states[k + 1 - start]
             world.colliders.set_poses(run.poses[k], run.poses[k + 1])
+            obstacles = None
+            if coupled:  # the volumetric part went last: its adjoint first
+                vol.set_shell_points(before[shells.name]["x"], after[shells.name]["x"])
+                vol_adj, g_pos = vol.backward_step(k, before[vol.name], vol_adj)
+                pose_grads[k, :, :3] += g_pos[0]
+                pose_grads[k + 1, :, :3] += g_pos[1]
+                g_points0, g_points1 = vol.shell_point_grads()
+                adj = {**adj, "x": adj["x"] + g_points1}
+                obstacles = world.coupling.obstacles(before[vol.name])
             adj, step_params = shells.backward_step(
-                states[k - start], states[k + 1 - start]["x"], adj, settings.adjoint_tol, settings.cg_max_iter
+                before[shells.name], after[shells.name]["x"], adj, settings.adjoint_tol, settings.cg_max_iter, obstacles
             )
+            if coupled:
+                adj["x"] = adj["x"] + g_points0
+                vol_adj = world.coupling.obstacle_adjoint(vol_adj, *shells.obstacle_grads)
             for key, value in step_params.items():
                 params[key] = params.get(key, 0.0) + value
             g_start, g_end = world.colliders.pose_grads()
@@ -168,6 +186,8 @@ def _backward(run: Rollout, grad_observed: np.ndarray):
             pose_grads[k + 1] += g_end
             if k in slot:
                 adj["x"] = adj["x"] + grad_observed[slot[k]]
+    if coupled:
+        params.update(vol.param_grads())
     init = shells.initial_state_adjoint(adj)
     return pose_grads, params, init["x"], init["v"]
 

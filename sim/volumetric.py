@@ -161,7 +161,8 @@ class VolumetricSystem:
                 self.fem_points.from_numpy(fem.contact_nodes_np.astype(np.int32))
         self.shell_offset = self.n_fem_points + (mpm.n if mpm is not None else 0)
         n = max(self.n_shell_points, 1)
-        self.shell_x0, self.shell_x1, self.shell_f = (ti.Vector.field(3, real, n) for _ in range(3))
+        self.shell_x0, self.shell_x1 = (ti.Vector.field(3, real, n, needs_grad=True) for _ in range(2))
+        self.shell_f = ti.Vector.field(3, real, n)
         if self.n_shell_points:
             self.set_shell_points(self.shell_x_init, self.shell_x_init)
 
@@ -182,6 +183,12 @@ class VolumetricSystem:
         """The shells' vertex positions at the coming step's start and end (sim.pad_shell)."""
         self.shell_x0.from_numpy(np.asarray(start, np.float64))
         self.shell_x1.from_numpy(np.asarray(end, np.float64))
+
+    def shell_point_grads(self) -> tuple[np.ndarray, np.ndarray]:
+        """Gradients w.r.t. the shells' vertex positions at the step's start and end, from the
+        last ``backward_step``."""
+        n = self.n_shell_points
+        return (self.shell_x0.grad.to_numpy()[:n].astype(np.float64), self.shell_x1.grad.to_numpy()[:n].astype(np.float64))
 
     def shell_forces(self) -> np.ndarray:
         """The mean force of the FEM bodies on every shell vertex over the last step (N)."""
@@ -395,6 +402,8 @@ class VolumetricSystem:
             if self.n_fem_points:
                 self._scatter_fem.grad(i, fem.fc)
             self.contact.forces.grad(i, fem.x, fem.v, fem.fc, fem.kn, fem.kd, fem.mu)
+            if self.n_shell_points:
+                self._gather_shell.grad(i, s / self.substeps, self.dt * self.substeps)
             if mpm is not None:
                 self._gather_mpm.grad(i, mpm.x, mpm.v)
             if self.n_fem_points:
@@ -585,15 +594,14 @@ class VolumetricSystem:
         """Adjoint of step k from its start state: the gradient w.r.t. the start state from
         ``adj`` (w.r.t. the end state), and w.r.t. the colliders' positions (2, colliders, 3)
         at the step's start and end. Material/contact gradients accumulate (see
-        ``param_grads``). ``chunk``: substeps recomputed together (at most ``self.chunk``)."""
-        if self.n_shell_points:
-            raise NotImplementedError("gradients through contact between shells and FEM pads are not available yet "
-                                      "(sim.pad_shell): differentiate a world without both")
+        ``param_grads``). ``chunk``: substeps recomputed together (at most ``self.chunk``).
+        Shell points (sim.pad_shell) must sit where the forward step had them
+        (``set_shell_points``); their gradients are then in ``shell_point_grads()``."""
         fem, mpm, S = self.fem, self.mpm, self.substeps
         self._start(k, state)
         pose_fields = ([fem.body_p, fem.shape_p] if fem is not None else []) + ([mpm.shape_p] if mpm is not None else [])
         pose_fields += [self.rigid.shape_p] if self.rigid is not None else []
-        for f in pose_fields:
+        for f in pose_fields + [self.shell_x0, self.shell_x1]:
             f.grad.fill(0)
         out = reverse_substeps(self, S, chunk or self.chunk, adj)
         g_pos = np.zeros((2, self.poses.shape[1], 3))
@@ -626,7 +634,7 @@ class VolumetricGradients:
 
 class VolumetricRun:
     """A checkpointed run of a world's volumetric system (the world must have no shells:
-    shells and volumetric bodies are not differentiated together yet)."""
+    sim.rollout differentiates those, with the FEM bodies they touch)."""
 
     def __init__(self, world, segment: int | None = None, on_step=None, chunk: int | None = None,
                  initial: dict[str, np.ndarray] | None = None, record: tuple[str, ...] = ()) -> None:
@@ -638,7 +646,8 @@ class VolumetricRun:
         if world.volumetric is None:
             raise ValueError("this world has no FEM or MPM bodies")
         if world.shells is not None:
-            raise ValueError("gradients of worlds with shells and volumetric bodies together are not supported yet")
+            raise ValueError("this world has shells: differentiate it with sim.rollout (which takes the volumetric "
+                             "bodies along where the shells touch FEM bodies)")
         self.world = world
         steps = world.spec.settings.steps
         self.chunk = chunk

@@ -188,10 +188,12 @@ class ShellSystem:
         self.npairs = 0
         if self.proximity is None:
             return 0
-        x, xm = self.xn.to_numpy()[: self.nx], self.xm.to_numpy()[: self.nx]
+        x = self.xn.to_numpy()[: self.nx]
+        # motion: the shells' over the last step, the obstacles' over this one
+        moved = np.concatenate([x[: self.nv] - self.xm.to_numpy()[: self.nv], self.pin.to_numpy()[self.nv: self.nx] - x[self.nv:]])
         override = self.spec.contact.self_contact_radius
         reach = 2.0 * (override if override > 0 else 2.0 * self.pair_radius.max())
-        reach += 2.0 * float(np.sqrt(np.max(np.sum((x - xm) ** 2, axis=1))))
+        reach += 2.0 * float(np.sqrt(np.max(np.sum(moved**2, axis=1))))
         v, t = self.proximity.pairs(x, reach)
         ea, eb = self.proximity.edge_pairs(x, reach)
         quads = np.concatenate([np.column_stack([v, self.tris_np[t]]), np.column_stack([ea, eb])]).astype(np.int64)
@@ -552,19 +554,25 @@ class ShellSystem:
 
     # ------------------------------------------------------------------ backward
 
-    def backward_step(self, state: dict, x_new: np.ndarray, adj: dict, adjoint_tol: float, max_iter: int):
+    def backward_step(self, state: dict, x_new: np.ndarray, adj: dict, adjoint_tol: float, max_iter: int,
+                      obstacles: tuple[np.ndarray, np.ndarray] | None = None):
         """Adjoint of one step. ``state`` is the state at the step's start, ``x_new`` the solved
-        positions, ``adj`` the adjoints of the state after the step (same keys as the state).
+        positions, ``adj`` the adjoints of the state after the step (same keys as the state),
+        ``obstacles`` their positions at the step's start and end as in the forward step.
         Returns the adjoints of the state before the step and this step's parameter
-        gradients; the collider pose gradients are left in the colliders' .grad."""
-        if self.nobs:
-            raise NotImplementedError("gradients through contact between shells and FEM pads are not available yet "
-                                      "(the pads' reaction is not differentiated): differentiate a world without both")
+        gradients; the collider pose gradients are left in the colliders' .grad, the
+        obstacles' (start, end) in ``obstacle_grads``."""
         dt, beta, nv = self.dt, 2.0 * self.dt / 3.0, self.nv
         self.set_state(state)
+        x_new = np.asarray(x_new, np.float64)
+        if self.nobs:
+            if obstacles is None:
+                raise ValueError("this step had obstacles: give their start and end positions")
+            self.set_obstacles(*obstacles)
+            x_new = np.concatenate([x_new, np.asarray(obstacles[1], np.float64)])
         self.find_pairs()  # the same pairs as the step's forward solve: they depend on its start state alone
-        self.x.from_numpy(np.asarray(x_new, np.float64))
-        m = self.mass_np[:, None]
+        self.x.from_numpy(x_new)
+        m = self.mass_np[:nv, None]
         free = self.free_np[:, None]
         # plastic rest angles: adjoint to x_new and to the old rest angles
         grest = np.zeros(self.nh)
@@ -578,6 +586,7 @@ class ShellSystem:
         # one adjoint solve with the Newton operator at the solution
         self.forces()
         self._precondition(beta)
+        a = np.concatenate([a, np.zeros((self.nobs, 3))])  # nothing acts on the obstacles' rows
         lam, _ = self.pcg(a * free, beta, adjoint_tol, max_iter)
         # lambda^T df/d(inputs) in one reverse pass, on cleared gradients (the solve's
         # Hessian-vector products accumulated into every one of them)
@@ -585,7 +594,8 @@ class ShellSystem:
         self.col.clear_grads()
         self.f.grad.from_numpy(lam)
         self._force_adjoint()
-        m_lam = m * lam / beta**2
+        self.obstacle_grads = (self.xn.grad.to_numpy()[nv: self.nx], self.x.grad.to_numpy()[nv: self.nx])
+        m_lam = m * lam[:nv] / beta**2
         out = {
             "x": np.asarray(adj["x_prev"]) - 2.0 / dt * np.asarray(adj["v"]) + 4.0 / 3.0 * m_lam + self.xn.grad.to_numpy()[:nv],
             "v": np.asarray(adj["v_prev"]) + 4.0 * beta / 3.0 * m_lam,

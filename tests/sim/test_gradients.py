@@ -25,7 +25,8 @@ def test_every_parameter_kind_matches_finite_differences(world):
     run = rollout(world)
     assert world.contact_count() > 0
     results = check_gradients(world, KINDS)
-    assert [r.kind for r in results] == [k for k in KINDS if k != "keyframes"]  # keyframes: test_sim_cli
+    # keyframes: test_sim_cli; the FEM modulus, in a world with pads: test_pad_shell
+    assert [r.kind for r in results] == [k for k in KINDS if k not in ("keyframes", "fem_youngs_modulus")]
     for r in results:
         assert abs(r.analytic) > 0, r.kind
         assert r.rel_error <= 1e-3, (r.kind, r.analytic, r.numeric)
