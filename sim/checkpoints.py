@@ -10,8 +10,16 @@ no recomputation and long ones keep memory O(sqrt(steps)).
 import math
 
 BUDGET_MB = 256.0  # default memory for checkpoints (sim.spec.Settings.checkpoint_budget_mb)
+RING_BUDGET_BYTES = 512 * 2**20  # substep states a backward may keep at once (a system's ring)
 
 
 def checkpoint_interval(steps: int, state_bytes: int, budget_mb: float = BUDGET_MB) -> int:
     """1 (keep every step's state) while ``steps`` states fit in the budget, else about sqrt(steps)."""
     return 1 if steps * state_bytes <= budget_mb * 1e6 else max(1, math.isqrt(steps))
+
+
+def substep_chunk(substeps: int, row_bytes: int, budget: int = RING_BUDGET_BYTES) -> int:
+    """Substeps a step's backward recomputes together (sim.mpm.chunks): all of them while a
+    ring of substeps + 1 rows fits the budget (then no extra forward pass saves chunk
+    starts), else about sqrt(substeps)."""
+    return substeps if (substeps + 1) * row_bytes <= budget else math.ceil(math.sqrt(substeps))

@@ -8,8 +8,10 @@ itself is then left out of volumetric contact (the pad is its contact surface). 
 colliders are seen through their baked signed distance grids (sim.sdf). Rotations of colliders and pads are not differentiated: pose
 gradients are for positions (and so for a gripper's opening).
 
-Substep state (FEM, MPM, contact) lives in a ring of ``chunk + 1`` rows, chunk about the
-square root of the substeps (sim.mpm.chunks), not one row per substep.
+Substep state (FEM, MPM, contact) lives in a ring of ``chunk + 1`` rows: a whole step's
+substeps while such a ring fits ``sim.checkpoints.RING_BUDGET_BYTES`` (the backward then
+recomputes a step once, not twice), else about the square root of the substeps
+(sim.mpm.chunks).
 
 Gradients: ``VolumetricRun`` checkpoints the state every ``segment`` steps in numpy and
 recomputes each segment forward during backward (memory grows with steps / segment plus one
@@ -26,7 +28,7 @@ import numpy as np
 import taichi as ti
 import torch
 
-from sim.checkpoints import checkpoint_interval
+from sim.checkpoints import checkpoint_interval, substep_chunk
 from sim.coupling import SurfaceContact
 from sim.errors import SimulationError
 from sim.fem.solver import FemSystem, Trajectory, _set_row, stable_dt
@@ -94,7 +96,7 @@ class VolumetricSystem:
             limits.append(RigidSystem.stable_dt(rigid_specs, contact.stiffness))
         self.substeps = max(1, math.ceil(s.dt / min(limits) * (1 + 1e-9)))
         self.dt = s.dt / self.substeps
-        self.chunk = math.ceil(math.sqrt(self.substeps))  # substeps a backward recomputes together
+        self.chunk = substep_chunk(self.substeps, self._row_bytes(spec, runtime))  # substeps a backward recomputes together
         self.slots = self.chunk + 1
         gravity = tuple(s.gravity)
         self.fem = FemSystem(fem_specs, shapes, contact, self.dt, self.substeps, gravity, slots=self.slots) if fem_specs else None
@@ -111,6 +113,17 @@ class VolumetricSystem:
         self.poses = None
 
     # --- construction ---------------------------------------------------------------
+    @staticmethod
+    def _row_bytes(spec, runtime) -> int:
+        """About the bytes of one ring row with adjoints: FEM nodes (x, v and two forces),
+        MPM particles (36 reals), contact points (position, velocity, force) and their
+        candidate pairs (8 per point, two ints each)."""
+        nodes = sum(len(b.mesh.nodes) for b in spec.fem_bodies)
+        particles = sum(len(b.positions) for b in spec.mpm_bodies)
+        points = sum(len(b.mesh.surface_nodes) for b in spec.fem_bodies) + particles + sum(len(s.vertices) for s in spec.shells)
+        real = np.dtype(runtime.np_real).itemsize
+        return 2 * real * (12 * nodes + 36 * particles + 9 * points) + 64 * points
+
     def _build_contact(self, max_pairs) -> None:
         fem, mpm, real = self.fem, self.mpm, self.runtime.real
         tris, tri_body, body, area, radius = [np.zeros((0, 3), np.int32)], [np.zeros(0, np.int32)], [], [], []

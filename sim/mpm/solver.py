@@ -16,14 +16,13 @@ recomputes a block's step starts from its checkpoint, then each step in chunks o
 substeps, so memory is O(T / k + k) step states plus O(S / chunk + chunk) substep states.
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import taichi as ti
 import torch
 
-from sim.checkpoints import checkpoint_interval
+from sim.checkpoints import RING_BUDGET_BYTES, checkpoint_interval, substep_chunk
 from sim.errors import SimulationError
 from sim.fem.solver import serial_scatter
 from sim.fem.spec import ShapeSpec
@@ -34,7 +33,6 @@ from sim.spec import COLLIDER_SHAPES
 from sim.runtime import ensure_runtime
 
 
-RING_BUDGET_BYTES = 512 * 2**20  # substep states a backward may keep at once
 SLIP_VELOCITY = 1e-3  # m/s: slower tangential sliding on a collider is smoothed (Coulomb's kink at 0)
 
 
@@ -100,8 +98,7 @@ class MpmSystem:
         elif substep_chunk is not None:
             self.chunk = substep_chunk
         else:
-            whole = (substeps + 1) * row_bytes <= RING_BUDGET_BYTES
-            self.chunk = substeps if whole else math.ceil(math.sqrt(substeps))
+            self.chunk = substep_chunk(substeps, row_bytes)
         self.slots = max(self.chunk + 1, self.tape_steps * self.substeps + 1)
         self.row0 = 0  # the ring row of the current step's start (t x substeps on a tape)
         self.tape = None  # the rollout whose substep states the ring holds

@@ -252,14 +252,11 @@ def pair_force_scale(x: A, xn: A, scale: A, spair: A, skind: A, sdist: A, smu: A
 
 @ti.kernel
 def pair_blocks(
-    x: A, xn: A, blocks: A, diag_slot: A, pair_slot: A, free: A, spair: A, skind: A, sdist: A, smu: A, npairs: ti.i32,
-    k: ti.f64, eps: ti.f64,
+    x: A, xn: A, blocks: A, diag_slot: A, free: A, spair: A, skind: A, sdist: A, smu: A, npairs: ti.i32, k: ti.f64,
+    eps: ti.f64,
 ):
-    """The pairs' blocks of the approximate Hessian: penalty along the gap, friction across
-    it, c_a c_b times that on the diagonal and between the vertices of one side (a
-    triangle's corners, an edge's ends: pair_slot[p, 4 a + b], -1 elsewhere). Couplings
-    across the two sides are left to CG's exact products; what is kept is block diagonal
-    per side, so it stays positive semi-definite."""
+    """The pairs' diagonal blocks of the approximate Hessian (their couplings between
+    vertices are left to CG's exact products): penalty along the gap, friction across it."""
     for p in range(npairs):
         q = spair[p]
         c, gap, gap0, n0 = _pair_frame(p, x, xn, spair, skind)
@@ -275,10 +272,6 @@ def pair_blocks(
             block += stick * (ti.Matrix.identity(float, 3) - n0.outer_product(n0))
         for j in ti.static(range(4)):
             blocks[diag_slot[q[j], 0]] += free[q[j]] * c[j] * c[j] * block
-        for a, b in ti.static(ti.ndrange(4, 4)):
-            if ti.static(a != b):
-                if pair_slot[p, 4 * a + b] >= 0:
-                    blocks[pair_slot[p, 4 * a + b]] += free[q[a]] * free[q[b]] * c[a] * c[b] * block
 
 
 @ti.kernel

@@ -37,7 +37,6 @@ class SparsePattern:
         keys = np.unique(np.concatenate([p[:, 0].astype(np.int64) * nv + p[:, 1] for p in pairs]))
         rows, self.indices = keys // nv, (keys % nv).astype(np.int32)
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=nv))]).astype(np.int32)
-        self.keys = keys
         slot = lambda a, b: np.searchsorted(keys, a.astype(np.int64) * nv + b).astype(np.int32)  # noqa: E731
         self.diag_slot = slot(np.arange(nv), np.arange(nv))
         self.tri_slot = self._element_slots(tris, slot)
@@ -47,12 +46,6 @@ class SparsePattern:
         self.ti_hinge_slot = self._to_ti(self.hinge_slot)
         self.ti_diag_slot = self._to_ti(self.diag_slot[:, None])
         self._scalar_csr()
-
-    def find(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """The slots of blocks (rows, cols), -1 where the pattern has none."""
-        key = rows.astype(np.int64) * self.nv + cols
-        at = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
-        return np.where(self.keys[at] == key, at, -1).astype(np.int32)
 
     @staticmethod
     def _element_slots(elems: np.ndarray, slot) -> np.ndarray:

@@ -176,7 +176,6 @@ class ShellSystem:
     def _alloc_pairs(self, capacity: int) -> None:
         real = self._real
         self.spair = ti.ndarray(ti.types.vector(4, ti.i32), capacity)
-        self.pair_slot = ti.ndarray(ti.i32, (capacity, 16))  # see kernels.pair_blocks
         self.skind = ti.ndarray(ti.i32, capacity)  # 0: vertex, triangle; 1: edge, edge (sim.shell.kernels._pair_frame)
         self.sdist, self.smu = ti.ndarray(real, capacity), ti.ndarray(real, capacity)
 
@@ -213,19 +212,8 @@ class ShellSystem:
         self.skind.from_numpy(np.pad(kind, (0, pad)))
         self.sdist.from_numpy(np.pad(dist, (0, pad)))
         self.smu.from_numpy(np.pad(mu, (0, pad)))
-        self.pair_slot.from_numpy(np.pad(self._side_slots(quads, kind), ((0, pad), (0, 0)), constant_values=-1))
         self.npairs = len(quads)
         return self.npairs
-
-    def _side_slots(self, quads: np.ndarray, kind: np.ndarray) -> np.ndarray:
-        """(pairs, 16): the pattern's slot of block (q_a, q_b) for a != b on one side of
-        each pair (a vertex-triangle pair's corners 1-3, an edge pair's 0-1 and 2-3), else -1."""
-        side = np.array([[0, 1, 1, 1], [0, 0, 1, 1]])[kind]  # (pairs, 4): the side of each q_j
-        a, b = np.meshgrid(np.arange(4), np.arange(4), indexing="ij")
-        a, b = a.ravel(), b.ravel()
-        same = (side[:, a] == side[:, b]) & (a != b)[None, :]
-        slots = self.pattern.find(quads[:, a], quads[:, b])
-        return np.where(same, slots, -1).astype(np.int32)
 
     def _pair_args(self):
         return (self.spair, self.skind, self.sdist, self.smu, self.npairs, self.spec.contact.self_contact_stiffness,
@@ -382,7 +370,7 @@ class ShellSystem:
             c.count, beta, self.dt, self._eps(),
         )
         if self.npairs:
-            K.pair_blocks(self.x, self.xn, pat.blocks, pat.ti_diag_slot, self.pair_slot, self.free, *self._pair_args())
+            K.pair_blocks(self.x, self.xn, pat.blocks, pat.ti_diag_slot, self.free, *self._pair_args())
         self.factor = pat.factorize()
         self.factorizations += 1
 
