@@ -18,7 +18,7 @@ def checkpoint_interval(steps: int, state_bytes: int, budget_mb: float = BUDGET_
     return 1 if steps * state_bytes <= budget_mb * 1e6 else max(1, math.isqrt(steps))
 
 
-def substep_chunk(substeps: int, row_bytes: int, budget: int = RING_BUDGET_BYTES) -> int:
+def substeps_per_chunk(substeps: int, row_bytes: int, budget: int = RING_BUDGET_BYTES) -> int:
     """Substeps a step's backward recomputes together (sim.mpm.chunks): all of them while a
     ring of substeps + 1 rows fits the budget (then no extra forward pass saves chunk
     starts), else about sqrt(substeps)."""

@@ -28,7 +28,7 @@ import numpy as np
 import taichi as ti
 import torch
 
-from sim.checkpoints import checkpoint_interval, substep_chunk
+from sim.checkpoints import checkpoint_interval, substeps_per_chunk
 from sim.coupling import SurfaceContact
 from sim.errors import SimulationError
 from sim.fem.solver import FemSystem, Trajectory, _set_row, stable_dt
@@ -96,7 +96,7 @@ class VolumetricSystem:
             limits.append(RigidSystem.stable_dt(rigid_specs, contact.stiffness))
         self.substeps = max(1, math.ceil(s.dt / min(limits) * (1 + 1e-9)))
         self.dt = s.dt / self.substeps
-        self.chunk = substep_chunk(self.substeps, self._row_bytes(spec, runtime))  # substeps a backward recomputes together
+        self.chunk = substeps_per_chunk(self.substeps, self._row_bytes(spec, runtime))  # substeps a backward recomputes together
         self.slots = self.chunk + 1
         gravity = tuple(s.gravity)
         self.fem = FemSystem(fem_specs, shapes, contact, self.dt, self.substeps, gravity, slots=self.slots) if fem_specs else None

@@ -22,7 +22,7 @@ import numpy as np
 import taichi as ti
 import torch
 
-from sim.checkpoints import RING_BUDGET_BYTES, checkpoint_interval, substep_chunk
+from sim.checkpoints import RING_BUDGET_BYTES, checkpoint_interval, substeps_per_chunk
 from sim.errors import SimulationError
 from sim.fem.solver import serial_scatter
 from sim.fem.spec import ShapeSpec
@@ -98,7 +98,7 @@ class MpmSystem:
         elif substep_chunk is not None:
             self.chunk = substep_chunk
         else:
-            self.chunk = substep_chunk(substeps, row_bytes)
+            self.chunk = substeps_per_chunk(substeps, row_bytes)
         self.slots = max(self.chunk + 1, self.tape_steps * self.substeps + 1)
         self.row0 = 0  # the ring row of the current step's start (t x substeps on a tape)
         self.tape = None  # the rollout whose substep states the ring holds

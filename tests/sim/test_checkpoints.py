@@ -1,6 +1,6 @@
 """The two memory rules of backward passes (sim.checkpoints)."""
 
-from sim.checkpoints import checkpoint_interval, substep_chunk
+from sim.checkpoints import checkpoint_interval, substeps_per_chunk
 
 
 def test_every_steps_state_is_kept_while_they_fit_else_about_sqrt_steps_of_them():
@@ -9,5 +9,5 @@ def test_every_steps_state_is_kept_while_they_fit_else_about_sqrt_steps_of_them(
 
 
 def test_a_step_is_recomputed_whole_while_its_ring_fits_else_in_sqrt_sized_chunks():
-    assert substep_chunk(55, 1000, budget=56 * 1000) == 55
-    assert substep_chunk(55, 1001, budget=56 * 1000) == 8
+    assert substeps_per_chunk(55, 1000, budget=56 * 1000) == 55
+    assert substeps_per_chunk(55, 1001, budget=56 * 1000) == 8
