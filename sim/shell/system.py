@@ -200,10 +200,12 @@ class ShellSystem:
         # q0 and q2 lie on the two sides (a vertex and its triangle, or the two edges)
         obstacle = quads[:, [0, 2]] >= self.nv
         keep = ~obstacle.all(axis=1) & (obstacle.any(axis=1) | self.spec.contact.self_contact)
-        quads, kind = quads[keep], kind[keep]
+        quads, kind, with_obstacle = quads[keep], kind[keep], obstacle[keep].any(axis=1)
         if not len(quads):
             return 0
-        dist = np.full(len(quads), override) if override > 0 else self.pair_radius[quads[:, 0]] + self.pair_radius[quads[:, 2]]
+        dist = self.pair_radius[quads[:, 0]] + self.pair_radius[quads[:, 2]]
+        if override > 0:  # between shells' mid-surfaces; an obstacle's surface is its own
+            dist = np.where(with_obstacle, dist, override)
         mu = 0.5 * (self.pair_friction[quads[:, 0]] + self.pair_friction[quads[:, 2]])
         if len(quads) > self.spair.shape[0]:
             self._alloc_pairs(2 * len(quads))
