@@ -1,5 +1,5 @@
-"""Contact between shells (cloth, paper) and FEM bodies (tactile pads, soft blocks), forward
-only, by staggering the two systems within each world step:
+"""Contact between shells (cloth, paper) and FEM bodies (tactile pads, soft blocks), by
+staggering the two systems within each world step:
 
 1. the shells step first, meeting the FEM bodies' surfaces as obstacles (sim.shell.system):
    pinned triangles at the surface's positions at the step's start and, at its end,
