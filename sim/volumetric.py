@@ -194,8 +194,8 @@ class VolumetricSystem:
 
     def set_shell_points(self, start: np.ndarray, end: np.ndarray) -> None:
         """The shells' vertex positions at the coming step's start and end (sim.pad_shell)."""
-        self.shell_x0.from_numpy(np.asarray(start, np.float64))
-        self.shell_x1.from_numpy(np.asarray(end, np.float64))
+        self.shell_x0.from_numpy(np.ascontiguousarray(start, self.runtime.np_real))
+        self.shell_x1.from_numpy(np.ascontiguousarray(end, self.runtime.np_real))
 
     def shell_point_grads(self) -> tuple[np.ndarray, np.ndarray]:
         """Gradients w.r.t. the shells' vertex positions at the step's start and end, from the
