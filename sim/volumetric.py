@@ -87,8 +87,10 @@ class VolumetricSystem:
 
         s = spec.settings
         limits = []
+        # the shells' vertices, kinematic within a step (sim.pad_shell), touch the FEM bodies
+        self.shell_points = shell_points(spec.shells) if fem_specs and spec.shells else None
         if fem_specs:
-            shell_area = shell_points(spec.shells)["area"].max() if spec.shells else 0.0
+            shell_area = self.shell_points["area"].max() if self.shell_points is not None else 0.0
             limits.append(stable_dt(fem_specs, contact, shell_area))
         if mpm_specs:
             limits.append(_mpm_limit(mpm_specs, grid, contact))
@@ -148,11 +150,10 @@ class VolumetricSystem:
             area.append(vols ** (2 / 3))
             radius.append(np.full(mpm.n, 0.25 * mpm.dx))
             mass.append(mpm.mass_np)
-        # the shells' vertices, kinematic within a step (sim.pad_shell), touch the FEM bodies
         self.n_shell_points = 0
-        if fem is not None and self.spec.shells:
-            sp = shell_points(self.spec.shells)
-            self.n_shell_points, self.shell_x_init = len(sp["x"]), sp["x"]
+        if self.shell_points is not None:
+            sp = self.shell_points
+            self.n_shell_points = len(sp["x"])
             body.append(len(self.fem_bodies) + len(self.mpm_bodies) + sp["shell"])
             area.append(sp["area"])
             radius.append(sp["radius"])
@@ -177,7 +178,7 @@ class VolumetricSystem:
         self.shell_x0, self.shell_x1 = (ti.Vector.field(3, real, n, needs_grad=True) for _ in range(2))
         self.shell_f = ti.Vector.field(3, real, n)
         if self.n_shell_points:
-            self.set_shell_points(self.shell_x_init, self.shell_x_init)
+            self.set_shell_points(self.shell_points["x"], self.shell_points["x"])
 
     def _build_sensors(self) -> None:
         from sim.tactile.sensor import TactileSensor
