@@ -5,7 +5,9 @@ and forward+backward, peak memory, particle-count scaling. JSON out.
     python -m sim.bench.volumetric --case mpm_fluid_100k      # one case, JSON on stdout
 
 Each case runs in its own process so its peak RSS is its own; the first (compiling) run
-is excluded from the timings (warm caches). Forward+backward includes the forward run and
+is excluded from the timings (warm caches). Each timing is the median of ``--repeat`` runs,
+with the fastest beside it (``*_best_*``): on a shared machine single runs of one build
+differ by up to 2x. Forward+backward includes the forward run and
 the backward's recomputation (step segments, then chunks of substeps: sim.mpm.chunks). The
 pad cases run the coupled World system (dome pads of about 2,000 nodes, spatial-hash
 contact with the particles).
@@ -25,11 +27,19 @@ import numpy as np
 from sim.runtime import BACKENDS, PRECISIONS
 
 
-def _timed(fn, repeat: int = 1) -> float:
-    start = time.perf_counter()
-    for _ in range(repeat):
+REPEAT = 3  # runs per timing (--repeat)
+
+
+def _timed(out: dict, key: str, fn, per: int) -> float:
+    """Time ``fn`` REPEAT times; ``out[key + '_s_per_substep']`` gets the median over
+    ``per`` substeps, ``out[key + '_best_s_per_substep']`` the fastest run's. Returns the median."""
+    times = []
+    for _ in range(REPEAT):
+        start = time.perf_counter()
         fn()
-    return (time.perf_counter() - start) / repeat
+        times.append((time.perf_counter() - start) / per)
+    out[key + "_s_per_substep"], out[key + "_best_s_per_substep"] = float(np.median(times)), min(times)
+    return out[key + "_s_per_substep"]
 
 
 def _mpm_case(n_particles: int, kind: str, tool: str, steps: int, substeps: int, dt: float, backward: bool, note: str):
@@ -63,18 +73,20 @@ def _mpm_case(n_particles: int, kind: str, tool: str, steps: int, substeps: int,
     per = steps * substeps
     if not backward:
         sim.run(1, MpmTrajectory(traj.shape_pos[:2]))  # compile
-        fwd = _timed(lambda: sim.run(steps, traj)) / per
-        return dict(particles=sim.n, grid=64, dt=dt, forward_s_per_substep=fwd, note=note)
+        out = dict(particles=sim.n, grid=64, dt=dt, note=note)
+        _timed(out, "forward", lambda: sim.run(steps, traj), per)
+        return out
     def fb():  # the initial velocity always needs a gradient, so every case has a tape
         x, v = sim.rollout(steps, traj, velocity=torch.from_numpy(sim.v0).requires_grad_(True))
         (x.sum() + v.sum()).backward()
     with torch.no_grad():
         sim.run(1, MpmTrajectory(traj.shape_pos[:2]))
     fb()  # compile
-    fwd = _timed(lambda: sim.run(steps, traj)) / per
-    both = _timed(fb) / per
-    return dict(particles=sim.n, grid=64, dt=dt, forward_s_per_substep=fwd, forward_backward_s_per_substep=both,
-                taped=sim.tape_steps >= steps, note=note)
+    out = dict(particles=sim.n, grid=64, dt=dt, taped=sim.tape_steps >= steps, note=note)
+    _timed(out, "forward", lambda: sim.run(steps, traj), per)
+    both = _timed(out, "forward_backward", fb, per)
+    out["wall_s_per_simulated_s"] = both / dt
+    return out
 
 
 def _fem_dome(steps: int, substeps: int, backward: bool = True):
@@ -99,10 +111,10 @@ def _fem_dome(steps: int, substeps: int, backward: bool = True):
         xs, fcs = sim.rollout(traj)
         fcs[-1].sum().backward()
     fb()  # compile
-    fwd = _timed(lambda: sim.forward(traj)) / per
-    both = _timed(fb) / per
-    return dict(nodes=sim.n_nodes, tets=sim.n_tets, dt=dt, mass_scale=scale, forward_s_per_substep=fwd,
-                forward_backward_s_per_substep=both, note="dome pad pressing a kinematic sphere")
+    out = dict(nodes=sim.n_nodes, tets=sim.n_tets, dt=dt, mass_scale=scale, note="dome pad pressing a kinematic sphere")
+    _timed(out, "forward", lambda: sim.forward(traj), per)
+    _timed(out, "forward_backward", fb, per)
+    return out
 
 
 def _coupled_case(n_particles: int, kind: str, pads: int, steps: int, backward: bool = True):
@@ -166,14 +178,12 @@ def _coupled_case(n_particles: int, kind: str, pads: int, steps: int, backward: 
         run.backward({"mpm_x": np.ones_like(run.final["mpm_x"])})
 
     forward()  # compile
-    fwd = _timed(forward) / per
     out = dict(particles=system.mpm.n, pad_nodes=int(system.fem.n_nodes), pads=pads, grid=64, dt=system.dt,
-               substeps_per_step=system.substeps, substep_state_rows=system.slots, contact_pairs_last_substep=system.pairs(),
-               forward_s_per_substep=fwd)
+               substeps_per_step=system.substeps, substep_state_rows=system.slots, contact_pairs_last_substep=system.pairs())
+    _timed(out, "forward", forward, per)
     if backward:
         fb()  # compile
-        out["forward_backward_s_per_substep"] = _timed(fb) / per
-        out["wall_s_per_simulated_s"] = out["forward_backward_s_per_substep"] / system.dt
+        out["wall_s_per_simulated_s"] = _timed(out, "forward_backward", fb, per) / system.dt
     return out
 
 
@@ -192,22 +202,24 @@ CASES = {
 }
 
 
-def run_case(name: str, quick: bool = False, backend: str = "cpu", precision: str = "f64") -> dict:
+def run_case(name: str, quick: bool = False, backend: str = "cpu", precision: str = "f64", repeat: int = REPEAT) -> dict:
     from sim.runtime import RuntimeConfig, ensure_runtime
 
+    global REPEAT
+    REPEAT = repeat
     rt = ensure_runtime(RuntimeConfig(backend=backend, precision=precision))
     result = CASES[name](quick)
-    result.update(case=name, arch=rt.arch, precision=precision,
+    result.update(case=name, arch=rt.arch, precision=precision, repeat=repeat,
                   peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return result
 
 
-def run_all(quick: bool = False, cases=None, backend: str = "cpu", precision: str = "f64") -> list[dict]:
+def run_all(quick: bool = False, cases=None, backend: str = "cpu", precision: str = "f64", repeat: int = REPEAT) -> list[dict]:
     """Every case in its own process (own peak memory); failures are recorded, not hidden."""
     out = []
     for name in cases or CASES:
         done = subprocess.run([sys.executable, "-m", "sim.bench.volumetric", "--case", name, "--backend", backend,
-                               "--precision", precision]
+                               "--precision", precision, "--repeat", str(repeat)]
                               + (["--quick"] if quick else []),
                               capture_output=True, text=True)
         lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
@@ -225,11 +237,14 @@ def main(argv=None) -> int:
                     help="where the kernels run (the JSON's arch says where they did)")
     ap.add_argument("--precision", default="f64", choices=PRECISIONS,
                     help="floating point of every kernel (the research codes compared with run in f32)")
+    ap.add_argument("--repeat", type=int, default=REPEAT, help="runs per timing (median and best reported)")
     args = ap.parse_args(argv)
+    if args.repeat < 1:
+        ap.error(f"--repeat must be at least 1, got {args.repeat}")
     if args.case:
-        print(json.dumps(run_case(args.case, args.quick, args.backend, args.precision)))
+        print(json.dumps(run_case(args.case, args.quick, args.backend, args.precision, args.repeat)))
         return 0
-    results = run_all(args.quick, backend=args.backend, precision=args.precision)
+    results = run_all(args.quick, backend=args.backend, precision=args.precision, repeat=args.repeat)
     text = json.dumps(results, indent=2)
     if args.json:
         from pathlib import Path

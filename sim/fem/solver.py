@@ -64,8 +64,8 @@ def serial_scatter(runtime) -> bool:
     CPU with few threads Taichi's float64 atomic adds (compare-and-swap loops) cost more than
     the threads gain; serial, the adds are plain (MPM P2G of 20k particles on the 2-core
     machine: 5.2 ms with two threads, 1.2 ms serial). Only kernels light on arithmetic per
-    add gain (P2G, FEM forces, parameter-gradient sums; not G2P's adjoint). GPUs keep their
-    atomics."""
+    add gain (P2G, the scatter half of G2P's adjoint, FEM forces, parameter-gradient sums).
+    GPUs keep their atomics."""
     return runtime.arch in ("x64", "arm64") and (os.cpu_count() or 1) <= 8
 
 

@@ -283,8 +283,8 @@ class MpmSystem:
                 else:
                     g_bt = G_bnt
             g_bt += g_J * 0.5 * J * bt.inverse()
-            self.b.grad[s, p] += A.transpose() @ g_bt @ A
-            self.C.grad[s, p] += g_C + self.dt * (g_bt + g_bt.transpose()) @ A @ bp
+            self.b.grad[s, p] = self.b.grad[s, p] + A.transpose() @ g_bt @ A
+            self.C.grad[s, p] = self.C.grad[s, p] + g_C + self.dt * (g_bt + g_bt.transpose()) @ A @ bp
             d = (1.0 + nu) * (1.0 - 2.0 * nu)
             self.E.grad[body] += g_mu / (2.0 * (1.0 + nu)) + g_lam * nu / d
             self.nu.grad[body] += -g_mu * E / (2.0 * (1.0 + nu) ** 2) + g_lam * E * (1.0 + 2.0 * nu * nu) / (d * d)
@@ -323,35 +323,6 @@ class MpmSystem:
                 weight = w[i, 0] * w[j, 1] * w[k, 2]
                 self.grid_mv[base + offset] += weight * (mv + affine @ ((offset - fx) * self.dx))
                 self.grid_m[base + offset] += weight * m
-
-    @ti.kernel
-    def p2g_adjoint(self, s: ti.i32):
-        """Reverse of ``p2g``: grid grads into x, v, C and tau grads of substep s."""
-        for p in range(self.n):
-            base, fx, w, dw = self._kernel_weights(self.x[s, p])
-            body = self.body[p]
-            m = self.mass[body]
-            k_tau = -self.dt * self.vol[body] * 4.0 * self.inv_dx * self.inv_dx
-            affine = k_tau * self.tau[s, p] + m * self.C[s, p]
-            mv = m * self.v[s, p] + self.dt * self.fext[s, p]
-            g_v = ti.Vector.zero(float, 3)
-            g_fx = ti.Vector.zero(float, 3)
-            g_affine = ti.Matrix.zero(float, 3, 3)
-            for i, j, k in ti.static(ti.ndrange(3, 3, 3)):
-                offset = ti.Vector([i, j, k])
-                weight = w[i, 0] * w[j, 1] * w[k, 2]
-                dweight = ti.Vector([dw[i, 0] * w[j, 1] * w[k, 2], w[i, 0] * dw[j, 1] * w[k, 2], w[i, 0] * w[j, 1] * dw[k, 2]])
-                dpos = (offset - fx) * self.dx
-                g_mv = self.grid_mv.grad[base + offset]
-                g_v += weight * m * g_mv
-                g_affine += weight * g_mv.outer_product(dpos)
-                g_fx += (g_mv.dot(mv + affine @ dpos) + self.grid_m.grad[base + offset] * m) * dweight
-                g_fx -= weight * self.dx * (affine.transpose() @ g_mv)
-            self.v.grad[s, p] += g_v
-            self.fext.grad[s, p] += g_v * (self.dt / m)
-            self.x.grad[s, p] += g_fx * self.inv_dx
-            self.tau.grad[s, p] += k_tau * g_affine
-            self.C.grad[s, p] += m * g_affine
 
     @ti.kernel
     def clear_box(self, adjoints: ti.template()):
@@ -429,24 +400,61 @@ class MpmSystem:
             self.x[o, p] = self.x[s, p] + self.dt * new_v
 
     @ti.kernel
-    def g2p_adjoint(self, s: ti.i32, o: ti.i32):
-        """Reverse of ``g2p``: new-state grads into grid_v.grad and x.grad[s]."""
+    def g2p_scatter_adjoint(self, s: ti.i32, o: ti.i32):
+        """Grid half of ``g2p``'s reverse: the new velocities' and affine velocities'
+        adjoints onto grid_v.grad. A scatter like P2G's, serial on small CPUs for the same
+        reason (in parallel its float64 atomics took 5x P2G's time)."""
+        ti.loop_config(serialize=self.serial)
+        for p in range(self.n):
+            base, fx, w, _ = self._kernel_weights(self.x[s, p])
+            G_C = 4.0 * self.inv_dx * self.C.grad[o, p]
+            at_base = self.v.grad[o, p] + self.dt * self.x.grad[o, p] - G_C @ fx
+            for i, j, k in ti.static(ti.ndrange(3, 3, 3)):
+                weight = w[i, 0] * w[j, 1] * w[k, 2]
+                self.grid_v.grad[base + ti.Vector([i, j, k])] += weight * (at_base + G_C @ ti.Vector([i, j, k]))
+
+    @ti.kernel
+    def transfer_gather_adjoint(self, s: ti.i32, o: ti.i32):
+        """Particle half of the transfer's reverse, after grid_op's: adjoints of substep s's
+        x, v, C, tau and fext, from the grid's momentum and mass adjoints (P2G's reverse) and
+        from the new state's adjoints through the grid velocities (G2P's), in one pass over
+        each particle's 27 nodes. Offsets from the base cell are compile-time integers, so
+        products with them are written as such (offset - fx terms split)."""
         for p in range(self.n):
             base, fx, w, dw = self._kernel_weights(self.x[s, p])
+            body = self.body[p]
+            m = self.mass[body]
+            k_tau = -self.dt * self.vol[body] * 4.0 * self.inv_dx * self.inv_dx
+            A = (k_tau * self.tau[s, p] + m * self.C[s, p]) * self.dx  # P2G's affine, per cell unit
+            at_base = m * self.v[s, p] + self.dt * self.fext[s, p] - A @ fx  # momentum to a node: at_base + A @ offset
             G_v = self.v.grad[o, p] + self.dt * self.x.grad[o, p]
-            G_C = self.C.grad[o, p]
+            G_C = 4.0 * self.inv_dx * self.C.grad[o, p]
+            G_C_base = -G_C @ fx
+            S0 = ti.Vector.zero(float, 3)  # sum of weight x momentum adjoint
+            S1 = ti.Matrix.zero(float, 3, 3)  # sum of weight x momentum adjoint (x) offset
+            Sv = ti.Vector.zero(float, 3)  # sum of weight x grid velocity (the new v)
             g_fx = ti.Vector.zero(float, 3)
             for i, j, k in ti.static(ti.ndrange(3, 3, 3)):
-                offset = ti.Vector([i, j, k])
+                I = base + ti.Vector([i, j, k])
+                off = ti.Vector([i, j, k], dt=float)
                 weight = w[i, 0] * w[j, 1] * w[k, 2]
                 dweight = ti.Vector([dw[i, 0] * w[j, 1] * w[k, 2], w[i, 0] * dw[j, 1] * w[k, 2], w[i, 0] * w[j, 1] * dw[k, 2]])
-                dpos = offset - fx
-                gv = self.grid_v[base + offset]
-                c = 4.0 * self.inv_dx
-                self.grid_v.grad[base + offset] += weight * G_v + c * weight * (G_C @ dpos)
-                g_fx += (G_v.dot(gv) + c * gv.dot(G_C @ dpos)) * dweight
-                g_fx -= c * weight * (G_C.transpose() @ gv)
-            self.x.grad[s, p] += self.x.grad[o, p] + g_fx * self.inv_dx
+                G, gv = self.grid_mv.grad[I], self.grid_v[I]
+                wG = weight * G
+                S0 += wG
+                S1 += wG.outer_product(off)
+                Sv += weight * gv
+                q = G.dot(at_base + A @ off) + self.grid_m.grad[I] * m + gv.dot(G_v + G_C_base + G_C @ off)
+                g_fx += q * dweight
+            g_fx -= A.transpose() @ S0 + G_C.transpose() @ Sv
+            g_affine = (S1 - S0.outer_product(fx)) * self.dx
+            # each particle's own entries: plain stores (a += on a field is a float64
+            # compare-and-swap loop on the CPU)
+            self.v.grad[s, p] = self.v.grad[s, p] + m * S0
+            self.fext.grad[s, p] = self.fext.grad[s, p] + self.dt * S0
+            self.x.grad[s, p] = self.x.grad[s, p] + self.x.grad[o, p] + g_fx * self.inv_dx
+            self.tau.grad[s, p] = self.tau.grad[s, p] + k_tau * g_affine
+            self.C.grad[s, p] = self.C.grad[s, p] + m * g_affine
 
     @ti.kernel
     def _load(self, s: ti.i32, x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(), b: ti.types.ndarray()):
@@ -512,9 +520,9 @@ class MpmSystem:
         self.p2g(i)
         self.grid_op(s, False)
         self.clear_box(True)
-        self.g2p_adjoint(i, o)
+        self.g2p_scatter_adjoint(i, o)
         self.grid_op.grad(s, False)
-        self.p2g_adjoint(i)
+        self.transfer_gather_adjoint(i, o)
         self.clear_box(False)
 
     def substep(self, s: int) -> None:

@@ -23,13 +23,15 @@ def register(cli: typer.Typer) -> None:
                                     "(falls back to the CPU, and the JSON's arch says where they ran)"),
         precision: str = typer.Option("f64", help="Floating point of the volumetric kernels: f64 or f32 (as the "
                                       "research codes it is compared with run)"),
+        repeat: int = typer.Option(3, min=1, help="Volumetric cases: runs per timing (the median and the fastest "
+                                   "are reported)"),
         quick: bool = typer.Option(False, "--quick", help="A seconds-long smoke run: small sheets and horizons, "
                                    "sizes and horizons cases only unless --case says otherwise"),
     ) -> None:
         """Forward and forward+backward time per step and per simulated second, memory, horizon,
         cold/warm start and the integrator choice, as JSON."""
         if target == "volumetric":  # volumetric section: FEM pads, MPM, coupling (sim.bench.volumetric)
-            raise typer.Exit(_volumetric(json_out, cases or [], quick, backend, precision))
+            raise typer.Exit(_volumetric(json_out, cases or [], quick, backend, precision, repeat))
         if target != "sim":
             typer.echo(f"deft bench: unknown target {target!r} (expected 'sim' or 'volumetric')", err=True)
             raise typer.Exit(2)
@@ -60,7 +62,7 @@ def register(cli: typer.Typer) -> None:
                 json_out.write_text(json.dumps(results, indent=2))
 
 
-def _volumetric(json_out: Path | None, cases: list[str], quick: bool, backend: str, precision: str) -> int:
+def _volumetric(json_out: Path | None, cases: list[str], quick: bool, backend: str, precision: str, repeat: int) -> int:
     from sim.bench import volumetric
 
     bad = sorted(set(cases) - set(volumetric.CASES))
@@ -70,7 +72,7 @@ def _volumetric(json_out: Path | None, cases: list[str], quick: bool, backend: s
     if precision not in volumetric.PRECISIONS:
         typer.echo(f"deft bench volumetric: unknown precision {precision!r} (choose from {', '.join(volumetric.PRECISIONS)})", err=True)
         return 2
-    results = volumetric.run_all(quick, cases or None, backend, precision)
+    results = volumetric.run_all(quick, cases or None, backend, precision, repeat)
     text = json.dumps(results, indent=2)
     typer.echo(text)
     if json_out is not None:
