@@ -10,7 +10,8 @@ reversed. Memory: slots rows plus substeps / chunk copies; cost: one more forwar
 A system offers (besides ``slots``):
   substep(s), reverse_substep(s)     forward and adjoint of substep s (ring rows of s)
   save_slot(r) -> state, load_slot(r, state)
-  clear_state_grads()                zero the adjoints of every ring row (not parameters)
+  clear_state_grads()                zero the ring rows' adjoints that reverse substeps add to
+                                     before setting them (not parameters)
   load_adjoint(r, adj), read_adjoint(r) -> adj
 """
 

@@ -283,7 +283,7 @@ class MpmSystem:
                 else:
                     g_bt = G_bnt
             g_bt += g_J * 0.5 * J * bt.inverse()
-            self.b.grad[s, p] = self.b.grad[s, p] + A.transpose() @ g_bt @ A
+            self.b.grad[s, p] = A.transpose() @ g_bt @ A  # its first write (see transfer_gather_adjoint)
             self.C.grad[s, p] = self.C.grad[s, p] + g_C + self.dt * (g_bt + g_bt.transpose()) @ A @ bp
             d = (1.0 + nu) * (1.0 - 2.0 * nu)
             self.E.grad[body] += g_mu / (2.0 * (1.0 + nu)) + g_lam * nu / d
@@ -448,13 +448,13 @@ class MpmSystem:
                 g_fx += q * dweight
             g_fx -= A.transpose() @ S0 + G_C.transpose() @ Sv
             g_affine = (S1 - S0.outer_product(fx)) * self.dx
-            # each particle's own entries: plain stores (a += on a field is a float64
-            # compare-and-swap loop on the CPU)
-            self.v.grad[s, p] = self.v.grad[s, p] + m * S0
-            self.fext.grad[s, p] = self.fext.grad[s, p] + self.dt * S0
-            self.x.grad[s, p] = self.x.grad[s, p] + self.x.grad[o, p] + g_fx * self.inv_dx
-            self.tau.grad[s, p] = self.tau.grad[s, p] + k_tau * g_affine
-            self.C.grad[s, p] = self.C.grad[s, p] + m * g_affine
+            # the first writes to row s's adjoints in a reverse substep: set, not added, so
+            # rows are never cleared (later kernels add to them)
+            self.v.grad[s, p] = m * S0
+            self.fext.grad[s, p] = self.dt * S0
+            self.x.grad[s, p] = self.x.grad[o, p] + g_fx * self.inv_dx
+            self.tau.grad[s, p] = k_tau * g_affine
+            self.C.grad[s, p] = m * g_affine
 
     @ti.kernel
     def _load(self, s: ti.i32, x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(), b: ti.types.ndarray()):
@@ -545,8 +545,7 @@ class MpmSystem:
         self._load(r, *(np.ascontiguousarray(a, self.runtime.np_real) for a in state))
 
     def clear_state_grads(self) -> None:
-        for f in (self.x, self.v, self.C, self.b, self.tau, self.fext):
-            f.grad.fill(0)
+        """Nothing to clear: a reverse substep sets its row's adjoints before adding to them."""
 
     def load_adjoint(self, r: int, adj) -> None:
         self._load_grad(r, *(np.ascontiguousarray(a, self.runtime.np_real) for a in adj))
@@ -569,17 +568,6 @@ class MpmSystem:
         self.shape_p.from_numpy(sp.astype(npr))
         self.shape_R.from_numpy(sR.astype(npr))
 
-    @ti.kernel
-    def _clear_rows(self, first: ti.i32, last: ti.i32):
-        """Zero the state adjoints of ring rows [first, last)."""
-        for r, p in ti.ndrange((first, last), self.n):
-            self.x.grad[r, p] = ti.Vector.zero(float, 3)
-            self.v.grad[r, p] = ti.Vector.zero(float, 3)
-            self.fext.grad[r, p] = ti.Vector.zero(float, 3)
-            self.C.grad[r, p] = ti.Matrix.zero(float, 3, 3)
-            self.b.grad[r, p] = ti.Matrix.zero(float, 3, 3)
-            self.tau.grad[r, p] = ti.Matrix.zero(float, 3, 3)
-
     def _taped_steps(self, state, sps, sRs, steps: int, every: int, owner):
         """Forward on the tape: step t's substeps in rows t x S .. (t + 1) x S. Returns the
         start states of every ``every``-th step (checkpoints, should the tape be
@@ -600,22 +588,21 @@ class MpmSystem:
         return blocks, state
 
     def _reverse_tape(self, steps: int, sps, sRs, adj, g_shape, w):
-        """Backward over the tape's rows, last step first; the state adjoint at the start."""
+        """Backward over the tape's rows, last step first; the state adjoint at the start.
+        A step's first row is the previous step's last, so its adjoint stays in place."""
         S = self.substeps
+        self.load_adjoint(steps * S, adj)
         for t in reversed(range(steps)):
             self.row0 = t * S
             self._load_poses((sps[t], sRs[t]))
             self.shape_p.grad.fill(0)
-            self._clear_rows(self.row0, self.row0 + S)
-            self.load_adjoint(self.slot(S), adj)
             for s in reversed(range(S)):
                 self.reverse_substep(s)
-            adj = self.read_adjoint(self.slot(0))
             gs = self.shape_p.grad.to_numpy().astype(np.float64)
             g_shape[t] += ((1 - w) * gs).sum(0)
             g_shape[t + 1] += (w * gs).sum(0)
         self.row0, self.tape = 0, None
-        return adj
+        return self.read_adjoint(0)
 
     def _step(self, state, poses) -> tuple[np.ndarray, ...]:
         self._start(state, poses)
