@@ -12,9 +12,21 @@ The normal pressure is ``stiffness * ramp(radius - distance)`` (quadratic over t
 smoothed Coulomb friction on the velocity relative to the triangle; the triangle's nodes
 take the opposite force by barycentric weights, so momentum is exchanged exactly.
 
-Points farther than two hash cells from the box around the triangles' centroids cannot
-share a neighbouring cell with any triangle, so the search skips them without hashing (most
-particles of a large body, away from the pads).
+Points farther than two hash cells from the box around every other body's triangles'
+centroids cannot share a neighbouring cell with any of them, so the search skips them
+without hashing (most particles of a large body: away from the pads, or between two pads
+that grasp it).
+
+The candidates of a search stay valid while no point and no triangle node has moved more
+than a skin (``SKIN`` hash cells) from where it was. A pair is active only while the point
+lies over the triangle's footprint (the triangle widened by its fading edge) within its
+depth below to its radius above. Such moves shift the point and the plane by at most about
+two skins and tilt the plane by at most about two skins over the triangle's smallest height,
+so the search keeps every pair within the matching slacks of both conditions (to first
+order in the tilt; triangles no thinner than a few skins). Each substep checks the moves
+(one pass over the positions) and searches again only past the skin. A restart from stored
+state (``invalidate``) searches afresh, so a backward's recomputation chooses as the forward
+did.
 
 The pair search is not differentiated (it only chooses candidates, with slack); the force
 kernel is, by Taichi's reverse mode. Points, forces and pairs are kept per row of the
@@ -38,6 +50,7 @@ EDGE = 0.05  # barycentric width over which a triangle's footprint fades out
 # half weight (three pairs' worth) and the reverse pairs add about as much: their sum stays
 # below 1, where explicit Euler no longer overshoots (0.5 still chattered at such vertices).
 DAMPING_CAP = 0.2
+SKIN = 0.02  # hash cells a point or triangle node may move before the pairs are searched again
 
 
 @ti.data_oriented
@@ -46,7 +59,8 @@ class SurfaceContact:
                  cell: float, depth: float, smoothing: float, slip_velocity: float, max_pairs: int | None = None,
                  point_mass=None, node_mass=None, dt: float | None = None):
         self.n_tris, self.n_points, self.slots = len(triangles), len(point_body), int(slots)
-        self.cell, self.depth = float(cell), float(depth)
+        self.skin = SKIN * float(cell)
+        self.cell, self.depth = float(cell) + 2.2 * self.skin, float(depth)  # neighbouring cells still hold the reach
         self.smoothing, self.eps2 = float(smoothing), float(slip_velocity) ** 2
         self.table = 1 << max(int(np.ceil(np.log2(max(4 * self.n_tris, 64)))), 6)
         self.max_pairs = int(max_pairs or max(8 * self.n_points, 1024))
@@ -61,13 +75,19 @@ class SurfaceContact:
         self.px = ti.Vector.field(3, real, (S, P), needs_grad=True)
         self.pv = ti.Vector.field(3, real, (S, P), needs_grad=True)
         self.pf = ti.Vector.field(3, real, (S, P), needs_grad=True)
-        self.box = ti.Vector.field(3, real, 2)  # lower and upper corner of the triangles' centroids
+        self.n_tri_bodies = int(np.max(tri_body)) + 1 if self.n_tris else 1
+        self.box = ti.Vector.field(3, real, (self.n_tri_bodies, 2))  # corners of each body's triangles' centroids
         self.count = ti.field(ti.i32, self.table)
         self.start = ti.field(ti.i32, self.table + 1)
         self.sorted = ti.field(ti.i32, T)
         self.pair_point = ti.field(ti.i32, (S, self.max_pairs))
         self.pair_tri = ti.field(ti.i32, (S, self.max_pairs))
         self.n_pairs = ti.field(ti.i32, S)
+        n_nodes = int(np.max(triangles)) + 1 if self.n_tris else 1
+        self.px_ref = ti.Vector.field(3, real, P)  # the positions at the last search
+        self.x_ref = ti.Vector.field(3, real, n_nodes)
+        self.moved = ti.field(real, ())  # the farthest move since, squared
+        self.pairs_row = None  # the row holding the current candidates (None: search)
         self.limit_damping = point_mass is not None and node_mass is not None and dt is not None
         self.dt = float(dt or 0.0)
         self.inv_point_mass = ti.field(real, P)
@@ -91,8 +111,9 @@ class SurfaceContact:
 
     @ti.kernel
     def _reset(self):
-        self.box[0] = ti.Vector([1e30, 1e30, 1e30])
-        self.box[1] = ti.Vector([-1e30, -1e30, -1e30])
+        for b in range(self.n_tri_bodies):
+            self.box[b, 0] = ti.Vector([1e30, 1e30, 1e30])
+            self.box[b, 1] = ti.Vector([-1e30, -1e30, -1e30])
         for b in range(self.table):  # (start is rewritten whole by _prefix)
             self.count[b] = 0
 
@@ -101,8 +122,8 @@ class SurfaceContact:
         for t in range(self.n_tris):
             ids = self.tri[t]
             c = (x[s, ids[0]] + x[s, ids[1]] + x[s, ids[2]]) / 3.0
-            ti.atomic_min(self.box[0], c)
-            ti.atomic_max(self.box[1], c)
+            ti.atomic_min(self.box[self.tri_body[t], 0], c)
+            ti.atomic_max(self.box[self.tri_body[t], 1], c)
             cell = ti.floor(c / self.cell, ti.i32)
             self.tri_cell[t] = cell
             self.tri_slot[t] = ti.atomic_add(self.count[self._bucket(cell)], 1)
@@ -123,8 +144,13 @@ class SurfaceContact:
     def _find(self, s: ti.i32, x: ti.template()):
         for p in range(self.n_points):
             xp = self.px[s, p]
+            self.px_ref[p] = xp
             reach = 2.0 * self.cell
-            if (xp < self.box[0] - reach).any() or (xp > self.box[1] + reach).any():
+            near = False
+            for b in range(self.n_tri_bodies):
+                if b != self.point_body[p] and (xp >= self.box[b, 0] - reach).all() and (xp <= self.box[b, 1] + reach).all():
+                    near = True
+            if not near:
                 continue
             home = ti.floor(xp / self.cell, ti.i32)
             for nb in range(27):  # a runtime loop: unrolled, this kernel took a minute to compile
@@ -133,20 +159,65 @@ class SurfaceContact:
                 for j in range(self.start[b], self.start[b + 1]):
                     t = self.sorted[j]
                     if self.tri_body[t] != self.point_body[p] and (self.tri_cell[t] == cell).all():
-                        d, w, _ = self._plane(s, x, t, xp)
-                        # slack on both tests: the force kernel decides exactly
-                        if d > -2.0 * self.depth and d < 2.0 * self.radius[p] + 0.1 * self.cell and w.min() > -2.0 * EDGE:
-                            k = ti.atomic_add(self.n_pairs[s], 1)
-                            if k < self.max_pairs:
-                                self.pair_point[s, k] = p
-                                self.pair_tri[s, k] = t
+                        d, w, _, area2 = self._plane(s, x, t, xp)
+                        if d > -self.depth - self.cell and d < self.radius[p] + self.cell:
+                            longest = self._longest_edge(s, x, t)
+                            h = area2 / longest  # the smallest height
+                            # moves within the skin tilt the plane by at most ``tilt`` (rad):
+                            # the in-plane distance past the widened edge and the normal
+                            # distance may change by the slacks (the force kernel decides exactly)
+                            tilt = 2.2 * self.skin / h
+                            in_slack = 2.2 * self.skin + (self.depth + self.radius[p]) * tilt
+                            d_slack = 2.2 * self.skin + (longest + in_slack) * tilt
+                            past_edge = -(w.min() + EDGE) * h
+                            if past_edge < in_slack and d > -self.depth - d_slack and d < self.radius[p] + d_slack:
+                                k = ti.atomic_add(self.n_pairs[s], 1)
+                                if k < self.max_pairs:
+                                    self.pair_point[s, k] = p
+                                    self.pair_tri[s, k] = t
+
+    @ti.kernel
+    def _measure_moves(self, s: ti.i32, x: ti.template()):
+        self.moved[None] = 0.0
+        ti.loop_config(serialize=True)  # a few thousand positions: cheaper than contended atomics
+        for p in range(self.n_points):
+            ti.atomic_max(self.moved[None], (self.px[s, p] - self.px_ref[p]).norm_sqr())
+        ti.loop_config(serialize=True)
+        for i in range(self.x_ref.shape[0]):
+            ti.atomic_max(self.moved[None], (x[s, i] - self.x_ref[i]).norm_sqr())
+
+    @ti.kernel
+    def _keep_nodes(self, s: ti.i32, x: ti.template()):
+        for i in range(self.x_ref.shape[0]):
+            self.x_ref[i] = x[s, i]
+
+    @ti.kernel
+    def _copy_pairs(self, src: ti.i32, dst: ti.i32):
+        self.n_pairs[dst] = self.n_pairs[src]
+        for k in range(self.n_pairs[src]):
+            self.pair_point[dst, k] = self.pair_point[src, k]
+            self.pair_tri[dst, k] = self.pair_tri[src, k]
+
+    def invalidate(self) -> None:
+        """The next ``find_pairs`` searches afresh (the state was replaced)."""
+        self.pairs_row = None
 
     def find_pairs(self, s: int, x) -> int:
         """Candidate (point, triangle) pairs of row s from the points ``px[s]`` and FEM
-        node positions ``x[s]``; returns their number."""
+        node positions ``x[s]``: the last search's while every move since is within the
+        skin, else a new search. Returns their number."""
         if not (self.n_tris and self.n_points):
             self.n_pairs[s] = 0
             return 0
+        if self.pairs_row is not None:
+            self._measure_moves(s, x)
+            if self.moved[None] <= self.skin**2:
+                if self.pairs_row != s:
+                    self._copy_pairs(self.pairs_row, s)
+                    self.pairs_row = s
+                return int(self.n_pairs[s])
+        self._keep_nodes(s, x)
+        self.pairs_row = s
         self._reset()
         self._bin(s, x)
         self._prefix(s)
@@ -157,10 +228,17 @@ class SurfaceContact:
             raise RuntimeError(f"{n} contact pairs exceed the buffer of {self.max_pairs}; raise max_pairs")
         return n
 
+    @ti.func
+    def _longest_edge(self, s, x, t):
+        ids = self.tri[t]
+        a, b, c = x[s, ids[0]], x[s, ids[1]], x[s, ids[2]]
+        return ti.sqrt(ti.max((b - a).norm_sqr(), (c - b).norm_sqr(), (a - c).norm_sqr()))
+
     # --- forces (differentiated) -------------------------------------------------------
     @ti.func
     def _plane(self, s, x, t, xp):
-        """Signed distance of xp to triangle t's plane, its barycentric projection, normal."""
+        """Signed distance of xp to triangle t's plane, its barycentric projection, normal,
+        and twice the triangle's area."""
         ids = self.tri[t]
         a, b, c = x[s, ids[0]], x[s, ids[1]], x[s, ids[2]]
         nrm = (b - a).cross(c - a)
@@ -170,7 +248,7 @@ class SurfaceContact:
         q = xp - d * n
         wb = (q - a).cross(c - a).dot(n) / area2
         wc = (b - a).cross(q - a).dot(n) / area2
-        return d, ti.Vector([1.0 - wb - wc, wb, wc]), n
+        return d, ti.Vector([1.0 - wb - wc, wb, wc]), n, area2
 
     @ti.func
     def _damping_cap(self, p, ids, w):
@@ -191,7 +269,7 @@ class SurfaceContact:
         for k in range(self.n_pairs[s]):
             p, t = self.pair_point[s, k], self.pair_tri[s, k]
             xp = self.px[s, p]
-            d, w, n = self._plane(s, x, t, xp)
+            d, w, n, _ = self._plane(s, x, t, xp)
             pen = self.radius[p] - d
             # the footprint's edge fades in over EDGE in barycentric units, so a point sliding
             # from one triangle onto its (not coplanar) neighbour feels a continuous force

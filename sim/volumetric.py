@@ -344,6 +344,7 @@ class VolumetricSystem:
     def _start(self, k: int, state: dict) -> None:
         """Load step k: the colliders' and pads' substep poses, and its start state into row 0."""
         fem, mpm = self.fem, self.mpm
+        self.contact.invalidate()
         bp, bR, sp, sR = self._step_poses(k)
         if fem is not None:
             traj = Trajectory(torch.from_numpy(bp), torch.from_numpy(sp), bR, sR)
@@ -454,6 +455,7 @@ class VolumetricSystem:
         _set_row(v, r, np.ascontiguousarray(values["fem_v"], npr))
 
     def load_slot(self, r: int, state: dict) -> None:
+        self.contact.invalidate()
         if self.fem is not None:
             self._fem_rows(r, self.fem.x, self.fem.v, state)
         if self.mpm is not None:
