@@ -8,7 +8,9 @@ chunk's substeps are recomputed into the ring (chunk + 1 <= slots distinct rows)
 reversed. Memory: slots rows plus substeps / chunk copies; cost: one more forward.
 
 A system offers (besides ``slots``):
-  substep(s), reverse_substep(s)     forward and adjoint of substep s (ring rows of s)
+  substep(s), reverse_substep(s)     forward and adjoint of substep s (ring rows of s); a
+                                     reverse substep follows the forward of the same substep
+                                     from the same row, which may keep what it needs there
   save_slot(r) -> state, load_slot(r, state)
   clear_state_grads()                zero the ring rows' adjoints that reverse substeps add to
                                      before setting them (not parameters)

@@ -14,6 +14,8 @@ chunk + 1 with gradients. Steps are checkpointed in numpy every ``checkpoint_eve
 (default: every step while they fit the checkpoint budget, sim.checkpoints); backward
 recomputes a block's step starts from its checkpoint, then each step in chunks of
 substeps, so memory is O(T / k + k) step states plus O(S / chunk + chunk) substep states.
+Each row also keeps the grid its transfer's P2G made (the box's momenta and masses, a
+grid tape), so a reverse substep puts the grid back instead of scattering again.
 """
 
 from dataclasses import dataclass
@@ -82,6 +84,7 @@ class MpmSystem:
             raise ValueError("an MPM system needs at least one body")
         self.runtime = ensure_runtime()
         self.serial = serial_scatter(self.runtime)
+        self.on_cpu = self.runtime.arch in ("x64", "arm64")
         real = self.runtime.real
         self.bodies, self.grid, self.shapes = list(bodies), grid, list(shapes)
         self.dt, self.substeps, self.requires_grad = float(dt), int(substeps), requires_grad
@@ -90,8 +93,11 @@ class MpmSystem:
         self.checkpoint_every = checkpoint_every
         if substep_chunk is not None and not 1 <= substep_chunk <= substeps:
             raise ValueError(f"substep_chunk must be between 1 and substeps ({substeps}), got {substep_chunk}")
-        # x, v, C, b, tau, fext and their adjoints: 36 reals each, per particle and row
-        row_bytes = sum(len(b.positions) for b in bodies) * 36 * 2 * np.dtype(self.runtime.np_real).itemsize
+        # x, v, C, b, tau, fext (36 reals) and their adjoints but tau's (27), per particle and
+        # row; the grid tape's momenta and masses
+        self.grid_cells = grid_tape_cells(bodies, grid) if requires_grad else 0
+        itemsize = np.dtype(self.runtime.np_real).itemsize
+        row_bytes = (sum(len(b.positions) for b in bodies) * 63 + 4 * self.grid_cells) * itemsize
         self.tape_steps = tape_steps if requires_grad and (tape_steps * substeps + 1) * row_bytes <= RING_BUDGET_BYTES else 0
         if not requires_grad:
             self.chunk = 1
@@ -127,7 +133,7 @@ class MpmSystem:
         self.v = ti.Vector.field(3, real, (T, P), needs_grad=g)
         self.C = ti.Matrix.field(3, 3, real, (T, P), needs_grad=g)
         self.b = ti.Matrix.field(3, 3, real, (T, P), needs_grad=g)
-        self.tau = ti.Matrix.field(3, 3, real, (T, P), needs_grad=g)  # Kirchhoff stress of substep s
+        self.tau = ti.Matrix.field(3, 3, real, (T, P))  # Kirchhoff stress of substep s
         self.fext = ti.Vector.field(3, real, (T, P), needs_grad=g)  # coupling force on each particle (N)
         n3 = (grid.resolution,) * 3
         self.grid_mv = ti.Vector.field(3, real, n3, needs_grad=g)
@@ -139,6 +145,11 @@ class MpmSystem:
         # are never read (each transfer writes or clears its own box before reading it)
         self.lo = ti.field(ti.i32, 3)
         self.hi = ti.field(ti.i32, 3)
+        if g:  # each ring row's grid after P2G: momenta and masses of its box, the box, whether it fit
+            self.grid_tape = ti.Vector.field(4, real, (T, max(self.grid_cells, 1)))
+            self.grid_box = ti.field(ti.i32, (T, 7))
+            self.grid_taped = None  # grid_box's flags as numpy, read once per run of reverse substeps
+            self.material_adjoint = ti.Vector.field(5, real, P)  # d loss / d (E, nu, viscosity, bulk, yield) of a substep
         self.body = ti.field(ti.i32, P)
         self.kind = ti.field(ti.i32, B)
         self.mass = ti.field(real, B)
@@ -226,68 +237,65 @@ class MpmSystem:
             self.b[o, p] = bn
             self.tau[s, p] = tau
 
-    @ti.kernel
-    def constitutive_adjoint(self, s: ti.i32, o: ti.i32):
-        """Hand-written reverse of ``constitutive`` (Taichi's takes ~40 CPU-s to compile):
-        b.grad[o], tau.grad[s] into b.grad[s], C.grad[s] and the material grads."""
-        ti.loop_config(serialize=self.serial)
-        for p in range(self.n):
-            body = self.body[p]
-            kind = self.kind[body]
-            Cp, bp = self.C[s, p], self.b[s, p]
-            eye = ti.Matrix.identity(float, 3)
-            A = eye + self.dt * Cp
-            bt = A @ bp @ A.transpose()
-            E, nu = self.E[body], self.nu[body]
-            mu, lam = self._lame(body)
-            J = ti.sqrt(bt.determinant())
-            G_bn, G_tau = self.b.grad[o, p], self.tau.grad[s, p]
-            tr_gt = G_tau.trace()
-            g_bt = ti.Matrix.zero(float, 3, 3)
-            g_C = ti.Matrix.zero(float, 3, 3)
-            g_J, g_mu, g_lam = 0.0, 0.0, 0.0
-            if kind == 2:  # fluid
-                sym = Cp + Cp.transpose()
-                eta, K = self.viscosity[body], self.bulk[body]
-                g_J = 2.0 / 3.0 * J ** (-1.0 / 3.0) * G_bn.trace() + K * (2.0 * J - 1.0) * tr_gt + eta * (G_tau * sym).sum()
-                g_C = J * eta * (G_tau + G_tau.transpose())
-                self.viscosity.grad[body] += J * (G_tau * sym).sum()
-                self.bulk.grad[body] += J * (J - 1.0) * tr_gt
+    @ti.func
+    def _constitutive_reverse(self, body, Cp, bp, G_bn, G_tau):
+        """Hand-written reverse of ``constitutive`` for one particle (Taichi's takes ~40 CPU-s
+        to compile): from the adjoints of its new b and of its stress, the adjoint of its b,
+        the part of its C's, and the adjoints of its body's E, nu, viscosity, bulk modulus
+        and yield stress."""
+        kind = self.kind[body]
+        eye = ti.Matrix.identity(float, 3)
+        A = eye + self.dt * Cp
+        bt = A @ bp @ A.transpose()
+        E, nu = self.E[body], self.nu[body]
+        mu, lam = self._lame(body)
+        J = ti.sqrt(bt.determinant())
+        tr_gt = G_tau.trace()
+        g_bt = ti.Matrix.zero(float, 3, 3)
+        g_C = ti.Matrix.zero(float, 3, 3)
+        g_J, g_mu, g_lam, g_visc, g_bulk, g_yield = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        if kind == 2:  # fluid
+            sym = Cp + Cp.transpose()
+            eta, K = self.viscosity[body], self.bulk[body]
+            g_J = 2.0 / 3.0 * J ** (-1.0 / 3.0) * G_bn.trace() + K * (2.0 * J - 1.0) * tr_gt + eta * (G_tau * sym).sum()
+            g_C = J * eta * (G_tau + G_tau.transpose())
+            g_visc = J * (G_tau * sym).sum()
+            g_bulk = J * (J - 1.0) * tr_gt
+        else:
+            g_lam = tr_gt * ti.log(J)
+            g_J = lam * tr_gt / J
+            bn = bt
+            plastic = False
+            jm, bbar, tr3, dev, norm, limit = 0.0, eye, 0.0, eye, 1.0, 0.0
+            if kind == 1:
+                jm, bbar, tr3, dev, norm, limit = self._deviator(bt, J, mu, body)
+                if norm > limit:
+                    plastic = True
+                    bn = (dev * (limit / norm) / mu + tr3 * eye) / jm
+            G_bnt = G_bn + mu * G_tau  # tau = mu (bn - I) + lam log(J) I
+            g_mu = (G_tau * (bn - eye)).sum()
+            if plastic:
+                u = dev / norm
+                Y = bn * jm
+                g_Y = G_bnt / jm
+                g_J += 2.0 / 3.0 / (jm * J) * (G_bnt * Y).sum()
+                g_dev_new = g_Y / mu
+                g_mu -= (g_Y * (u * limit)).sum() / (mu * mu)
+                g_limit = (g_dev_new * u).sum()
+                g_yield = ti.sqrt(2.0 / 3.0) * g_limit
+                g_dev = (limit / norm) * (g_dev_new - g_limit * u)
+                g_mu += (g_dev * (bbar - tr3 * eye)).sum()
+                g_bbar = mu * (g_dev - g_dev.trace() / 3.0 * eye) + g_Y.trace() / 3.0 * eye
+                g_bt = jm * g_bbar
+                g_J += (g_bbar * bt).sum() * (-2.0 / 3.0) * jm / J
             else:
-                g_lam = tr_gt * ti.log(J)
-                g_J = lam * tr_gt / J
-                bn = bt
-                plastic = False
-                jm, bbar, tr3, dev, norm, limit = 0.0, eye, 0.0, eye, 1.0, 0.0
-                if kind == 1:
-                    jm, bbar, tr3, dev, norm, limit = self._deviator(bt, J, mu, body)
-                    if norm > limit:
-                        plastic = True
-                        bn = (dev * (limit / norm) / mu + tr3 * eye) / jm
-                G_bnt = G_bn + mu * G_tau  # tau = mu (bn - I) + lam log(J) I
-                g_mu = (G_tau * (bn - eye)).sum()
-                if plastic:
-                    u = dev / norm
-                    Y = bn * jm
-                    g_Y = G_bnt / jm
-                    g_J += 2.0 / 3.0 / (jm * J) * (G_bnt * Y).sum()
-                    g_dev_new = g_Y / mu
-                    g_mu -= (g_Y * (u * limit)).sum() / (mu * mu)
-                    g_limit = (g_dev_new * u).sum()
-                    self.yield_stress.grad[body] += ti.sqrt(2.0 / 3.0) * g_limit
-                    g_dev = (limit / norm) * (g_dev_new - g_limit * u)
-                    g_mu += (g_dev * (bbar - tr3 * eye)).sum()
-                    g_bbar = mu * (g_dev - g_dev.trace() / 3.0 * eye) + g_Y.trace() / 3.0 * eye
-                    g_bt = jm * g_bbar
-                    g_J += (g_bbar * bt).sum() * (-2.0 / 3.0) * jm / J
-                else:
-                    g_bt = G_bnt
-            g_bt += g_J * 0.5 * J * bt.inverse()
-            self.b.grad[s, p] = A.transpose() @ g_bt @ A  # its first write (see transfer_gather_adjoint)
-            self.C.grad[s, p] = self.C.grad[s, p] + g_C + self.dt * (g_bt + g_bt.transpose()) @ A @ bp
-            d = (1.0 + nu) * (1.0 - 2.0 * nu)
-            self.E.grad[body] += g_mu / (2.0 * (1.0 + nu)) + g_lam * nu / d
-            self.nu.grad[body] += -g_mu * E / (2.0 * (1.0 + nu) ** 2) + g_lam * E * (1.0 + 2.0 * nu * nu) / (d * d)
+                g_bt = G_bnt
+        g_bt += g_J * 0.5 * J * bt.inverse()
+        d = (1.0 + nu) * (1.0 - 2.0 * nu)
+        g_E = g_mu / (2.0 * (1.0 + nu)) + g_lam * nu / d
+        g_nu = -g_mu * E / (2.0 * (1.0 + nu) ** 2) + g_lam * E * (1.0 + 2.0 * nu * nu) / (d * d)
+        g_material = ti.Vector([g_E, g_nu, g_visc, g_bulk, g_yield])
+        return A.transpose() @ g_bt @ A, g_C + self.dt * (g_bt + g_bt.transpose()) @ A @ bp, g_material
 
     @ti.func
     def _kernel_weights(self, xp):
@@ -335,6 +343,32 @@ class MpmSystem:
             else:
                 self.grid_mv[i, j, k] = ti.Vector.zero(float, 3)
                 self.grid_m[i, j, k] = 0.0
+
+    @ti.kernel
+    def tape_grid(self, r: ti.i32):
+        """Keep the grid P2G left (row r's) in tape row r, if its box fits."""
+        cells = (self.hi[0] - self.lo[0]) * (self.hi[1] - self.lo[1]) * (self.hi[2] - self.lo[2])
+        for d in ti.static(range(3)):
+            self.grid_box[r, d] = self.lo[d]
+            self.grid_box[r, 3 + d] = self.hi[d]
+        self.grid_box[r, 6] = ti.cast(cells <= self.grid_cells, ti.i32)
+        for i, j, k in ti.ndrange((self.lo[0], self.hi[0]), (self.lo[1], self.hi[1]), (self.lo[2], self.hi[2])):
+            if self.grid_box[r, 6]:
+                c = ((i - self.lo[0]) * (self.hi[1] - self.lo[1]) + j - self.lo[1]) * (self.hi[2] - self.lo[2]) + k - self.lo[2]
+                mv = self.grid_mv[i, j, k]
+                self.grid_tape[r, c] = ti.Vector([mv[0], mv[1], mv[2], self.grid_m[i, j, k]])
+
+    @ti.kernel
+    def restore_grid(self, r: ti.i32):
+        """Put back the grid and box that tape row r holds (as P2G from row r would)."""
+        for d in ti.static(range(3)):
+            self.lo[d] = self.grid_box[r, d]
+            self.hi[d] = self.grid_box[r, 3 + d]
+        for i, j, k in ti.ndrange((self.lo[0], self.hi[0]), (self.lo[1], self.hi[1]), (self.lo[2], self.hi[2])):
+            c = ((i - self.lo[0]) * (self.hi[1] - self.lo[1]) + j - self.lo[1]) * (self.hi[2] - self.lo[2]) + k - self.lo[2]
+            q = self.grid_tape[r, c]
+            self.grid_mv[i, j, k] = ti.Vector([q[0], q[1], q[2]])
+            self.grid_m[i, j, k] = q[3]
 
     @ti.kernel
     def grid_op(self, s: ti.i32, consume: ti.template()):
@@ -414,18 +448,22 @@ class MpmSystem:
                 self.grid_v.grad[base + ti.Vector([i, j, k])] += weight * (at_base + G_C @ ti.Vector([i, j, k]))
 
     @ti.kernel
-    def transfer_gather_adjoint(self, s: ti.i32, o: ti.i32):
-        """Particle half of the transfer's reverse, after grid_op's: adjoints of substep s's
-        x, v, C, tau and fext, from the grid's momentum and mass adjoints (P2G's reverse) and
-        from the new state's adjoints through the grid velocities (G2P's), in one pass over
-        each particle's 27 nodes. Offsets from the base cell are compile-time integers, so
-        products with them are written as such (offset - fx terms split)."""
+    def particle_adjoint(self, s: ti.i32, o: ti.i32):
+        """Particle half of the substep's reverse, after grid_op's: adjoints of substep s's
+        x, v, C, b and fext, from the grid's momentum and mass adjoints (P2G's reverse), from
+        the new state's adjoints through the grid velocities (G2P's), in one pass over each
+        particle's 27 nodes, then through the stress (the constitutive update's reverse).
+        Offsets from the base cell are compile-time integers, so products with them are
+        written as such (offset - fx terms split). The material adjoints are left per
+        particle for ``sum_material_adjoints``: a parallel loop's atomic adds to one address
+        queue on a CPU."""
         for p in range(self.n):
             base, fx, w, dw = self._kernel_weights(self.x[s, p])
             body = self.body[p]
             m = self.mass[body]
             k_tau = -self.dt * self.vol[body] * 4.0 * self.inv_dx * self.inv_dx
-            A = (k_tau * self.tau[s, p] + m * self.C[s, p]) * self.dx  # P2G's affine, per cell unit
+            Cp = self.C[s, p]
+            A = (k_tau * self.tau[s, p] + m * Cp) * self.dx  # P2G's affine, per cell unit
             at_base = m * self.v[s, p] + self.dt * self.fext[s, p] - A @ fx  # momentum to a node: at_base + A @ offset
             G_v = self.v.grad[o, p] + self.dt * self.x.grad[o, p]
             G_C = 4.0 * self.inv_dx * self.C.grad[o, p]
@@ -448,13 +486,27 @@ class MpmSystem:
                 g_fx += q * dweight
             g_fx -= A.transpose() @ S0 + G_C.transpose() @ Sv
             g_affine = (S1 - S0.outer_product(fx)) * self.dx
+            g_b, g_C, self.material_adjoint[p] = self._constitutive_reverse(body, Cp, self.b[s, p], self.b.grad[o, p], k_tau * g_affine)
             # the first writes to row s's adjoints in a reverse substep: set, not added, so
             # rows are never cleared (later kernels add to them)
             self.v.grad[s, p] = m * S0
             self.fext.grad[s, p] = self.dt * S0
             self.x.grad[s, p] = self.x.grad[o, p] + g_fx * self.inv_dx
-            self.tau.grad[s, p] = k_tau * g_affine
-            self.C.grad[s, p] = m * g_affine
+            self.C.grad[s, p] = m * g_affine + g_C
+            self.b.grad[s, p] = g_b
+
+    @ti.kernel
+    def sum_material_adjoints(self):
+        """Add the particles' material adjoints to their bodies' (on a CPU in order:
+        deterministic, and quicker than threads' atomic adds to a few addresses)."""
+        ti.loop_config(serialize=self.on_cpu)
+        for p in range(self.n):
+            body, g = self.body[p], self.material_adjoint[p]
+            self.E.grad[body] += g[0]
+            self.nu.grad[body] += g[1]
+            self.viscosity.grad[body] += g[2]
+            self.bulk.grad[body] += g[3]
+            self.yield_stress.grad[body] += g[4]
 
     @ti.kernel
     def _load(self, s: ti.i32, x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(), b: ti.types.ndarray()):
@@ -507,31 +559,40 @@ class MpmSystem:
 
     # Grid momenta and masses are zero between transfers (P2G adds into them).
     def transfer(self, s: int) -> None:
-        """Particles to grid, grid update (shapes at substep s), grid to particles."""
+        """Particles to grid, grid update (shapes at substep s), grid to particles. With
+        gradients, the grid after P2G is kept on the grid tape's row of substep s's state."""
         i, o = self.slot(s), self.slot(s + 1)
         self.p2g(i)
+        if self.requires_grad:
+            self.tape_grid(i)
+            self.grid_taped = None
         self.grid_op(s, True)
         self.g2p(i, o)
 
-    def transfer_adjoint(self, s: int) -> None:
-        """Reverse of ``transfer`` (the grid recomputed first): new-state adjoints into the
-        adjoints of substep s's state, stress and coupling force."""
-        i, o = self.slot(s), self.slot(s + 1)
-        self.p2g(i)
-        self.grid_op(s, False)
-        self.clear_box(True)
-        self.g2p_scatter_adjoint(i, o)
-        self.grid_op.grad(s, False)
-        self.transfer_gather_adjoint(i, o)
-        self.clear_box(False)
-
     def substep(self, s: int) -> None:
+        """The stress of substep s's state (the constitutive update), then its transfer."""
         self.constitutive(self.slot(s), self.slot(s + 1))
         self.transfer(s)
 
     def reverse_substep(self, s: int) -> None:
-        self.transfer_adjoint(s)
-        self.constitutive_adjoint(self.slot(s), self.slot(s + 1))
+        """Reverse of ``substep`` (its grid put back from the tape, or recomputed where it
+        did not fit): new-state adjoints into the adjoints of substep s's state and coupling
+        force. The last transfer from substep s's row must have been substep s's
+        (sim.mpm.chunks' protocol: a reverse substep follows its forward)."""
+        i, o = self.slot(s), self.slot(s + 1)
+        if self.grid_taped is None:
+            self.grid_taped = self.grid_box.to_numpy()[:, 6]
+        if self.grid_taped[i]:
+            self.restore_grid(i)
+        else:
+            self.p2g(i)
+        self.grid_op(s, False)
+        self.clear_box(True)
+        self.g2p_scatter_adjoint(i, o)
+        self.grid_op.grad(s, False)
+        self.particle_adjoint(i, o)
+        self.sum_material_adjoints()
+        self.clear_box(False)
 
     def save_slot(self, r: int) -> tuple[np.ndarray, ...]:
         """(x, v, C, b) of ring row r, float64."""
@@ -692,6 +753,16 @@ class MpmSystem:
                 g_shape[t + 1] += (w * gs).sum(0)
         grads = [f.grad.to_numpy().astype(np.float64) for f in params]
         return g_shape[:, : self.n_shapes], grads, adj[1]
+
+
+def grid_tape_cells(bodies: list[MpmBodySpec], grid: MpmGrid) -> int:
+    """Cells a grid-tape row holds: eight times the box the bodies' P2G covers at the start
+    (room for the box to double along each axis), at most the whole grid. A transfer
+    whose box outgrows it is recomputed in the backward instead."""
+    x = np.concatenate([b.positions for b in bodies])
+    base = np.floor((x - np.asarray(grid.origin)) / grid.dx - 0.5).astype(int)
+    box = np.prod(base.max(0) - base.min(0) + 3)
+    return int(min(8 * box, grid.resolution**3))
 
 
 class _MpmRollout(torch.autograd.Function):

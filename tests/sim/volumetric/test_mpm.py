@@ -195,3 +195,48 @@ def test_a_tape_gives_the_checkpointed_gradients_without_recomputing():
     np.testing.assert_allclose(taped[1], fallback[1], rtol=1e-10)
     too_long = MpmSystem([MpmBodySpec("water", pts, vol, mat)], grid, [plate], dt=1e-4, substeps=4, tape_steps=10**6)
     assert too_long.tape_steps == 0 and too_long.slots == 5  # a tape only where it fits the ring budget
+
+
+def test_the_grid_tape_gives_the_gradients_of_a_recomputed_grid(monkeypatch):
+    """A reverse substep puts back the grid its forward's P2G made instead of scattering
+    again, where that grid's box fitted the tape; the gradients are those of scattering
+    every grid again (the same serial sums: bit for bit but for the plate's, which threads
+    add up in any order). Here the tape has room for the box at the start only, which the
+    spreading water outgrows."""
+    import sim.mpm.solver as solver
+
+    grid = MpmGrid((0, 0, 0), 0.04, 16)
+    pts, vol = sample_box((0.02, 0.02, 0.015), (0.005, 0.005, 0.005), grid.dx / 2)
+    mat = MpmMaterial("fluid", bulk_modulus=2e4, viscosity=0.1)
+    plate = ShapeSpec("box", (0.008, 0.008, 0.002))
+    T, S = 3, 4
+    path = torch.zeros(T + 1, 1, 3, dtype=torch.float64)
+    path[:, 0, :2] = 0.021
+    path[:, 0, 2] = 0.0225 - torch.linspace(0, 3e-3, T + 1, dtype=torch.float64)
+    weights = torch.randn(len(pts), 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    bodies = [MpmBodySpec("water", pts, vol, mat)]
+    room = solver.grid_tape_cells(bodies, grid) // 8
+    monkeypatch.setattr(solver, "grid_tape_cells", lambda bodies, grid: room)
+    sim = MpmSystem(bodies, grid, [plate], dt=2e-4, substeps=S, tape_steps=T)
+    monkeypatch.undo()
+    burst = 6.0 * (pts - pts.mean(0)) / 0.005  # m/s, outward: the box grows a cell every few substeps
+    scattered, p2g = [], sim.p2g
+    sim.p2g = lambda r: (scattered.append(r), p2g(r))
+
+    def gradients(taped: bool):
+        p = path.clone().requires_grad_(True)
+        visc = torch.tensor([0.1], dtype=torch.float64, requires_grad=True)
+        x, v = sim.rollout(T, MpmTrajectory(p), viscosity=visc, velocity=torch.from_numpy(burst))
+        if not taped:  # as if no box had fitted
+            box = sim.grid_box.to_numpy()
+            box[:, 6] = 0
+            sim.grid_box.from_numpy(box)
+        scattered.clear()
+        ((x * weights).sum() + (v * v).sum()).backward()
+        return p.grad.numpy(), visc.grad.numpy(), len(scattered)
+
+    taped, recomputed = gradients(True), gradients(False)
+    assert recomputed[2] == T * S and 0 < taped[2] < T * S
+    assert np.abs(taped[0]).max() > 0 and taped[1][0] != 0
+    np.testing.assert_allclose(taped[0], recomputed[0], rtol=1e-13, atol=1e-13 * np.abs(recomputed[0]).max())
+    np.testing.assert_array_equal(taped[1], recomputed[1])
