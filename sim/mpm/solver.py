@@ -344,6 +344,11 @@ class MpmSystem:
                 self.grid_mv[i, j, k] = ti.Vector.zero(float, 3)
                 self.grid_m[i, j, k] = 0.0
 
+    @ti.func
+    def _box_cell(self, i, j, k):
+        """Cell (i, j, k)'s index in the box [lo, hi), row by row."""
+        return ((i - self.lo[0]) * (self.hi[1] - self.lo[1]) + j - self.lo[1]) * (self.hi[2] - self.lo[2]) + k - self.lo[2]
+
     @ti.kernel
     def tape_grid(self, r: ti.i32):
         """Keep the grid P2G left (row r's) in tape row r, if its box fits."""
@@ -354,7 +359,7 @@ class MpmSystem:
         self.grid_box[r, 6] = ti.cast(cells <= self.grid_cells, ti.i32)
         for i, j, k in ti.ndrange((self.lo[0], self.hi[0]), (self.lo[1], self.hi[1]), (self.lo[2], self.hi[2])):
             if self.grid_box[r, 6]:
-                c = ((i - self.lo[0]) * (self.hi[1] - self.lo[1]) + j - self.lo[1]) * (self.hi[2] - self.lo[2]) + k - self.lo[2]
+                c = self._box_cell(i, j, k)
                 mv = self.grid_mv[i, j, k]
                 self.grid_tape[r, c] = ti.Vector([mv[0], mv[1], mv[2], self.grid_m[i, j, k]])
 
@@ -365,7 +370,7 @@ class MpmSystem:
             self.lo[d] = self.grid_box[r, d]
             self.hi[d] = self.grid_box[r, 3 + d]
         for i, j, k in ti.ndrange((self.lo[0], self.hi[0]), (self.lo[1], self.hi[1]), (self.lo[2], self.hi[2])):
-            c = ((i - self.lo[0]) * (self.hi[1] - self.lo[1]) + j - self.lo[1]) * (self.hi[2] - self.lo[2]) + k - self.lo[2]
+            c = self._box_cell(i, j, k)
             q = self.grid_tape[r, c]
             self.grid_mv[i, j, k] = ti.Vector([q[0], q[1], q[2]])
             self.grid_m[i, j, k] = q[3]
