@@ -34,7 +34,7 @@ from sim.errors import SimulationError
 from sim.fem.solver import FemSystem, Trajectory, _set_row, stable_dt
 from sim.fem.spec import ContactParams, ShapeSpec, quat_to_matrix
 from sim.mpm.chunks import reverse_substeps
-from sim.mpm.solver import MpmSystem, MpmTrajectory, grid_tape_cells
+from sim.mpm.solver import MpmSystem, MpmTrajectory, ring_row_bytes
 from sim.mpm.spec import MpmGrid
 from sim.pad_shell import shell_points
 from sim.rigid.system import STATE_KEYS as _RIGID_KEYS, RigidSystem
@@ -118,14 +118,14 @@ class VolumetricSystem:
     @staticmethod
     def _row_bytes(spec, runtime) -> int:
         """About the bytes of one ring row with adjoints: FEM nodes (x, v and two forces),
-        MPM particles (36 reals, 27 adjoints) and their grid tape (4 reals a cell), contact points
+        MPM particles and their grid tape (sim.mpm.solver.ring_row_bytes), contact points
         (position, velocity, force) and their candidate pairs (8 per point, two ints each)."""
         nodes = sum(len(b.mesh.nodes) for b in spec.fem_bodies)
         particles = sum(len(b.positions) for b in spec.mpm_bodies)
-        cells = grid_tape_cells(spec.mpm_bodies, spec.mpm_bodies[0].grid) if spec.mpm_bodies else 0
         points = sum(len(b.mesh.surface_nodes) for b in spec.fem_bodies) + particles + sum(len(s.vertices) for s in spec.shells)
         real = np.dtype(runtime.np_real).itemsize
-        return real * (2 * (12 * nodes + 9 * points) + 63 * particles + 4 * cells) + 64 * points
+        mpm = ring_row_bytes(spec.mpm_bodies, spec.mpm_bodies[0].grid, real) if spec.mpm_bodies else 0
+        return 2 * real * (12 * nodes + 9 * points) + mpm + 64 * points
 
     def _build_contact(self, max_pairs) -> None:
         fem, mpm, real = self.fem, self.mpm, self.runtime.real

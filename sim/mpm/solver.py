@@ -93,11 +93,8 @@ class MpmSystem:
         self.checkpoint_every = checkpoint_every
         if substep_chunk is not None and not 1 <= substep_chunk <= substeps:
             raise ValueError(f"substep_chunk must be between 1 and substeps ({substeps}), got {substep_chunk}")
-        # x, v, C, b, tau, fext (36 reals) and their adjoints but tau's (27), per particle and
-        # row; the grid tape's momenta and masses
         self.grid_cells = grid_tape_cells(bodies, grid) if requires_grad else 0
-        itemsize = np.dtype(self.runtime.np_real).itemsize
-        row_bytes = (sum(len(b.positions) for b in bodies) * 63 + 4 * self.grid_cells) * itemsize
+        row_bytes = ring_row_bytes(bodies, grid, np.dtype(self.runtime.np_real).itemsize)
         self.tape_steps = tape_steps if requires_grad and (tape_steps * substeps + 1) * row_bytes <= RING_BUDGET_BYTES else 0
         if not requires_grad:
             self.chunk = 1
@@ -758,6 +755,12 @@ class MpmSystem:
                 g_shape[t + 1] += (w * gs).sum(0)
         grads = [f.grad.to_numpy().astype(np.float64) for f in params]
         return g_shape[:, : self.n_shapes], grads, adj[1]
+
+
+def ring_row_bytes(bodies: list[MpmBodySpec], grid: MpmGrid, itemsize: int) -> int:
+    """Bytes of one ring row with gradients: each particle's x, v, C, b, tau and fext (36
+    reals) and their adjoints but tau's (27), and the row's grid tape (4 reals a cell)."""
+    return (sum(len(b.positions) for b in bodies) * 63 + 4 * grid_tape_cells(bodies, grid)) * itemsize
 
 
 def grid_tape_cells(bodies: list[MpmBodySpec], grid: MpmGrid) -> int:
