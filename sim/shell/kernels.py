@@ -94,7 +94,7 @@ def _pair_weights(p, a, b, c):
 
 
 @ti.func
-def _edge_weights(a0, a1, b0, b1):
+def edge_weights(a0, a1, b0, b1):
     """(s, t): the closest points of segments a0-a1 and b0-b1 are a0 + s (a1 - a0) and
     b0 + t (b1 - b0), both clamped onto their segments."""
     da, db, r = a1 - a0, b1 - b0, a0 - b0
@@ -131,7 +131,7 @@ def _pair_frame(p, x: T, xn: T, spair: T, skind: T):
         c = ti.Vector([1.0, -w[0], -w[1], -w[2]])
         face = (xn[q[2]] - xn[q[1]]).cross(xn[q[3]] - xn[q[1]])
     else:
-        s, t = _edge_weights(xn[q[0]], xn[q[1]], xn[q[2]], xn[q[3]])
+        s, t = edge_weights(xn[q[0]], xn[q[1]], xn[q[2]], xn[q[3]])
         c = ti.Vector([1.0 - s, s, t - 1.0, -t])
         face = (xn[q[1]] - xn[q[0]]).cross(xn[q[3]] - xn[q[2]])
     gap = c[0] * x[q[0]] + c[1] * x[q[1]] + c[2] * x[q[2]] + c[3] * x[q[3]]

@@ -7,132 +7,227 @@ function of its start state alone: the Newton iterations see a fixed, smooth ene
 the backward pass finds the same pairs again (the force kernels place each pair's contact
 point themselves, differentiably, see sim.shell.kernels._pair_frame).
 
-Broad phase: a uniform spatial hash, vectorised in numpy. Triangles (edges) are hashed by
-the cell of their centre (midpoint), and every vertex (edge midpoint) looks up its cell and
-the 26 around it (two sorted key lists joined): the work grows with vertices + triangles
-(edges), never with their product. A vertex never pairs with a triangle it belongs to or
+Broad phase: a uniform spatial hash in Taichi kernels, on the device that holds the
+positions. Triangles (edges) are binned by the cell of their centre (midpoint) into a
+counting-sorted table; every vertex (edge midpoint) visits its cell and the 26 around it,
+so the work grows with vertices + triangles (edges), never with their product. A bucket
+may hold other cells' items (the table is hashed): only those binned in the visited cell
+count, so each pair is met once. A vertex never pairs with a triangle it belongs to or
 touches through an edge of the mesh, nor an edge with one it shares a vertex with (those
-are held apart by the membrane, not by contact).
+are held apart by the membrane, not by contact). Kernel threads append pairs in any order;
+the pairs are then sorted, so the search is deterministic.
 """
 
-from __future__ import annotations
-
 import numpy as np
+import taichi as ti
 
-_PRIMES = np.array([73856093, 19349663, 83492791], np.int64)
+from sim.shell.kernels import edge_weights
+
+A = ti.types.ndarray()
+T = ti.template()
 INSIDE = 1e-3  # an edge pair's closest points must be this far (of the edges' lengths) from their ends
 
 
-def _keys(cells: np.ndarray) -> np.ndarray:
-    return (cells.astype(np.int64) * _PRIMES).sum(axis=-1)
+@ti.func
+def _bucket(cell, table):
+    return ((cell[0] * 73856093) ^ (cell[1] * 19349663) ^ (cell[2] * 83492791)) & (table - 1)
+
+
+@ti.func
+def _centre(x: T, items: T, i):
+    c = x[items[i, 0]]
+    for k in range(1, items.shape[1]):
+        c += x[items[i, k]]
+    return c / items.shape[1]
+
+
+@ti.func
+def _box(x: T, items: T, i):
+    lo = x[items[i, 0]]
+    hi = lo
+    for k in range(1, items.shape[1]):
+        lo = ti.min(lo, x[items[i, k]])
+        hi = ti.max(hi, x[items[i, k]])
+    return lo, hi
+
+
+@ti.func
+def _gap2(lo_a, hi_a, lo_b, hi_b):
+    """Squared distance between two axis-aligned boxes."""
+    gap = ti.max(lo_b - hi_a, 0.0) + ti.max(lo_a - hi_b, 0.0)
+    return gap.norm_sqr()
+
+
+@ti.func
+def _append(out: T, count: T, a, b):
+    k = ti.atomic_add(count[0], 1)
+    if k < out.shape[0]:
+        out[k, 0] = a
+        out[k, 1] = b
+
+
+@ti.kernel
+def _extent(x: A, items: A) -> ti.f64:
+    """The largest distance from an item's centre to its corners."""
+    worst = 0.0
+    for i in range(items.shape[0]):
+        c = _centre(x, items, i)
+        for k in range(items.shape[1]):
+            ti.atomic_max(worst, (x[items[i, k]] - c).norm())
+    return worst
+
+
+@ti.kernel
+def _bin(x: A, items: A, size: ti.f64, cell: A, slot: A, count: A, start: A, order: A):
+    """Counting sort of the items by the bucket of their centre's cell: bucket b's items are
+    order[start[b]:start[b + 1]]."""
+    table = count.shape[0]
+    for b in range(table):
+        count[b] = 0
+    for i in range(items.shape[0]):
+        c = ti.floor(_centre(x, items, i) / size, ti.i32)
+        cell[i] = c
+        slot[i] = ti.atomic_add(count[_bucket(c, table)], 1)
+    start[0] = 0
+    ti.loop_config(serialize=True)
+    for b in range(table):
+        start[b + 1] = start[b] + count[b]
+    for i in range(items.shape[0]):
+        order[start[_bucket(cell[i], table)] + slot[i]] = i
+
+
+@ti.kernel
+def _vertex_triangle(x: A, nq: ti.i32, tris: A, size: ti.f64, cell: A, start: A, order: A, near_start: A, near: A,
+                     distance: ti.f64, out: A, count: A) -> ti.i32:
+    count[0] = 0
+    table = start.shape[0] - 1
+    for v in range(nq):
+        p = x[v]
+        home = ti.floor(p / size, ti.i32)
+        for nb in range(27):  # a runtime loop: unrolled, such kernels take minutes to compile
+            c = home + ti.Vector([nb // 9 - 1, nb // 3 % 3 - 1, nb % 3 - 1])
+            b = _bucket(c, table)
+            for j in range(start[b], start[b + 1]):
+                t = order[j]
+                if (cell[t] == c).all():
+                    lo, hi = _box(x, tris, t)
+                    if _gap2(p, p, lo, hi) < distance * distance:
+                        touches = False  # v is a corner of t or joined to one by a mesh edge
+                        for m in range(near_start[v], near_start[v + 1]):
+                            for k in ti.static(range(3)):
+                                if near[m] == tris[t, k]:
+                                    touches = True
+                        if not touches:
+                            _append(out, count, v, t)
+    return count[0]
+
+
+@ti.kernel
+def _edge_edge(x: A, edges: A, size: ti.f64, cell: A, start: A, order: A, distance: ti.f64, out: A,
+               count: A) -> ti.i32:
+    count[0] = 0
+    table = start.shape[0] - 1
+    for a in range(edges.shape[0]):
+        a0, a1 = x[edges[a, 0]], x[edges[a, 1]]
+        lo_a, hi_a = ti.min(a0, a1), ti.max(a0, a1)
+        home = cell[a]
+        # the cell and the 13 neighbours lexicographically after it: of two edges in
+        # neighbouring cells, only one finds the other; in one cell, the lower index
+        for nb in range(13, 27):
+            c = home + ti.Vector([nb // 9 - 1, nb // 3 % 3 - 1, nb % 3 - 1])
+            b = _bucket(c, table)
+            for j in range(start[b], start[b + 1]):
+                e = order[j]
+                if (cell[e] == c).all() and (nb > 13 or a < e):
+                    b0, b1 = x[edges[e, 0]], x[edges[e, 1]]
+                    shared = False
+                    for i, k in ti.static(ti.ndrange(2, 2)):
+                        if edges[a, i] == edges[e, k]:
+                            shared = True
+                    if not shared and _gap2(lo_a, hi_a, ti.min(b0, b1), ti.max(b0, b1)) < distance * distance:
+                        s, t = edge_weights(a0, a1, b0, b1)
+                        if s > INSIDE and s < 1.0 - INSIDE and t > INSIDE and t < 1.0 - INSIDE:
+                            _append(out, count, ti.min(a, e), ti.max(a, e))
+    return count[0]
+
+
+class _Hash:
+    """Items (triangles or edges: (n, corners) vertex ids) binned by their centre's cell."""
+
+    def __init__(self, items: np.ndarray) -> None:
+        self.n = len(items)
+        self.items = ti.ndarray(ti.i32, (max(self.n, 1), items.shape[1]))
+        if self.n:
+            self.items.from_numpy(items.astype(np.int32))
+        table = 1 << max(int(np.ceil(np.log2(max(2 * self.n, 64)))), 6)
+        self.count, self.start = ti.ndarray(ti.i32, table), ti.ndarray(ti.i32, table + 1)
+        self.cell = ti.ndarray(ti.types.vector(3, ti.i32), max(self.n, 1))
+        self.slot, self.order = ti.ndarray(ti.i32, max(self.n, 1)), ti.ndarray(ti.i32, max(self.n, 1))
+
+    def build(self, x, distance: float, queries_are_items: bool) -> float:
+        """Bin the items at positions x in cells wide enough that every query point within
+        ``distance`` of an item lies in the item's cell or a neighbouring one (the items'
+        own centres as queries: of the items they stand for). Returns the cell size."""
+        size = distance + (2 if queries_are_items else 1) * _extent(x, self.items)
+        _bin(x, self.items, size, self.cell, self.slot, self.count, self.start, self.order)
+        return size
+
+
+class _Pairs:
+    """A growing output buffer of (a, b) pairs that kernels append to."""
+
+    def __init__(self) -> None:
+        self.count = ti.ndarray(ti.i32, 1)
+        self.out = ti.ndarray(ti.i32, (256, 2))
+
+    def collect(self, search) -> np.ndarray:
+        """Run ``search(out, count) -> n`` until the buffer holds every pair; the pairs sorted."""
+        n = search(self.out, self.count)
+        if n > self.out.shape[0]:
+            self.out = ti.ndarray(ti.i32, (2 * n, 2))
+            n = search(self.out, self.count)
+        pairs = self.out.to_numpy()[:n].astype(np.int64)
+        return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
 
 class ProximitySearch:
     """Vertex-triangle and edge-edge pairs of a fixed mesh (all shells stacked) within a
-    search distance."""
+    search distance, at positions given as a Taichi ndarray of 3-vectors (at least nv rows)."""
 
     def __init__(self, nv: int, tris: np.ndarray) -> None:
         self.nv = nv
         self.tris = np.asarray(tris, np.int64)
-        # vertices joined by a mesh edge (and each vertex to itself): never contact pairs
         e = np.concatenate([self.tris[:, [0, 1]], self.tris[:, [1, 2]], self.tris[:, [2, 0]]])
-        e = np.concatenate([e, e[:, ::-1], np.stack([np.arange(nv)] * 2, axis=1)])
-        self._near = np.unique(e[:, 0] * nv + e[:, 1])
-        self.edges = np.unique(np.sort(e[: 3 * len(self.tris)], axis=1), axis=0)  # each mesh edge once
+        self.edges = np.unique(np.sort(e, axis=1), axis=0)  # each mesh edge once
+        # per vertex: itself and the vertices a mesh edge joins it to (never contact pairs)
+        joined = np.unique(np.concatenate([e, e[:, ::-1], np.stack([np.arange(nv)] * 2, axis=1)]), axis=0)
+        self._near_start = ti.ndarray(ti.i32, nv + 1)
+        self._near_start.from_numpy(np.searchsorted(joined[:, 0], np.arange(nv + 1)).astype(np.int32))
+        self._near = ti.ndarray(ti.i32, len(joined))
+        self._near.from_numpy(joined[:, 1].astype(np.int32))
+        self._tri_hash, self._edge_hash = _Hash(self.tris), _Hash(self.edges)
+        self._vt, self._ee = _Pairs(), _Pairs()
 
-    def _touches(self, v: np.ndarray, t: np.ndarray) -> np.ndarray:
-        near = np.zeros(len(v), bool)
-        for k in range(3):
-            key = v * self.nv + self.tris[t, k]
-            idx = np.minimum(np.searchsorted(self._near, key), len(self._near) - 1)
-            near |= self._near[idx] == key
-        return near
-
-    def pairs(self, x: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
+    def pairs(self, x, distance: float) -> tuple[np.ndarray, np.ndarray]:
         """(vertex (n,), triangle (n,)) of the pairs whose distance at positions x may be below
-        ``distance`` (it is below it to the triangle's bounding box)."""
-        if not len(self.tris) or distance <= 0:
+        ``distance`` (it is below it to the triangle's bounding box), sorted."""
+        h = self._tri_hash
+        if not h.n or distance <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        tx = x[self.tris]  # (T, 3 corners, 3)
-        v, t = _neighbours(x, tx, distance)
-        # within the distance of the triangle's box (a bound on the distance to the triangle,
-        # which the force kernels measure themselves), once (two cells may share a key), and
-        # not a mesh neighbour
-        keep = _box_gap2(np.concatenate([x, x], axis=1)[v], _boxes(tx)[t]) < distance * distance
-        pair = np.unique(v[keep] * len(tx) + t[keep])
-        v, t = pair // len(tx), pair % len(tx)
-        keep = ~self._touches(v, t)
-        return v[keep], t[keep]
+        size = h.build(x, distance, queries_are_items=False)
+        found = self._vt.collect(lambda out, count: _vertex_triangle(
+            x, self.nv, h.items, size, h.cell, h.start, h.order, self._near_start, self._near, distance, out, count))
+        return found[:, 0], found[:, 1]
 
-    def edge_pairs(self, x: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
+    def edge_pairs(self, x, distance: float) -> tuple[np.ndarray, np.ndarray]:
         """(edge a (n, 2), edge b (n, 2)) vertex ids of the edge pairs, each once, whose distance
         at positions x may be below ``distance`` (it is below it between their boxes), that
         share no vertex, and whose closest points lie inside both edges: where one of them
         is an end, it is a vertex near an edge, which the vertex-triangle pairs hold."""
-        if not len(self.edges) or distance <= 0:
+        h = self._edge_hash
+        if not h.n or distance <= 0:
             return np.zeros((0, 2), np.int64), np.zeros((0, 2), np.int64)
-        ex = x[self.edges]  # (E, 2 ends, 3)
-        a, b = _neighbours(ex.mean(axis=1), ex, distance, query_reach=0.5 * np.linalg.norm(ex[:, 1] - ex[:, 0], axis=1).max(),
-                           half=True)
-        boxes = _boxes(ex)
-        keep = (a != b) & (_box_gap2(boxes[a], boxes[b]) < distance * distance)
-        a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
-        pair = np.unique(a * len(ex) + b)
-        ea, eb = self.edges[pair // len(ex)], self.edges[pair % len(ex)]
-        shared = (ea[:, :1] == eb).any(axis=1) | (ea[:, 1:] == eb).any(axis=1)
-        ea, eb = ea[~shared], eb[~shared]
-        s, t = _edge_weights(x[ea[:, 0]], x[ea[:, 1]], x[eb[:, 0]], x[eb[:, 1]])
-        inside = (s > INSIDE) & (s < 1 - INSIDE) & (t > INSIDE) & (t < 1 - INSIDE)
-        return ea[inside], eb[inside]
-
-
-def _edge_weights(a0, a1, b0, b1) -> tuple[np.ndarray, np.ndarray]:
-    """(s, t) of the closest points a0 + s (a1 - a0) and b0 + t (b1 - b0) of segments, row
-    by row, clamped onto the segments (as sim.shell.kernels._edge_weights)."""
-    da, db, r = a1 - a0, b1 - b0, a0 - b0
-    aa, bb, ab = (np.einsum("nd,nd->n", u, w) for u, w in ((da, da), (db, db), (da, db)))
-    ar, br = np.einsum("nd,nd->n", da, r), np.einsum("nd,nd->n", db, r)
-    det = aa * bb - ab * ab
-    free = det > 1e-12 * aa * bb
-    s = np.where(free, np.clip((ab * br - ar * bb) / np.where(free, det, 1.0), 0.0, 1.0), 0.0)
-    t = (ab * s + br) / (bb + 1e-300)
-    below, above = t < 0, t > 1
-    s = np.where(below, np.clip(-ar / (aa + 1e-300), 0, 1), np.where(above, np.clip((ab - ar) / (aa + 1e-300), 0, 1), s))
-    return s, np.clip(t, 0.0, 1.0)
-
-
-def _boxes(corners: np.ndarray) -> np.ndarray:
-    """(n, 6) axis-aligned boxes, low corner then high, of (n, corners, 3) shapes."""
-    return np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
-
-
-def _box_gap2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Squared distance between (n, 6) boxes, row by row (one gather per side of the
-    candidate pairs: the broad phase's cost is these gathers)."""
-    gap = np.maximum(b[:, :3] - a[:, 3:], 0.0) + np.maximum(a[:, :3] - b[:, 3:], 0.0)
-    return (gap * gap).sum(axis=1)
-
-
-def _neighbours(query: np.ndarray, items: np.ndarray, distance: float, query_reach: float = 0.0, half: bool = False):
-    """(query ids, item ids) of the points ``query`` (Q, 3) and the items (I, corners, 3)
-    hashed into the same or neighbouring cells, a superset of the pairs within ``distance``
-    when each query point stands for a shape reaching ``query_reach`` around it. ``half``:
-    the queries are the items' own centres and pairs are unordered, so each looks up its
-    cell and only the 13 neighbours on one side (of two neighbouring cells, the pair is
-    found from the one whose offset to the other is in that half)."""
-    centre = items.mean(axis=1)
-    # cells as wide as the search distance plus the largest reaches from the points hashed:
-    # a query near an item is in the cell of its centre or in one of the 26 around it
-    cell = distance + query_reach + float(np.linalg.norm(items - centre[:, None], axis=2).max())
-    item_keys = _keys(np.floor(centre / cell).astype(np.int64))
-    order = np.argsort(item_keys, kind="stable")
-    item_keys = item_keys[order]
-    around = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
-    if half:  # the offsets lexicographically at or after (0, 0, 0)
-        around = around[13:]
-    keys = _keys(np.floor(query / cell).astype(np.int64)[:, None, :] + around[None]).reshape(-1)
-    first = np.searchsorted(item_keys, keys, side="left")
-    n = np.searchsorted(item_keys, keys, side="right") - first
-    q = np.repeat(np.repeat(np.arange(len(query)), len(around)), n)
-    i = order[np.repeat(first, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
-    return q, i
+        size = h.build(x, distance, queries_are_items=True)
+        found = self._ee.collect(lambda out, count: _edge_edge(x, h.items, size, h.cell, h.start, h.order, distance,
+                                                               out, count))
+        return self.edges[found[:, 0]], self.edges[found[:, 1]]

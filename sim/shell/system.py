@@ -193,8 +193,8 @@ class ShellSystem:
         override = self.spec.contact.self_contact_radius
         reach = 2.0 * (override if override > 0 else 2.0 * self.pair_radius.max())
         reach += 2.0 * float(np.sqrt(np.max(np.sum(moved**2, axis=1))))
-        v, t = self.proximity.pairs(x, reach)
-        ea, eb = self.proximity.edge_pairs(x, reach)
+        v, t = self.proximity.pairs(self.xn, reach)
+        ea, eb = self.proximity.edge_pairs(self.xn, reach)
         quads = np.concatenate([np.column_stack([v, self.tris_np[t]]), np.column_stack([ea, eb])]).astype(np.int64)
         kind = np.concatenate([np.zeros(len(v), np.int32), np.ones(len(ea), np.int32)])
         # q0 and q2 lie on the two sides (a vertex and its triangle, or the two edges)

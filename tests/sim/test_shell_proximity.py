@@ -1,9 +1,23 @@
 """The shell contact broad phase (sim.shell.proximity)."""
 
 import numpy as np
+import pytest
+import taichi as ti
 
 from sim import geometry
+from sim.runtime import ensure_runtime
 from sim.shell.proximity import ProximitySearch
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _runtime():
+    ensure_runtime()
+
+
+def _on_device(v: np.ndarray):
+    x = ti.ndarray(ti.types.vector(3, ti.f64), len(v))
+    x.from_numpy(v)
+    return x
 
 
 def _crumpled_sheet(n: int = 12):
@@ -19,7 +33,7 @@ def _crumpled_sheet(n: int = 12):
 
 def test_pairs_exclude_mesh_neighbours_and_far_triangles():
     v, t = _crumpled_sheet()
-    pv, pt = ProximitySearch(len(v), t).pairs(v, 0.0025)
+    pv, pt = ProximitySearch(len(v), t).pairs(_on_device(v), 0.0025)
     assert not np.any(t[pt] == pv[:, None])  # never a triangle the vertex belongs to
     lo, hi = v[t[pt]].min(axis=1), v[t[pt]].max(axis=1)
     gap = np.maximum(lo - v[pv], 0) + np.maximum(v[pv] - hi, 0)
@@ -28,7 +42,7 @@ def test_pairs_exclude_mesh_neighbours_and_far_triangles():
 
 def test_pairs_are_every_pair_a_brute_force_search_finds():
     v, t = _crumpled_sheet()
-    pv, pt = ProximitySearch(len(v), t).pairs(v, 0.0025)
+    pv, pt = ProximitySearch(len(v), t).pairs(_on_device(v), 0.0025)
     lo, hi = v[t].min(axis=1), v[t].max(axis=1)  # (T, 3)
     gap = np.maximum(lo[None] - v[:, None], 0) + np.maximum(v[:, None] - hi[None], 0)  # (V, T, 3)
     near = np.sum(gap * gap, axis=2) < 0.0025**2
@@ -46,7 +60,7 @@ def test_edge_pairs_are_every_crossing_pair_a_brute_force_search_finds():
     the lines' own closest points are (solved here as a 2 x 2 system per pair)."""
     v, t = _crumpled_sheet()
     search = ProximitySearch(len(v), t)
-    ea, eb = search.edge_pairs(v, 0.0025)
+    ea, eb = search.edge_pairs(_on_device(v), 0.0025)
     e = search.edges
     lo, hi = v[e].min(axis=1), v[e].max(axis=1)
     gap = np.maximum(lo[:, None] - hi[None], 0) + np.maximum(lo[None] - hi[:, None], 0)
