@@ -15,6 +15,15 @@ import taichi as ti
 from sim.sdf import collider_size
 from sim.spec import COLLIDER_SHAPES, WorldSpec
 
+A = ti.types.ndarray()
+
+
+@ti.kernel
+def _zero(pos0: A, quat0: A, pos1: A, quat1: A, friction: A, stiffness: A):
+    for i in range(pos0.shape[0]):
+        pos0[i], quat0[i], pos1[i], quat1[i] = ti.zero(pos0[i]), ti.zero(quat0[i]), ti.zero(pos1[i]), ti.zero(quat1[i])
+        friction[i], stiffness[i] = 0.0, 0.0
+
 
 class Colliders:
     def __init__(self, spec: WorldSpec, real, untouched: tuple[str, ...] = ()) -> None:
@@ -54,8 +63,8 @@ class Colliders:
             self.quat1.from_numpy(np.ascontiguousarray(end[:, 3:]))
 
     def clear_grads(self) -> None:
-        for f in (self.pos0, self.quat0, self.pos1, self.quat1, self.friction, self.stiffness):
-            f.grad.fill(0)
+        # one compiled kernel: ndarray.fill compiles a new one on every call
+        _zero(self.pos0.grad, self.quat0.grad, self.pos1.grad, self.quat1.grad, self.friction.grad, self.stiffness.grad)
 
     def pose_grads(self) -> tuple[np.ndarray, np.ndarray]:
         """Gradients for the (start, end) poses, each (colliders, 7)."""
