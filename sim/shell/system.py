@@ -111,6 +111,7 @@ class ShellSystem:
         self.gravity = ti.ndarray(ti.types.vector(3, real), 1)
         # solver work vectors
         self.r, self.b, self.sol, self.xs = (vec(nv) for _ in range(4))
+        self.motion = vec(nv)  # per vertex, for the contact search
         self.pattern = SparsePattern(nv, tris, hinge, real)
         self.factor: Factorization | None = None
         self.factorizations = 0  # so far, for the solver counts
@@ -181,20 +182,21 @@ class ShellSystem:
 
     def find_pairs(self) -> int:
         """The step's contact candidates (shell-shell, and shells with obstacles), from its
-        start positions: pairs within the contact distance plus the motion of the last step
-        (twice over) and the contact distance again, so the ones the step can close are all
-        there. Obstacles never pair among themselves."""
+        start positions: pairs within the contact distance plus twice their vertices' motion
+        relative to each other over the last step, and the contact distance again, so the
+        ones the step can close are all there. Obstacles never pair among themselves."""
         self.npairs = 0
         if self.proximity is None:
             return 0
         x = self.xn.to_numpy()[: self.nx]
         # motion: the shells' over the last step, the obstacles' over this one
         moved = np.concatenate([x[: self.nv] - self.xm.to_numpy()[: self.nv], self.pin.to_numpy()[self.nv: self.nx] - x[self.nv:]])
+        self.motion.from_numpy(moved)
         override = self.spec.contact.self_contact_radius
         reach = 2.0 * (override if override > 0 else 2.0 * self.pair_radius.max())
-        reach += 2.0 * float(np.sqrt(np.max(np.sum(moved**2, axis=1))))
-        v, t = self.proximity.pairs(self.xn, reach)
-        ea, eb = self.proximity.edge_pairs(self.xn, reach)
+        largest = float(np.sqrt(np.max(np.sum(moved**2, axis=1))))
+        v, t = self.proximity.pairs(self.xn, self.motion, reach, 2.0, largest)
+        ea, eb = self.proximity.edge_pairs(self.xn, self.motion, reach, 2.0, largest)
         quads = np.concatenate([np.column_stack([v, self.tris_np[t]]), np.column_stack([ea, eb])]).astype(np.int64)
         kind = np.concatenate([np.zeros(len(v), np.int32), np.ones(len(ea), np.int32)])
         # q0 and q2 lie on the two sides (a vertex and its triangle, or the two edges)

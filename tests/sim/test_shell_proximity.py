@@ -33,24 +33,46 @@ def _crumpled_sheet(n: int = 12):
 
 def test_pairs_exclude_mesh_neighbours_and_far_triangles():
     v, t = _crumpled_sheet()
-    pv, pt = ProximitySearch(len(v), t).pairs(_on_device(v), 0.0025)
+    pv, pt = ProximitySearch(len(v), t).pairs(_on_device(v), _on_device(np.zeros_like(v)), 0.0025, 2.0, 0.0)
     assert not np.any(t[pt] == pv[:, None])  # never a triangle the vertex belongs to
     lo, hi = v[t[pt]].min(axis=1), v[t[pt]].max(axis=1)
     gap = np.maximum(lo - v[pv], 0) + np.maximum(v[pv] - hi, 0)
     assert np.all(np.linalg.norm(gap, axis=1) < 0.0025)
 
 
-def test_pairs_are_every_pair_a_brute_force_search_finds():
-    v, t = _crumpled_sheet()
-    pv, pt = ProximitySearch(len(v), t).pairs(_on_device(v), 0.0025)
+def _brute_force_pairs(v, t, reach):
+    """Vertex-triangle pairs, not mesh neighbours, with a box gap below reach (V, T)."""
     lo, hi = v[t].min(axis=1), v[t].max(axis=1)  # (T, 3)
     gap = np.maximum(lo[None] - v[:, None], 0) + np.maximum(v[:, None] - hi[None], 0)  # (V, T, 3)
-    near = np.sum(gap * gap, axis=2) < 0.0025**2
+    near = np.sum(gap * gap, axis=2) < reach**2
     edges = {tuple(sorted(e)) for tri in t for e in ((tri[0], tri[1]), (tri[1], tri[2]), (tri[2], tri[0]))}
-    expected = {(i, j) for i, j in zip(*np.nonzero(near))
-                if i not in t[j] and not any(tuple(sorted((i, c))) in edges for c in t[j])}
+    return {(i, j) for i, j in zip(*np.nonzero(near))
+            if i not in t[j] and not any(tuple(sorted((i, c))) in edges for c in t[j])}
+
+
+def test_pairs_are_every_pair_a_brute_force_search_finds():
+    v, t = _crumpled_sheet()
+    pv, pt = ProximitySearch(len(v), t).pairs(_on_device(v), _on_device(np.zeros_like(v)), 0.0025, 2.0, 0.0)
+    expected = _brute_force_pairs(v, t, np.full((len(v), len(t)), 0.0025))
     assert len(expected) > 10
     assert set(zip(pv.tolist(), pt.tolist())) == expected
+
+
+def test_pairs_reach_further_only_by_motion_relative_to_each_other():
+    """Moved as a whole, the sheet keeps the pairs it has at rest; moving apart, the pairs
+    reach the distance plus twice the largest motion of the vertex relative to a corner."""
+    v, t = _crumpled_sheet()
+    search = ProximitySearch(len(v), t)
+    found = lambda m: set(zip(*(a.tolist() for a in search.pairs(  # noqa: E731
+        _on_device(v), _on_device(m), 0.001, 2.0, float(np.linalg.norm(m, axis=1).max())))))
+    at_rest = found(np.zeros_like(v))
+    assert found(np.tile([0.003, -0.001, 0.002], (len(v), 1))) == at_rest
+    motion = 0.0004 * np.random.default_rng(1).standard_normal(v.shape)
+    relative = np.linalg.norm(motion[:, None, None] - motion[t][None], axis=3).max(axis=2)  # (V, T)
+    largest = np.linalg.norm(motion, axis=1).max()
+    expected = _brute_force_pairs(v, t, 0.001 + np.minimum(2.0 * relative, 2.0 * largest))
+    assert len(expected) > len(at_rest) + 10
+    assert found(motion) == expected
 
 
 def test_edge_pairs_are_every_crossing_pair_a_brute_force_search_finds():
@@ -60,7 +82,7 @@ def test_edge_pairs_are_every_crossing_pair_a_brute_force_search_finds():
     the lines' own closest points are (solved here as a 2 x 2 system per pair)."""
     v, t = _crumpled_sheet()
     search = ProximitySearch(len(v), t)
-    ea, eb = search.edge_pairs(_on_device(v), 0.0025)
+    ea, eb = search.edge_pairs(_on_device(v), _on_device(np.zeros_like(v)), 0.0025, 2.0, 0.0)
     e = search.edges
     lo, hi = v[e].min(axis=1), v[e].max(axis=1)
     gap = np.maximum(lo[:, None] - hi[None], 0) + np.maximum(lo[None] - hi[:, None], 0)
