@@ -14,6 +14,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from sim import kernel_build
+
 BACKENDS = ("cpu", "cuda", "vulkan", "auto")
 PRECISIONS = ("f32", "f64")
 
@@ -101,6 +103,7 @@ def ensure_runtime(config: RuntimeConfig | None = None) -> Runtime:
 
 
 def _init_taichi(ti, config: RuntimeConfig) -> tuple[str, str]:
+    kernel_build.install()
     cache = config.cache_dir or default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     common = dict(

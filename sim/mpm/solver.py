@@ -24,6 +24,7 @@ import numpy as np
 import taichi as ti
 import torch
 
+from sim import kernel_build
 from sim.checkpoints import RING_BUDGET_BYTES, checkpoint_interval, substeps_per_chunk
 from sim.errors import SimulationError
 from sim.fem.solver import serial_scatter
@@ -590,9 +591,11 @@ class MpmSystem:
             self.p2g(i)
         self.grid_op(s, False)
         self.clear_box(True)
-        self.g2p_scatter_adjoint(i, o)
+        with kernel_build.without_ir_passes():
+            self.g2p_scatter_adjoint(i, o)
         self.grid_op.grad(s, False)
-        self.particle_adjoint(i, o)
+        with kernel_build.without_ir_passes():
+            self.particle_adjoint(i, o)
         self.sum_material_adjoints()
         self.clear_box(False)
 
