@@ -28,7 +28,7 @@ from sim.fem.mesh import tet_volumes
 from sim.fem.spec import ContactParams, FemBodySpec, ShapeSpec, quat_to_matrix
 from sim.sdf import collider_sdf, collider_size
 from sim.spec import COLLIDER_SHAPES
-from sim.runtime import ensure_runtime
+from sim.runtime import ensure_runtime, serial_scatter
 
 
 @dataclass
@@ -57,16 +57,6 @@ def _substep_rotations(rot: np.ndarray, substeps: int) -> np.ndarray:
         times = (np.arange(t_count)[:, None] + frac[None, :]).ravel()
         out[:, :, j] = slerp(times).as_matrix().reshape(t_count, substeps + 1, 3, 3)
     return out
-
-
-def serial_scatter(runtime) -> bool:
-    """Whether kernels that add into shared nodes or grid cells run as one serial loop: on a
-    CPU with few threads Taichi's float64 atomic adds (compare-and-swap loops) cost more than
-    the threads gain; serial, the adds are plain (MPM P2G of 20k particles on the 2-core
-    machine: 5.2 ms with two threads, 1.2 ms serial). Only kernels light on arithmetic per
-    add gain (P2G, the scatter half of G2P's adjoint, FEM forces, parameter-gradient sums).
-    GPUs keep their atomics."""
-    return runtime.arch in ("x64", "arm64") and (os.cpu_count() or 1) <= 8
 
 
 @ti.func

@@ -27,13 +27,12 @@ import torch
 from sim import kernel_build
 from sim.checkpoints import RING_BUDGET_BYTES, checkpoint_interval, substeps_per_chunk
 from sim.errors import SimulationError
-from sim.fem.solver import serial_scatter
 from sim.fem.spec import ShapeSpec
 from sim.mpm.chunks import reverse_substeps
 from sim.mpm.spec import MATERIAL_KINDS, MpmBodySpec, MpmGrid
 from sim.sdf import collider_sdf, collider_size
 from sim.spec import COLLIDER_SHAPES
-from sim.runtime import ensure_runtime
+from sim.runtime import ensure_runtime, serial_scatter
 
 
 SLIP_VELOCITY = 1e-3  # m/s: slower tangential sliding on a collider is smoothed (Coulomb's kink at 0)

@@ -17,6 +17,9 @@ from sim.shell.energies import (
 
 A = ti.types.ndarray()
 T = ti.template()  # arrays handed on to ti.func helpers by reference
+# Element loops that add into shared vertices run serially where sim.runtime.serial_scatter
+# says so; ShellSystem sets this before its kernels compile (they read it then).
+SERIAL_SUMS = False
 
 
 # ---------------------------------------------------------------- forces and energies
@@ -182,11 +185,13 @@ def forces(
     for i in range(nv):
         _, force = _body(i, x, xn, xm, mass, vshell, damp, gravity, dt)
         f[i] += force
+    ti.loop_config(serialize=SERIAL_SUMS)
     for t in range(nt):
         _, fb, fc = _membrane(t, x, tri, tshell, dm_inv, area, thick, youngs, poisson)
         f[tri[t][0]] += -(fb + fc)
         f[tri[t][1]] += fb
         f[tri[t][2]] += fc
+    ti.loop_config(serialize=SERIAL_SUMS)
     for h in range(nh):
         _, f0, f1, f2, f3 = _bending(h, x, hinge, hshell, hweight, rest, bend)
         q = hinge[h]
@@ -355,23 +360,28 @@ def assemble_hessian(
         blocks[k] = ti.zero(blocks[k])
     for i in range(nv):
         blocks[diag_slot[i, 0]] += mass[i] * (1.0 / (beta * beta) + 1.5 * damp[vshell[i]] / dt) * ti.Matrix.identity(float, 3)
-    # one block per iteration, its element's terms recomputed for each: a statically unrolled
-    # loop over the 9 (16) blocks made this kernel take 9 s to compile and 1.2 s to rebuild
-    for t, a, b in ti.ndrange(nt, 3, 3):
+    # Serial element loops on small CPUs: as parallel loops their atomic block sums took
+    # 2.4x the time on two threads. The block loops stay loops (statically unrolled, the
+    # kernel took 9 s to compile).
+    ti.loop_config(serialize=SERIAL_SUMS)
+    for t in range(nt):
         s = tshell[t]
         q = tri[t]
         f, tensile, gb, gc, vol, mu, lam = membrane_hessian_parts(
             x[q[0]], x[q[1]], x[q[2]], dm_inv[t], area[t], thick[s], youngs[s], poisson[s])
-        gu = _pick3(-(gb + gc), gb, gc, a)
-        gv = _pick3(-(gb + gc), gb, gc, b)
-        blocks[tri_slot[t, 3 * a + b]] += free[q[a]] * free[q[b]] * membrane_hessian_block(gu, gv, f, tensile, vol, mu, lam)
-    for h, a, b in ti.ndrange(nh, 4, 4):
+        for a, b in ti.ndrange(3, 3):
+            gu = _pick3(-(gb + gc), gb, gc, a)
+            gv = _pick3(-(gb + gc), gb, gc, b)
+            blocks[tri_slot[t, 3 * a + b]] += free[q[a]] * free[q[b]] * membrane_hessian_block(gu, gv, f, tensile, vol, mu, lam)
+    ti.loop_config(serialize=SERIAL_SUMS)
+    for h in range(nh):
         q = hinge[h]
         k = bend[hshell[h]] * hweight[h]
         g0, g1, g2, g3 = fold_angle_gradient(x[q[0]], x[q[1]], x[q[2]], x[q[3]])
-        gu = _pick4(g0, g1, g2, g3, a)
-        gv = _pick4(g0, g1, g2, g3, b)
-        blocks[hinge_slot[h, 4 * a + b]] += free[q[a]] * free[q[b]] * k * gu.outer_product(gv)
+        for a, b in ti.ndrange(4, 4):
+            gu = _pick4(g0, g1, g2, g3, a)
+            gv = _pick4(g0, g1, g2, g3, b)
+            blocks[hinge_slot[h, 4 * a + b]] += free[q[a]] * free[q[b]] * k * gu.outer_product(gv)
     for i, c in ti.ndrange(nv, nc):
         r = radius[i]
         rot1 = quat_to_mat(cquat1[c])
