@@ -127,6 +127,7 @@ class ShellSystem:
         self.pair_radius = np.concatenate([np.array([m.thickness / 2 for m in (sh.material for sh in spec.shells)])[vshell],
                                            np.zeros(self.nobs)])
         self.npairs, self._real = 0, real
+        self._accepted_energy: float | None = None  # the incremental potential where the last line search stopped
         self._alloc_pairs(64)
         self.pen, self.fscale = sca(nv), sca(nv)
         # elements
@@ -406,6 +407,7 @@ class ShellSystem:
         s = self.spec.settings
         beta = 2.0 * self.dt / 3.0
         K.predict(self.xn, self.xm, self.vn, self.vm, self.xhat, self.x, self.free, self.pin, self.nx, beta)
+        self._accepted_energy = None
         self.find_pairs()
         cg_total, size, alpha, projected = 0, float("inf"), 0.0, False
         factorized = self.factorizations
@@ -464,7 +466,9 @@ class ShellSystem:
         enough (Armijo) or, where its change drowns in round-off near convergence, until
         the residual decreases. Returns the step length taken."""
         n = self.nx
-        e0 = self.incremental_potential(beta)
+        # the last search's accepted point is where this one starts (x has not moved since)
+        e0 = self.incremental_potential(beta) if self._accepted_energy is None else self._accepted_energy
+        self._accepted_energy = None
         slope = -K.dot(self.b, self.sol, n)  # b is minus the potential's gradient
         if slope >= 0:  # not a descent direction (negative curvature): preconditioned gradient
             self.sol.from_numpy(self.factor.solve(self.b.to_numpy()))
@@ -475,10 +479,12 @@ class ShellSystem:
             K.axpy(alpha, self.sol, self.x, n)
             e = self.incremental_potential(beta)
             if e <= e0 + 1e-4 * alpha * slope:
+                self._accepted_energy = e
                 return alpha
             if abs(e - e0) <= 1e-12 * abs(e0):
                 self.forces()
                 if self._residual(beta) < err:
+                    self._accepted_energy = e
                     return alpha
             K.copy(self.xs, self.x, n)
             alpha *= 0.5
