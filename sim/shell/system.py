@@ -27,6 +27,9 @@ pairs, implicitly and with friction on the slip relative to the obstacle's own m
 """
 
 
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 import taichi as ti
 
@@ -42,6 +45,31 @@ from sim.spec import ShellSpec, WorldSpec
 STATE_KEYS = ("x", "v", "x_prev", "v_prev", "rest_angle")
 REFACTOR_ABOVE = 1e-2  # Newton updates longer than this fraction of the thinnest shell refactorize the preconditioner
 PARAM_KEYS = ("youngs_modulus", "bending_stiffness")
+# contact pair sets kept for the adjoint (a 31 x 31 pinch-lift step's: about 100 kB)
+PAIR_SETS_BYTES = 64 << 20
+
+
+class _LruBytes:
+    """A dict that forgets its least recently used entries beyond a total size in bytes."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity, self.size = capacity, 0
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        if key not in self._items:
+            return None
+        self._items.move_to_end(key)
+        return self._items[key][0]
+
+    def put(self, key, value, nbytes: int) -> None:
+        if key in self._items:
+            return
+        self._items[key] = (value, nbytes)
+        self.size += nbytes
+        while self.size > self.capacity and len(self._items) > 1:
+            _, (_, dropped) = self._items.popitem(last=False)
+            self.size -= dropped
 
 
 def _zero_grads(*arrays) -> None:
@@ -127,6 +155,7 @@ class ShellSystem:
         self.pair_radius = np.concatenate([np.array([m.thickness / 2 for m in (sh.material for sh in spec.shells)])[vshell],
                                            np.zeros(self.nobs)])
         self.npairs, self._real = 0, real
+        self._pair_sets = _LruBytes(PAIR_SETS_BYTES)
         self._accepted_energy: float | None = None  # the incremental potential where the last line search stopped
         self._alloc_pairs(64)
         self.pen, self.fscale = sca(nv), sca(nv)
@@ -187,13 +216,38 @@ class ShellSystem:
         """The step's contact candidates (shell-shell, and shells with obstacles), from its
         start positions: pairs within the contact distance plus twice their vertices' motion
         relative to each other over the last step, and the contact distance again, so the
-        ones the step can close are all there. Obstacles never pair among themselves."""
+        ones the step can close are all there. Obstacles never pair among themselves.
+
+        They depend on the start positions and motions alone, so the sets of recent steps
+        are kept by those inputs' digest: a step's adjoint finds its forward's pairs there
+        instead of searching again."""
         self.npairs = 0
         if self.proximity is None:
             return 0
         x = self.xn.to_numpy()[: self.nx]
         # motion: the shells' over the last step, the obstacles' over this one
         moved = np.concatenate([x[: self.nv] - self.xm.to_numpy()[: self.nv], self.pin.to_numpy()[self.nv: self.nx] - x[self.nv:]])
+        key = hashlib.blake2b(x.tobytes() + moved.tobytes(), digest_size=16).digest()
+        found = self._pair_sets.get(key)
+        if found is None:
+            found = self._search_pairs(moved)
+            self._pair_sets.put(key, found, sum(a.nbytes for a in found))
+        quads, kind, dist, mu = found
+        if not len(quads):
+            return 0
+        if len(quads) > self.spair.shape[0]:
+            self._alloc_pairs(2 * len(quads))
+        pad = self.spair.shape[0] - len(quads)
+        self.spair.from_numpy(np.pad(quads, ((0, pad), (0, 0))))
+        self.skind.from_numpy(np.pad(kind, (0, pad)))
+        self.sdist.from_numpy(np.pad(dist, (0, pad)))
+        self.smu.from_numpy(np.pad(mu, (0, pad)))
+        self.npairs = len(quads)
+        return self.npairs
+
+    def _search_pairs(self, moved: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(vertex quads, kinds, contact distances, friction coefficients) of the candidate
+        pairs from the start positions in xn and the vertices' motion."""
         self.motion.from_numpy(moved)
         override = self.spec.contact.self_contact_radius
         reach = 2.0 * (override if override > 0 else 2.0 * self.pair_radius.max())
@@ -206,21 +260,11 @@ class ShellSystem:
         obstacle = quads[:, [0, 2]] >= self.nv
         keep = ~obstacle.all(axis=1) & (obstacle.any(axis=1) | self.spec.contact.self_contact)
         quads, kind, with_obstacle = quads[keep], kind[keep], obstacle[keep].any(axis=1)
-        if not len(quads):
-            return 0
         dist = self.pair_radius[quads[:, 0]] + self.pair_radius[quads[:, 2]]
         if override > 0:  # between shells' mid-surfaces; an obstacle's surface is its own
             dist = np.where(with_obstacle, dist, override)
         mu = 0.5 * (self.pair_friction[quads[:, 0]] + self.pair_friction[quads[:, 2]])
-        if len(quads) > self.spair.shape[0]:
-            self._alloc_pairs(2 * len(quads))
-        pad = self.spair.shape[0] - len(quads)
-        self.spair.from_numpy(np.pad(quads.astype(np.int32), ((0, pad), (0, 0))))
-        self.skind.from_numpy(np.pad(kind, (0, pad)))
-        self.sdist.from_numpy(np.pad(dist, (0, pad)))
-        self.smu.from_numpy(np.pad(mu, (0, pad)))
-        self.npairs = len(quads)
-        return self.npairs
+        return quads.astype(np.int32), kind, dist, mu
 
     def _pair_args(self):
         return (self.spair, self.skind, self.sdist, self.smu, self.npairs, self.spec.contact.self_contact_stiffness,

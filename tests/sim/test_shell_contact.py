@@ -89,3 +89,37 @@ def test_gradients_through_friction_between_crossing_edges_match_finite_differen
     for r in results:
         assert abs(r.analytic) > 0, r.kind
         assert r.rel_error <= 1e-3, (r.kind, r.analytic, r.numeric)
+
+
+def test_a_steps_adjoint_reuses_its_forward_pairs_and_a_moved_start_searches_again(monkeypatch):
+    world = World(stacked_sheets(steps=4, gap=2.7e-4))
+    shells = world.shells
+    searches = []
+    search = shells._search_pairs
+    monkeypatch.setattr(shells, "_search_pairs", lambda moved: searches.append(1) or search(moved))
+    for _ in range(3):
+        world.step()
+    start = shells.get_state()
+    world.step()
+    assert len(searches) == 4
+    found = shells.spair.to_numpy()[: shells.npairs].copy()
+    assert len(found) > 0
+    shells.set_state(start)  # what the adjoint of the last step does
+    assert shells.find_pairs() == len(found) and len(searches) == 4
+    np.testing.assert_array_equal(shells.spair.to_numpy()[: shells.npairs], found)
+    moved = dict(start, x=start["x"] + 1e-9)
+    shells.set_state(moved)
+    shells.find_pairs()
+    assert len(searches) == 5
+
+
+def test_the_pair_set_memory_forgets_the_least_recently_used_beyond_its_size():
+    from sim.shell.system import _LruBytes
+
+    sets = _LruBytes(capacity=100)
+    sets.put("a", 1, 40)
+    sets.put("b", 2, 40)
+    assert sets.get("a") == 1  # now the most recent
+    sets.put("c", 3, 40)  # 120 bytes: "b" goes
+    assert sets.get("b") is None and sets.get("a") == 1 and sets.get("c") == 3
+    assert sets.size == 80
