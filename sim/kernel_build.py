@@ -68,7 +68,6 @@ def _cached_lines(read):
     return getsourcelines
 
 
-
 @contextlib.contextmanager
 def without_ir_passes():
     """Kernels first called inside compile without Taichi's own IR optimizations (LLVM

@@ -15,7 +15,6 @@ boundaries and the material/contact parameters.
 """
 
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
