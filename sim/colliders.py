@@ -12,6 +12,7 @@ contact stiffness carry gradients, which systems accumulate in their backward pa
 import numpy as np
 import taichi as ti
 
+from sim.host_arrays import read, write
 from sim.sdf import collider_size
 from sim.spec import COLLIDER_SHAPES, WorldSpec
 
@@ -41,8 +42,8 @@ class Colliders:
         self.friction = ti.ndarray(real, n, needs_grad=True)
         self.stiffness = ti.ndarray(real, n, needs_grad=True)
         if self.count:
-            self.kind.from_numpy(np.array([COLLIDER_SHAPES.index(c.shape) for c in spec.colliders], np.int32))
-            self.size.from_numpy(np.array([collider_size(c.shape, c.size, c.sdf) for c in spec.colliders], np.float64))
+            write(self.kind, np.array([COLLIDER_SHAPES.index(c.shape) for c in spec.colliders], np.int32))
+            write(self.size, np.array([collider_size(c.shape, c.size, c.sdf) for c in spec.colliders], np.float64))
             self.set_params(
                 np.array([c.friction for c in spec.colliders]), np.array([c.contact_stiffness for c in spec.colliders])
             )
@@ -51,16 +52,16 @@ class Colliders:
         if self.count:
             self.friction_np = np.array(friction, np.float64)
             self.stiffness_np = np.array(stiffness, np.float64)
-            self.friction.from_numpy(self.friction_np)
-            self.stiffness.from_numpy(self.stiffness_np * self.touched)
+            write(self.friction, self.friction_np)
+            write(self.stiffness, self.stiffness_np * self.touched)
 
     def set_poses(self, start: np.ndarray, end: np.ndarray) -> None:
         """Poses (colliders, 7) at the start and the end of the coming step."""
         if self.count:
-            self.pos0.from_numpy(np.ascontiguousarray(start[:, :3]))
-            self.quat0.from_numpy(np.ascontiguousarray(start[:, 3:]))
-            self.pos1.from_numpy(np.ascontiguousarray(end[:, :3]))
-            self.quat1.from_numpy(np.ascontiguousarray(end[:, 3:]))
+            write(self.pos0, np.ascontiguousarray(start[:, :3]))
+            write(self.quat0, np.ascontiguousarray(start[:, 3:]))
+            write(self.pos1, np.ascontiguousarray(end[:, :3]))
+            write(self.quat1, np.ascontiguousarray(end[:, 3:]))
 
     def clear_grads(self) -> None:
         # one compiled kernel: ndarray.fill compiles a new one on every call
@@ -68,12 +69,12 @@ class Colliders:
 
     def pose_grads(self) -> tuple[np.ndarray, np.ndarray]:
         """Gradients for the (start, end) poses, each (colliders, 7)."""
-        start = np.concatenate([self.pos0.grad.to_numpy(), self.quat0.grad.to_numpy()], axis=1)[: self.count]
-        end = np.concatenate([self.pos1.grad.to_numpy(), self.quat1.grad.to_numpy()], axis=1)[: self.count]
+        start = np.concatenate([read(self.pos0.grad), read(self.quat0.grad)], axis=1)[: self.count]
+        end = np.concatenate([read(self.pos1.grad), read(self.quat1.grad)], axis=1)[: self.count]
         return start, end
 
     def param_grads(self) -> dict[str, np.ndarray]:
         return {
-            "collider_friction": self.friction.grad.to_numpy()[: self.count],
-            "collider_stiffness": self.stiffness.grad.to_numpy()[: self.count] * self.touched,
+            "collider_friction": read(self.friction.grad)[: self.count],
+            "collider_stiffness": read(self.stiffness.grad)[: self.count] * self.touched,
         }

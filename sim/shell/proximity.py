@@ -28,6 +28,7 @@ the pairs are then sorted, so the search is deterministic.
 import numpy as np
 import taichi as ti
 
+from sim.host_arrays import read, write
 from sim.shell.kernels import edge_weights
 
 A = ti.types.ndarray()
@@ -180,7 +181,7 @@ class _Hash:
         self.n = len(items)
         self.items = ti.ndarray(ti.i32, (max(self.n, 1), items.shape[1]))
         if self.n:
-            self.items.from_numpy(items.astype(np.int32))
+            write(self.items, items.astype(np.int32))
         table = 1 << max(int(np.ceil(np.log2(max(2 * self.n, 64)))), 6)
         self.count, self.start = ti.ndarray(ti.i32, table), ti.ndarray(ti.i32, table + 1)
         self.cell = ti.ndarray(ti.types.vector(3, ti.i32), max(self.n, 1))
@@ -208,7 +209,7 @@ class _Pairs:
         if n > self.out.shape[0]:
             self.out = ti.ndarray(ti.i32, (2 * n, 2))
             n = search(self.out, self.count)
-        pairs = self.out.to_numpy()[:n].astype(np.int64)
+        pairs = read(self.out)[:n].astype(np.int64)
         return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
 
@@ -225,9 +226,9 @@ class ProximitySearch:
         # per vertex: itself and the vertices a mesh edge joins it to (never contact pairs)
         joined = np.unique(np.concatenate([e, e[:, ::-1], np.stack([np.arange(nv)] * 2, axis=1)]), axis=0)
         self._near_start = ti.ndarray(ti.i32, nv + 1)
-        self._near_start.from_numpy(np.searchsorted(joined[:, 0], np.arange(nv + 1)).astype(np.int32))
+        write(self._near_start, np.searchsorted(joined[:, 0], np.arange(nv + 1)).astype(np.int32))
         self._near = ti.ndarray(ti.i32, len(joined))
-        self._near.from_numpy(joined[:, 1].astype(np.int32))
+        write(self._near, joined[:, 1].astype(np.int32))
         self._tri_hash, self._edge_hash = _Hash(self.tris), _Hash(self.edges)
         self._vt, self._ee = _Pairs(), _Pairs()
 

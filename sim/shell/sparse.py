@@ -26,6 +26,8 @@ import scipy.sparse as sp
 import taichi as ti
 from cvxopt import cholmod
 
+from sim.host_arrays import read, write
+
 
 class SparsePattern:
     """Block-CSR pattern of the vertex pairs coupled by triangles and hinges, with the slot
@@ -64,7 +66,7 @@ class SparsePattern:
     def _to_ti(slots: np.ndarray):
         arr = ti.ndarray(ti.i32, (max(len(slots), 1), slots.shape[1]))
         if len(slots):
-            arr.from_numpy(slots)
+            write(arr, slots)
         return arr
 
     def _scalar_lower_csc(self) -> None:
@@ -82,7 +84,7 @@ class SparsePattern:
     def factorize(self) -> "Factorization":
         """Factorize the assembled blocks (the ordering and symbolic analysis of the first
         factorization serve every later one: the pattern is fixed)."""
-        self._lower.V = cvxopt.matrix(self.blocks.to_numpy().reshape(-1)[self._perm].astype(np.float64))
+        self._lower.V = cvxopt.matrix(read(self.blocks).reshape(-1)[self._perm].astype(np.float64))
         if self._factor is None:
             self._factor = Factorization(self._lower)
         else:

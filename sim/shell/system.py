@@ -33,6 +33,7 @@ from collections import OrderedDict
 import numpy as np
 import taichi as ti
 
+from sim.host_arrays import read, write, zero
 from sim import geometry
 from sim.colliders import Colliders
 from sim.errors import SimulationError
@@ -72,11 +73,16 @@ class _LruBytes:
             self.size -= dropped
 
 
+def _clear(a) -> None:
+    """Zero an ndarray: in place on the host, else with one compiled kernel (Taichi's
+    ndarray.fill builds and compiles a new kernel on every call, and this runs once per CG
+    product)."""
+    zero(a, lambda arr: K.clear(arr, arr.shape[0]))
+
+
 def _zero_grads(*arrays) -> None:
-    """Zero the arrays' gradients with one compiled kernel: Taichi's ndarray.fill builds and
-    compiles a new kernel on every call, and these run once per CG product."""
     for a in arrays:
-        K.clear(a.grad, a.shape[0])
+        _clear(a.grad)
 
 
 def _concat(shells: tuple[ShellSpec, ...]):
@@ -171,10 +177,10 @@ class ShellSystem:
 
         mats = [sh.material for sh in spec.shells]
         areas = geometry.triangle_areas(rest, tris)
-        self.tri.from_numpy(tris)
-        self.tshell.from_numpy(tshell)
-        self.dm_inv.from_numpy(geometry.rest_frames(rest, tris))
-        self.area.from_numpy(areas)
+        write(self.tri, tris)
+        write(self.tshell, tshell)
+        write(self.dm_inv, geometry.rest_frames(rest, tris))
+        write(self.area, areas)
         mass = np.zeros(self.nv)
         for k in range(3):
             np.add.at(mass, tris[:, k], areas * np.array([m.density * m.thickness for m in mats])[tshell] / 3)
@@ -184,26 +190,26 @@ class ShellSystem:
         # -inf keeps colliders off them; shell 0's damping (masked out: they are pinned)
         mass = np.concatenate([mass, np.full(self.nobs, mass.mean())])
         self.mass_np = mass
-        self.mass.from_numpy(mass)
+        write(self.mass, mass)
         self.radius_np = np.concatenate([np.array([m.thickness / 2 for m in mats])[vshell], np.full(self.nobs, -1e30)])
-        self.radius.from_numpy(self.radius_np)
-        self.vshell.from_numpy(np.concatenate([vshell, np.zeros(self.nobs, vshell.dtype)]))
-        self.free.from_numpy(free)
-        self.pin.from_numpy(np.concatenate([x, np.zeros((self.nobs, 3))]))
+        write(self.radius, self.radius_np)
+        write(self.vshell, np.concatenate([vshell, np.zeros(self.nobs, vshell.dtype)]))
+        write(self.free, free)
+        write(self.pin, np.concatenate([x, np.zeros((self.nobs, 3))]))
         if nh:
-            self.hinge.from_numpy(hinge)
-            self.hshell.from_numpy(hshell)
+            write(self.hinge, hinge)
+            write(self.hshell, hshell)
             lengths = np.linalg.norm(rest[hinge[:, 1]] - rest[hinge[:, 0]], axis=1)
             wing = lambda k: geometry.triangle_areas(rest, hinge[:, [0, 1, k]])  # noqa: E731
-            self.hweight.from_numpy(3.0 * lengths**2 / (wing(2) + wing(3)))
+            write(self.hweight, 3.0 * lengths**2 / (wing(2) + wing(3)))
             self.rest_init = geometry.dihedral_angles(rest, hinge)
         else:
             self.rest_init = np.zeros(0)
-        self.poisson.from_numpy(np.array([m.poisson_ratio for m in mats], np.float64))
-        self.thick.from_numpy(np.array([m.thickness for m in mats], np.float64))
-        self.damp.from_numpy(np.array([m.damping for m in mats], np.float64))
-        self.yield_angle.from_numpy(np.array([m.yield_angle for m in mats], np.float64))
-        self.gravity.from_numpy(np.array([s.gravity], np.float64))
+        write(self.poisson, np.array([m.poisson_ratio for m in mats], np.float64))
+        write(self.thick, np.array([m.thickness for m in mats], np.float64))
+        write(self.damp, np.array([m.damping for m in mats], np.float64))
+        write(self.yield_angle, np.array([m.yield_angle for m in mats], np.float64))
+        write(self.gravity, np.array([s.gravity], np.float64))
         self.set_params({k: np.array([getattr(m, k) for m in mats]) for k in PARAM_KEYS})
 
     def _alloc_pairs(self, capacity: int) -> None:
@@ -224,9 +230,9 @@ class ShellSystem:
         self.npairs = 0
         if self.proximity is None:
             return 0
-        x = self.xn.to_numpy()[: self.nx]
+        x = read(self.xn)[: self.nx]
         # motion: the shells' over the last step, the obstacles' over this one
-        moved = np.concatenate([x[: self.nv] - self.xm.to_numpy()[: self.nv], self.pin.to_numpy()[self.nv: self.nx] - x[self.nv:]])
+        moved = np.concatenate([x[: self.nv] - read(self.xm)[: self.nv], read(self.pin)[self.nv: self.nx] - x[self.nv:]])
         key = hashlib.blake2b(x.tobytes() + moved.tobytes(), digest_size=16).digest()
         found = self._pair_sets.get(key)
         if found is None:
@@ -238,17 +244,17 @@ class ShellSystem:
         if len(quads) > self.spair.shape[0]:
             self._alloc_pairs(2 * len(quads))
         pad = self.spair.shape[0] - len(quads)
-        self.spair.from_numpy(np.pad(quads, ((0, pad), (0, 0))))
-        self.skind.from_numpy(np.pad(kind, (0, pad)))
-        self.sdist.from_numpy(np.pad(dist, (0, pad)))
-        self.smu.from_numpy(np.pad(mu, (0, pad)))
+        write(self.spair, np.pad(quads, ((0, pad), (0, 0))))
+        write(self.skind, np.pad(kind, (0, pad)))
+        write(self.sdist, np.pad(dist, (0, pad)))
+        write(self.smu, np.pad(mu, (0, pad)))
         self.npairs = len(quads)
         return self.npairs
 
     def _search_pairs(self, moved: np.ndarray) -> tuple[np.ndarray, ...]:
         """(vertex quads, kinds, contact distances, friction coefficients) of the candidate
         pairs from the start positions in xn and the vertices' motion."""
-        self.motion.from_numpy(moved)
+        write(self.motion, moved)
         override = self.spec.contact.self_contact_radius
         reach = 2.0 * (override if override > 0 else 2.0 * self.pair_radius.max())
         largest = float(np.sqrt(np.max(np.sum(moved**2, axis=1))))
@@ -277,10 +283,10 @@ class ShellSystem:
             value = np.asarray(params[key], np.float64).reshape(-1)
             if value.shape != (self.ns,) or not np.all(np.isfinite(value)) or np.any(value < 0):
                 raise ValueError(f"{key} must be {self.ns} finite non-negative value(s), got {value}")
-            arr.from_numpy(value)
+            write(arr, value)
 
     def params(self) -> dict[str, np.ndarray]:
-        return {"youngs_modulus": self.youngs.to_numpy()[: self.ns], "bending_stiffness": self.bend.to_numpy()[: self.ns]}
+        return {"youngs_modulus": read(self.youngs)[: self.ns], "bending_stiffness": read(self.bend)[: self.ns]}
 
     # ------------------------------------------------------------------ state
 
@@ -302,11 +308,11 @@ class ShellSystem:
 
     def get_state(self) -> dict[str, np.ndarray]:
         return {
-            "x": self.xn.to_numpy()[: self.nv],
-            "v": self.vn.to_numpy()[: self.nv],
-            "x_prev": self.xm.to_numpy()[: self.nv],
-            "v_prev": self.vm.to_numpy()[: self.nv],
-            "rest_angle": self.rest.to_numpy()[: self.nh],
+            "x": read(self.xn)[: self.nv],
+            "v": read(self.vn)[: self.nv],
+            "x_prev": read(self.xm)[: self.nv],
+            "v_prev": read(self.vm)[: self.nv],
+            "rest_angle": read(self.rest)[: self.nh],
         }
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
@@ -315,10 +321,10 @@ class ShellSystem:
             if value.shape != (self.nv, 3):
                 raise ValueError(f"shell state {key!r} must have shape {(self.nv, 3)}, got {value.shape}")
             if self.nobs:  # the obstacles' rows stay
-                value = np.concatenate([value, arr.to_numpy()[self.nv:]])
-            arr.from_numpy(value)
+                value = np.concatenate([value, read(arr)[self.nv:]])
+            write(arr, value)
         if self.nh:
-            self.rest.from_numpy(np.asarray(state["rest_angle"], np.float64))
+            write(self.rest, np.asarray(state["rest_angle"], np.float64))
         K.copy(self.xn, self.x, self.nx)
         self.npairs = 0  # a step finds its own pairs
 
@@ -328,9 +334,9 @@ class ShellSystem:
             value = np.asarray(value, np.float64)
             if value.shape != (self.nobs, 3):
                 raise ValueError(f"obstacle positions must have shape {(self.nobs, 3)}, got {value.shape}")
-            full = arr.to_numpy()
+            full = read(arr)
             full[self.nv:] = value
-            arr.from_numpy(full)
+            write(arr, full)
 
     # ------------------------------------------------------------------ forces and energies
 
@@ -353,7 +359,7 @@ class ShellSystem:
         return (self.x, self.xn, self.xm, self.f, *self._material_args(), *self._contact_args())
 
     def forces(self) -> None:
-        K.clear(self.f, self.nx)
+        _clear(self.f)
         K.forces(*self._force_args())
 
     def _force_adjoint(self) -> None:
@@ -376,10 +382,10 @@ class ShellSystem:
     def _hvp(self, p: np.ndarray, beta: float) -> np.ndarray:
         """H p = M p / beta^2 - (df/dx) p on free vertices, by one reverse pass of the force
         kernels (which also adds p^T df/d(inputs) into the other arrays' gradients)."""
-        self.f.grad.from_numpy(p)
+        write(self.f.grad, p)
         _zero_grads(self.x)
         self._force_adjoint()
-        return self.free_np[:, None] * (self.mass_np[:, None] * p / (beta * beta) - self.x.grad.to_numpy())
+        return self.free_np[:, None] * (self.mass_np[:, None] * p / (beta * beta) - read(self.x.grad))
 
     def pcg(self, b: np.ndarray, beta: float, rtol: float, max_iter: int) -> tuple[np.ndarray, int]:
         """Solve H sol = b by CG with exact products H p and the factorized approximate
@@ -469,13 +475,13 @@ class ShellSystem:
             if projected or alpha < 1.0 or size > REFACTOR_ABOVE * self.thinnest:
                 self._precondition(beta)
             K.scaled(self.free, self.r, self.b, -1.0, self.nx)
-            b = self.b.to_numpy()
+            b = read(self.b)
             if projected:
                 sol = self.factor.solve(b)
             else:
                 sol, iters = self.pcg(b, beta, s.cg_tol, s.cg_max_iter)
                 cg_total += iters
-            self.sol.from_numpy(sol)
+            write(self.sol, sol)
             size = float(np.sqrt(np.max(np.sum(sol * sol, axis=1))))
             if not np.all(np.isfinite(sol)):
                 raise SimulationError(step, self.name, "newton update", size, "the linear solve gave a non-finite update")
@@ -515,7 +521,7 @@ class ShellSystem:
         self._accepted_energy = None
         slope = -K.dot(self.b, self.sol, n)  # b is minus the potential's gradient
         if slope >= 0:  # not a descent direction (negative curvature): preconditioned gradient
-            self.sol.from_numpy(self.factor.solve(self.b.to_numpy()))
+            write(self.sol, self.factor.solve(read(self.b)))
             slope = -K.dot(self.b, self.sol, n)
         K.copy(self.x, self.xs, n)
         alpha = 1.0
@@ -550,12 +556,12 @@ class ShellSystem:
     def _penetration(self) -> np.ndarray:
         c = self.col
         K.penetration(self.xn, self.radius, c.kind, c.size, c.meshes, c.pos1, c.quat1, self.pen, self.nv, c.count)
-        return self.pen.to_numpy()[: self.nv]
+        return read(self.pen)[: self.nv]
 
     def check(self, step: int, max_penetration: float, max_speed: float) -> None:
         """Raise SimulationError naming the step, shell and quantity when the state blew up."""
-        x = self.xn.to_numpy()[: self.nv]
-        v = self.vn.to_numpy()[: self.nv]
+        x = read(self.xn)[: self.nv]
+        v = read(self.vn)[: self.nv]
         for what, arr in (("position", x), ("velocity", v)):
             bad = ~np.all(np.isfinite(arr), axis=1)
             if bad.any():
@@ -587,8 +593,8 @@ class ShellSystem:
     def energies(self) -> dict[str, float]:
         """Physical energies of the current state (J): kinetic, elastic, gravity potential."""
         K.copy(self.xn, self.x, self.nx)
-        v = self.vn.to_numpy()[: self.nv]
-        x = self.xn.to_numpy()[: self.nv]
+        v = read(self.vn)[: self.nv]
+        x = read(self.xn)[: self.nv]
         g = np.array(self.spec.settings.gravity)
         return {
             "kinetic": float(0.5 * np.sum(self.mass_np[: self.nv] * np.sum(v * v, axis=1))),
@@ -615,7 +621,7 @@ class ShellSystem:
             self.set_obstacles(*obstacles)
             x_new = np.concatenate([x_new, np.asarray(obstacles[1], np.float64)])
         self.find_pairs()  # the same pairs as the step's forward solve: they depend on its start state alone
-        self.x.from_numpy(x_new)
+        write(self.x, x_new)
         m = self.mass_np[:nv, None]
         free = self.free_np[:, None]
         # plastic rest angles: adjoint to x_new and to the old rest angles
@@ -623,10 +629,10 @@ class ShellSystem:
         a = np.asarray(adj["x"]) + 1.5 / dt * np.asarray(adj["v"])
         if self.nh:
             _zero_grads(self.x, self.rest)
-            self.rest_new.grad.from_numpy(np.asarray(adj["rest_angle"], np.float64))
+            write(self.rest_new.grad, np.asarray(adj["rest_angle"], np.float64))
             K.plastic_update.grad(self.x, self.hinge, self.hshell, self.rest, self.rest_new, self.yield_angle, self.nh)
-            a = a + self.x.grad.to_numpy()[:nv]
-            grest = self.rest.grad.to_numpy()[: self.nh].copy()
+            a = a + read(self.x.grad)[:nv]
+            grest = read(self.rest.grad)[: self.nh].copy()
         # one adjoint solve with the Newton operator at the solution
         self.forces()
         self._precondition(beta)
@@ -636,20 +642,20 @@ class ShellSystem:
         # Hessian-vector products accumulated into every one of them)
         _zero_grads(self.x, self.xn, self.xm, self.rest, self.youngs, self.bend)
         self.col.clear_grads()
-        self.f.grad.from_numpy(lam)
+        write(self.f.grad, lam)
         self._force_adjoint()
-        self.obstacle_grads = (self.xn.grad.to_numpy()[nv: self.nx], self.x.grad.to_numpy()[nv: self.nx])
+        self.obstacle_grads = (read(self.xn.grad)[nv: self.nx], read(self.x.grad)[nv: self.nx])
         m_lam = m * lam[:nv] / beta**2
         out = {
-            "x": np.asarray(adj["x_prev"]) - 2.0 / dt * np.asarray(adj["v"]) + 4.0 / 3.0 * m_lam + self.xn.grad.to_numpy()[:nv],
+            "x": np.asarray(adj["x_prev"]) - 2.0 / dt * np.asarray(adj["v"]) + 4.0 / 3.0 * m_lam + read(self.xn.grad)[:nv],
             "v": np.asarray(adj["v_prev"]) + 4.0 * beta / 3.0 * m_lam,
-            "x_prev": 0.5 / dt * np.asarray(adj["v"]) - m_lam / 3.0 + self.xm.grad.to_numpy()[:nv],
+            "x_prev": 0.5 / dt * np.asarray(adj["v"]) - m_lam / 3.0 + read(self.xm.grad)[:nv],
             "v_prev": -beta / 3.0 * m_lam,
-            "rest_angle": grest + (self.rest.grad.to_numpy()[: self.nh] if self.nh else 0.0),
+            "rest_angle": grest + (read(self.rest.grad)[: self.nh] if self.nh else 0.0),
         }
         step_params = {
-            "youngs_modulus": self.youngs.grad.to_numpy()[: self.ns],
-            "bending_stiffness": self.bend.grad.to_numpy()[: self.ns],
+            "youngs_modulus": read(self.youngs.grad)[: self.ns],
+            "bending_stiffness": read(self.bend.grad)[: self.ns],
             **self.col.param_grads(),
         }
         return out, step_params
