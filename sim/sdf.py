@@ -219,6 +219,23 @@ def _mesh(slot, p):
 
 
 @ti.func
+def collider_reach(kind, size):
+    """The radius of a ball about the collider's origin that holds the whole shape (inf for
+    planes and meshes): a point farther than reach + r cannot come within r of it, so contact
+    loops skip it (exactly: contact forces and their derivatives vanish at distance r)."""
+    reach = ti.math.inf
+    if kind == BOX:
+        reach = size.norm()
+    elif kind == SPHERE:
+        reach = size[0]
+    elif kind == CAPSULE:
+        reach = size[0] + size[1]
+    elif kind == CYLINDER:
+        reach = ti.sqrt(size[0] * size[0] + size[1] * size[1])
+    return reach
+
+
+@ti.func
 def collider_sdf(kind, size, p, meshes: ti.template()):
     """(distance, outward normal) of the local point p to a collider. ``meshes``: whether
     the calling system has mesh colliders; only then is the mesh branch compiled in (its

@@ -9,7 +9,7 @@ accumulate into f, so their reverse-mode versions give Hessian-vector products
 
 import taichi as ti
 
-from sim.sdf import collider_sdf, quat_to_mat
+from sim.sdf import collider_reach, collider_sdf, quat_to_mat
 from sim.shell.energies import (
     bending, fold_angle, fold_angle_gradient, friction_coefficient, friction_potential, membrane, membrane_hessian_block,
     membrane_hessian_parts,
@@ -46,6 +46,15 @@ def _membrane(t, x: T, tri: T, tshell: T, dm_inv: T, area: T, thick: T, youngs: 
 def _bending(h, x: T, hinge: T, hshell: T, hweight: T, rest: T, bend: T):
     q = hinge[h]
     return bending(x[q[0]], x[q[1]], x[q[2]], x[q[3]], rest[h], hweight[h], bend[hshell[h]])
+
+
+@ti.func
+def _in_reach(i, c, x: T, xn: T, radius: T, ckind: T, csize: T, cpos0: T, cpos1: T):
+    """Whether vertex i can touch collider c at the step's start or end (see collider_reach):
+    the fingers reach a few vertices of a sheet, and their contact terms, reverse-mode ones
+    above all, cost more than the rest of a force kernel."""
+    reach = collider_reach(ckind[c], csize[c]) + radius[i]
+    return (x[i] - cpos1[c]).norm_sqr() <= reach * reach or (xn[i] - cpos0[c]).norm_sqr() <= reach * reach
 
 
 @ti.func
@@ -200,8 +209,9 @@ def forces(
         f[q[2]] += f2
         f[q[3]] += f3
     for i, c in ti.ndrange(nv, nc):
-        _, force = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
-        f[i] += force
+        if _in_reach(i, c, x, xn, radius, ckind, csize, cpos0, cpos1):
+            _, force = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+            f[i] += force
     for p in range(npairs):
         _, force, c = _pair(p, x, xn, spair, skind, sdist, smu, kpair, eps)
         q = spair[p]
@@ -233,8 +243,9 @@ def potential(
         w, _, _, _, _ = _bending(h, x, hinge, hshell, hweight, rest, bend)
         e += w
     for i, c in ti.ndrange(nv * external, nc):
-        w, _ = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
-        e += w
+        if _in_reach(i, c, x, xn, radius, ckind, csize, cpos0, cpos1):
+            w, _ = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+            e += w
     for p in range(npairs * external):
         # not `_` for the coefficients: in this kernel `_` already holds 3-vectors, and a Taichi
         # variable keeps its first type
@@ -289,8 +300,9 @@ def force_scale(
     for i in range(nv):
         scale[i] = mass[i] * gravity[0].norm()
     for i, c in ti.ndrange(nv, nc):
-        _, force = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
-        scale[i] += force.norm()
+        if _in_reach(i, c, x, xn, radius, ckind, csize, cpos0, cpos1):
+            _, force = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+            scale[i] += force.norm()
 
 
 @ti.kernel
@@ -383,25 +395,26 @@ def assemble_hessian(
             gv = _pick4(g0, g1, g2, g3, b)
             blocks[hinge_slot[h, 4 * a + b]] += free[q[a]] * free[q[b]] * k * gu.outer_product(gv)
     for i, c in ti.ndrange(nv, nc):
-        r = radius[i]
-        rot1 = quat_to_mat(cquat1[c])
-        p = rot1.transpose() @ (x[i] - cpos1[c])
-        d, n_local = collider_sdf(ckind[c], csize[c], p, meshes)
-        block = ti.Matrix.zero(float, 3, 3)
-        if d < r:
-            n = rot1 @ n_local
-            block += ck[c] * n.outer_product(n)
-        rot0 = quat_to_mat(cquat0[c])
-        d0, n0_local = collider_sdf(ckind[c], csize[c], rot0.transpose() @ (xn[i] - cpos0[c]), meshes)
-        if d0 < r:
-            slip = rot0 @ p + cpos0[c] - xn[i]
-            n0 = rot0 @ n0_local
-            u = slip - slip.dot(n0) * n0
-            y = ti.sqrt(u.norm_sqr() + (1e-6 * eps) ** 2)
-            m = rot1 @ n0_local  # the tangent plane, carried along with the tool
-            stick = cmu[c] * ck[c] * (r - d0) * friction_coefficient(y, eps)
-            block += stick * (ti.Matrix.identity(float, 3) - m.outer_product(m))
-        blocks[diag_slot[i, 0]] += free[i] * block
+        if _in_reach(i, c, x, xn, radius, ckind, csize, cpos0, cpos1):
+            r = radius[i]
+            rot1 = quat_to_mat(cquat1[c])
+            p = rot1.transpose() @ (x[i] - cpos1[c])
+            d, n_local = collider_sdf(ckind[c], csize[c], p, meshes)
+            block = ti.Matrix.zero(float, 3, 3)
+            if d < r:
+                n = rot1 @ n_local
+                block += ck[c] * n.outer_product(n)
+            rot0 = quat_to_mat(cquat0[c])
+            d0, n0_local = collider_sdf(ckind[c], csize[c], rot0.transpose() @ (xn[i] - cpos0[c]), meshes)
+            if d0 < r:
+                slip = rot0 @ p + cpos0[c] - xn[i]
+                n0 = rot0 @ n0_local
+                u = slip - slip.dot(n0) * n0
+                y = ti.sqrt(u.norm_sqr() + (1e-6 * eps) ** 2)
+                m = rot1 @ n0_local  # the tangent plane, carried along with the tool
+                stick = cmu[c] * ck[c] * (r - d0) * friction_coefficient(y, eps)
+                block += stick * (ti.Matrix.identity(float, 3) - m.outer_product(m))
+            blocks[diag_slot[i, 0]] += free[i] * block
 
 
 @ti.kernel
