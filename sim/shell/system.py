@@ -431,8 +431,17 @@ class ShellSystem:
         self.factor = pat.factorize()
         self.factorizations += 1
 
-    def _residual(self, beta: float) -> float:
-        return K.residual(self.x, self.xhat, self.f, self.mass, self.free, self.r, self.nx, beta)
+    def _measures(self, beta: float) -> tuple[float, float, float]:
+        """At the current x, with its forces in f: (the mass-scaled residual max |r| beta^2 / m
+        as a displacement, the largest shell displacement over the step, the largest force
+        residual relative to its vertex's weight plus contact forces). Leaves r and b = -r."""
+        c = self.col
+        m = K.newton_measures(
+            self.x, self.xn, self.xhat, self.f, self.mass, self.free, self.r, self.b, self.fscale, self.gravity,
+            self.radius, c.kind, c.size, c.meshes, c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, c.count,
+            *self._pair_args(), self.nx, self.nv, beta,
+        )
+        return float(m[0]), float(m[1]), float(m[2])
 
     def solve(self, step: int) -> dict:
         """Newton's method for the new positions (left in self.x). Returns solver counts.
@@ -463,18 +472,17 @@ class ShellSystem:
         factorized = self.factorizations
         for it in range(s.newton_max_iter + 1):
             self.forces()
-            err = self._residual(beta)
+            err, moved, force_error = self._measures(beta)
             if not np.isfinite(err):
                 raise SimulationError(step, self.name, "residual", err, "the Newton residual is not finite")
-            tol = max(s.newton_tol, self.tol_floor, s.newton_rtol * K.max_distance(self.x, self.xn, self.nv))
-            if err <= tol or self._force_error() <= max(s.newton_ftol, self.ftol_floor):
+            tol = max(s.newton_tol, self.tol_floor, s.newton_rtol * moved)
+            if err <= tol or force_error <= max(s.newton_ftol, self.ftol_floor):
                 return {"newton": it, "cg": cg_total, "factorizations": self.factorizations - factorized}
             if it == s.newton_max_iter:
                 break
             # near the solution, after a full exact step, the last factor serves as well as a new one
             if projected or alpha < 1.0 or size > REFACTOR_ABOVE * self.thinnest:
                 self._precondition(beta)
-            K.scaled(self.free, self.r, self.b, -1.0, self.nx)
             b = read(self.b)
             if projected:
                 sol = self.factor.solve(b)
@@ -497,19 +505,10 @@ class ShellSystem:
             return {"newton": s.newton_max_iter, "cg": cg_total, "factorizations": self.factorizations - factorized,
                     "unconverged": 1}
         raise SimulationError(
-            step, self.name, "newton residual", self._force_error(),
+            step, self.name, "newton residual", force_error,
             f"Newton did not converge in {s.newton_max_iter} iterations (force residual "
-            f"{self._force_error():.3g} of the forces acting > {s.newton_ftol:g}; last update {size:.3g} m > {tol:.3g} m)",
+            f"{force_error:.3g} of the forces acting > {s.newton_ftol:g}; last update {size:.3g} m > {tol:.3g} m)",
         )
-
-    def _force_error(self) -> float:
-        """Largest force residual relative to the weight plus contact forces of its vertex."""
-        c = self.col
-        K.force_scale(self.x, self.xn, self.fscale, self.mass, self.gravity, self.radius, c.kind, c.size,
-                      c.meshes, c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, self.nx, c.count, self._eps())
-        if self.npairs:
-            K.pair_force_scale(self.x, self.xn, self.fscale, *self._pair_args())
-        return K.relative_residual(self.r, self.fscale, self.nx)
 
     def _line_search(self, beta: float, err: float) -> float:
         """Backtrack from the full Newton step until the incremental potential decreases
@@ -533,7 +532,7 @@ class ShellSystem:
                 return alpha
             if abs(e - e0) <= 1e-12 * abs(e0):
                 self.forces()
-                if self._residual(beta) < err:
+                if self._measures(beta)[0] < err:
                     self._accepted_energy = e
                     return alpha
             K.copy(self.xs, self.x, n)
