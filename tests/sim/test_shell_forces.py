@@ -42,3 +42,35 @@ def test_forces_are_minus_energy_gradient(deformed_world):
         numeric = -(plus - minus) / (2 * h)
         analytic = float(np.sum(force * d))
         assert analytic == pytest.approx(numeric, rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def pinched_world():
+    from sim.bench.shells import pinched_sheet
+
+    world = World(pinched_sheet(13, 16))
+    for _ in range(12):  # closed on the sheet and lifting: finger contact, sticking friction, table
+        world.step()
+    return world
+
+
+def test_difference_products_match_the_exact_hessian_products(pinched_world):
+    """The forward Newton solve's Jacobian-free products agree with the reverse-mode ones."""
+    shells = pinched_world.shells
+    assert shells.contact_count() > 0
+    beta = 2.0 * shells.dt / 3.0
+    rng = np.random.default_rng(4)
+    for scale in (1e-3, 1.0):
+        p = rng.normal(scale=scale, size=(shells.nx, 3))
+        exact, difference = shells._hvp(p, beta), shells._hvp_difference(p, beta)
+        assert np.linalg.norm(difference - exact) <= 1e-5 * np.linalg.norm(exact)
+
+
+def test_a_forward_step_never_runs_the_reverse_force_kernel(pinched_world, monkeypatch):
+    """So a cold start to the first step does not wait for the reverse kernel's compilation."""
+    def refuse():
+        raise AssertionError("the forward step ran the reverse force kernel")
+
+    monkeypatch.setattr(pinched_world.shells, "_force_adjoint", refuse)
+    stats = pinched_world.step()
+    assert stats["shells"]["cg"] > 0  # the step did use CG products
