@@ -32,16 +32,13 @@ from sim.checkpoints import checkpoint_interval, substeps_per_chunk
 from sim.coupling import SurfaceContact
 from sim.errors import SimulationError
 from sim.fem.solver import FemSystem, Trajectory, _set_row, stable_dt
-from sim.fem.spec import ContactParams, ShapeSpec, quat_to_matrix
+from sim.fem.spec import DEFAULT_CONTACT, ContactParams, ShapeSpec, quat_to_matrix
 from sim.mpm.chunks import reverse_substeps
 from sim.mpm.solver import MpmSystem, MpmTrajectory, ring_row_bytes
 from sim.mpm.spec import MpmGrid
 from sim.pad_shell import shell_points
 from sim.rigid.system import STATE_KEYS as _RIGID_KEYS, RigidSystem
 
-# Contact of volumetric bodies (with colliders and each other): pressure per metre of depth,
-# soft enough that particles (about 1 mm) stay stable at substeps of about 5e-5 s.
-DEFAULT_CONTACT = ContactParams(stiffness=1e8, damping=10.0, friction=0.5)
 _MPM_KEYS = ("mpm_x", "mpm_v", "mpm_C", "mpm_b")
 PARAM_KEYS = ("fem_youngs_modulus", "fem_poisson_ratio", "mpm_youngs_modulus", "mpm_poisson_ratio",
               "mpm_yield_stress", "mpm_viscosity", "mpm_friction", "volumetric_contact", "rigid_mass", "rigid_friction")

@@ -62,7 +62,7 @@ class World:
         self.systems: list = []
         self.shells = None
         if spec.shells:
-            from sim.volumetric import DEFAULT_CONTACT
+            from sim.fem.spec import DEFAULT_CONTACT
 
             self.shells = ShellSystem(spec, self.colliders, self.runtime.real,
                                       obstacles=(obstacles, DEFAULT_CONTACT.friction) if touching else None)

@@ -173,7 +173,7 @@ def volumetric_bodies(scene, dt: float, mesh_loader=None) -> tuple[tuple[FemBody
     import dataclasses
 
     from sim.fem.solver import stable_dt
-    from sim.volumetric import DEFAULT_CONTACT
+    from sim.fem.spec import DEFAULT_CONTACT
 
     fem, mpm = [], []
     for e in scene.entities:

@@ -127,7 +127,8 @@ def _coupled_case(n_particles: int, kind: str, pads: int, steps: int, backward: 
     from sim.mpm.spec import MpmBodySpec, MpmGrid, MpmMaterial
     from sim.runtime import current_runtime
     from sim.spec import ColliderSpec, Settings, ToolSpec, WorldSpec
-    from sim.volumetric import DEFAULT_CONTACT, VolumetricRun
+    from sim.fem.spec import DEFAULT_CONTACT
+    from sim.volumetric import VolumetricRun
     from sim.world import World
 
     grid = MpmGrid((0, 0, 0), 0.1, 64)

@@ -67,7 +67,7 @@ class PusherRig:
         from sim.fem.spec import FemBodySpec, FemMaterial
         from sim.rigid.system import RigidSystem
         from sim.spec import Settings, ToolSpec, WorldSpec
-        from sim.volumetric import DEFAULT_CONTACT
+        from sim.fem.spec import DEFAULT_CONTACT
         from sim.world import World
 
         sensor = _sensor(ctx)

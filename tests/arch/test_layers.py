@@ -56,3 +56,16 @@ def test_only_sim_runtime_calls_ti_init():
             if "ti.init(" in p.read_text():
                 callers.append(str(p.relative_to(REPO)))
     assert callers == ["sim/runtime.py"]
+
+
+def test_a_forward_shell_world_does_not_load_torch():
+    """torch is for gradients (sim.rollout, optimizers); importing it is ~1.5 s of a warm start."""
+    code = (
+        "import sys\n"
+        "from sim.bench.shells import pinched_sheet\n"
+        "from sim.world import World\n"
+        "World(pinched_sheet(5, 2)).step()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3]); sys.exit('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
