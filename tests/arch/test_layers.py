@@ -8,6 +8,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _assert_python_succeeds(code: str) -> None:
+    """Run ``code`` in a fresh interpreter at the repository root; it must exit 0."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_import_contracts_hold():
     lint = Path(sys.executable).with_name("lint-imports")
     done = subprocess.run([str(lint)], cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -26,8 +32,7 @@ def test_app_sim_robot_load_no_qt():
         "('PySide6', 'shiboken6', 'vtk', 'vtkmodules', 'pyvista', 'pyvistaqt', 'pyqtgraph', 'rclpy'))\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
+    _assert_python_succeeds(code)
 
 
 def _imported_roots(path: Path) -> set[str]:
@@ -67,5 +72,4 @@ def test_a_forward_shell_world_does_not_load_torch():
         "World(pinched_sheet(5, 2)).step()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3]); sys.exit('torch' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
+    _assert_python_succeeds(code)
