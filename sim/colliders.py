@@ -13,7 +13,7 @@ import numpy as np
 import taichi as ti
 
 from sim.host_arrays import read, write
-from sim.sdf import collider_size
+from sim.sdf import collider_size, shape_kinds
 from sim.spec import COLLIDER_SHAPES, WorldSpec
 
 A = ti.types.ndarray()
@@ -33,7 +33,7 @@ class Colliders:
         self.count = len(spec.colliders)
         self.touched = np.array([c.name not in untouched for c in spec.colliders], np.float64)
         self.names = [c.name for c in spec.colliders]
-        self.meshes = any(c.shape == "mesh" for c in spec.colliders)  # compile collider_sdf's mesh branch?
+        self.shape_kinds = shape_kinds(c.shape for c in spec.colliders)  # the collider_sdf branches kernels compile
         n = max(self.count, 1)  # Taichi arrays cannot be empty
         vec = lambda k: ti.ndarray(ti.types.vector(k, real), n, needs_grad=True)  # noqa: E731
         self.kind = ti.ndarray(ti.i32, n)

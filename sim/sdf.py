@@ -10,7 +10,7 @@ Mesh colliders read a signed distance grid baked from their mesh (sim.mesh_sdf),
 by a quadratic B-spline; the normal is that spline's own (continuous) gradient, normalised. The
 grids live in one process-wide pool of Taichi fields (``MeshPool``): a mesh collider's
 ``size`` carries its slot in the pool (``collider_size``), so the function keeps one
-signature for every system. Only kernels compiled with ``meshes`` true read the pool. It is
+signature for every system. Only kernels compiled for mesh shapes (``shape_kinds``) read the pool. It is
 allocated when the first grid is uploaded after ``ti.init`` (never at import) and refilled
 after a Taichi reset.
 """
@@ -235,25 +235,38 @@ def collider_reach(kind, size):
     return reach
 
 
+def shape_kinds(shapes) -> int:
+    """The set of shape names (``sim.spec.COLLIDER_SHAPES``) as the bit mask ``collider_sdf``
+    takes: bit k set where shape k occurs."""
+    return sum(1 << COLLIDER_SHAPES.index(name) for name in set(shapes))
+
+
 @ti.func
-def collider_sdf(kind, size, p, meshes: ti.template()):
-    """(distance, outward normal) of the local point p to a collider. ``meshes``: whether
-    the calling system has mesh colliders; only then is the mesh branch compiled in (its
-    27-node spline, with its reverse-mode derivative, costs several times a kernel's compile
-    time), so it is a template argument of every kernel that reaches here."""
+def collider_sdf(kind, size, p, present: ti.template()):
+    """(distance, outward normal) of the local point p to a collider. ``present``: the bit
+    mask (``shape_kinds``) of the shapes the calling system has; only their branches are
+    compiled in. Each branch and its reverse-mode derivative adds to the compilation of
+    every kernel that reaches here (the shells' reverse force kernel took 27 s with all of
+    them, 20 s with boxes alone; the mesh branch's 27-node spline costs several times a
+    kernel's compile time), so it is a template argument of every such kernel."""
     d = 0.0
     n = ti.Vector([0.0, 0.0, 1.0])
-    if kind == BOX:
-        d, n = _box(size, p)
-    elif kind == SPHERE:
-        d, n = _round(p, size[0])
-    elif kind == CAPSULE:
-        d, n = _round(p - ti.Vector([0.0, 0.0, ti.math.clamp(p[2], -size[1], size[1])]), size[0])
-    elif kind == CYLINDER:
-        d, n = _cylinder(size[0], size[1], p)
-    elif kind == PLANE:
-        d = p[2]
-    elif kind == MESH:
-        if ti.static(meshes):
+    if ti.static(present >> BOX & 1):
+        if kind == BOX:
+            d, n = _box(size, p)
+    if ti.static(present >> SPHERE & 1):
+        if kind == SPHERE:
+            d, n = _round(p, size[0])
+    if ti.static(present >> CAPSULE & 1):
+        if kind == CAPSULE:
+            d, n = _round(p - ti.Vector([0.0, 0.0, ti.math.clamp(p[2], -size[1], size[1])]), size[0])
+    if ti.static(present >> CYLINDER & 1):
+        if kind == CYLINDER:
+            d, n = _cylinder(size[0], size[1], p)
+    if ti.static(present >> PLANE & 1):
+        if kind == PLANE:
+            d = p[2]
+    if ti.static(present >> MESH & 1):
+        if kind == MESH:
             d, n = _mesh(ti.cast(size[0], ti.i32), p)
     return d, n

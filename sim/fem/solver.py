@@ -25,7 +25,7 @@ from sim.coupling import DAMPING_CAP
 from sim.errors import SimulationError
 from sim.fem.mesh import tet_volumes
 from sim.fem.spec import ContactParams, FemBodySpec, ShapeSpec, quat_to_matrix
-from sim.sdf import collider_sdf, collider_size
+from sim.sdf import collider_sdf, collider_size, shape_kinds
 from sim.spec import COLLIDER_SHAPES
 from sim.runtime import ensure_runtime, serial_scatter
 
@@ -215,7 +215,7 @@ class FemSystem:
             self.cn.from_numpy(cn)
             self.area.from_numpy(area[cn].astype(npr))
         self.n_contact = len(cn)
-        self.meshes = any(sh.shape == "mesh" for sh in self.shapes)  # compile collider_sdf's mesh branch?
+        self.shape_kinds = shape_kinds(sh.shape for sh in self.shapes)  # the collider_sdf branches kernels compile
         for k, sh in enumerate(self.shapes):
             self.shape_kind[k] = COLLIDER_SHAPES.index(sh.shape)
             self.shape_size[k] = collider_size(sh.shape, sh.size, sh.sdf)
@@ -318,7 +318,7 @@ class FemSystem:
             i = self.cn[c]
             R, p = self.shape_R[t, k], self.shape_p[t, k]
             q = R.transpose() @ (self.x[s, i] - p)
-            phi, nl = collider_sdf(self.shape_kind[k], self.shape_size[k], q, self.meshes)
+            phi, nl = collider_sdf(self.shape_kind[k], self.shape_size[k], q, self.shape_kinds)
             if phi < 0:
                 pen = -phi
                 ramp = pen - 0.5 * delta

@@ -30,7 +30,7 @@ from sim.errors import SimulationError
 from sim.fem.spec import ShapeSpec
 from sim.mpm.chunks import reverse_substeps
 from sim.mpm.spec import MATERIAL_KINDS, MpmBodySpec, MpmGrid
-from sim.sdf import collider_sdf, collider_size
+from sim.sdf import collider_sdf, collider_size, shape_kinds
 from sim.spec import COLLIDER_SHAPES
 from sim.runtime import ensure_runtime, serial_scatter
 
@@ -168,7 +168,7 @@ class MpmSystem:
         self.mass.from_numpy(np.array([b.material.density * b.particle_volume for b in bodies], npr))
         self.vol.from_numpy(np.array([b.particle_volume for b in bodies], npr))
         self.mass_np = np.array([b.material.density * b.particle_volume for b in bodies])[self.body_of_np]
-        self.meshes = any(sh.shape == "mesh" for sh in self.shapes)  # compile collider_sdf's mesh branch?
+        self.shape_kinds = shape_kinds(sh.shape for sh in self.shapes)  # the collider_sdf branches kernels compile
         for k, sh in enumerate(self.shapes):
             self.shape_kind[k] = COLLIDER_SHAPES.index(sh.shape)
             self.shape_size[k] = collider_size(sh.shape, sh.size, sh.sdf)
@@ -401,7 +401,7 @@ class MpmSystem:
     def _collide(self, s, k, pos, v):
         R, p = self.shape_R[s, k], self.shape_p[s, k]
         q = R.transpose() @ (pos - p)
-        phi, nl = collider_sdf(self.shape_kind[k], self.shape_size[k], q, self.meshes)
+        phi, nl = collider_sdf(self.shape_kind[k], self.shape_size[k], q, self.shape_kinds)
         out = v
         if phi < 0.5 * self.band:
             n = R @ nl

@@ -34,7 +34,7 @@ import taichi as ti
 
 from sim.coupling import DAMPING_CAP
 from sim.fem.spec import quat_to_matrix
-from sim.sdf import collider_sdf, collider_size, quat_to_mat
+from sim.sdf import collider_sdf, collider_size, quat_to_mat, shape_kinds
 from sim.spec import COLLIDER_SHAPES
 
 STATE_KEYS = ("rigid_x", "rigid_q", "rigid_v", "rigid_w", "rigid_angle")
@@ -129,7 +129,8 @@ class RigidSystem:
             self.sample_body.from_numpy(np.concatenate([np.full(len(p), i, np.int32) for i, (p, _) in enumerate(samples)]))
         self.surface = ti.field(real, B)  # area of each body's surface
         self.surface.from_numpy(np.array([a.sum() for _, a in samples], np.float64))
-        self.meshes = any(sh.shape == "mesh" for sh in shapes)  # compile collider_sdf's mesh branch?
+        self.shape_kinds = shape_kinds(sh.shape for sh in shapes)  # the collider_sdf branches kernels compile
+        self.body_kinds = shape_kinds(b.shape for b in bodies)  # the same for the bodies' own shapes
         for k, sh in enumerate(shapes):
             self.shape_kind[k] = COLLIDER_SHAPES.index(sh.shape)
             self.shape_size[k] = collider_size(sh.shape, sh.size, getattr(sh, "sdf", None))
@@ -217,7 +218,7 @@ class RigidSystem:
             xp = c + r
             R, p = self.shape_R[t, k], self.shape_p[t, k]
             local = R.transpose() @ (xp - p)
-            phi, nl = collider_sdf(self.shape_kind[k], self.shape_size[k], local, self.meshes)
+            phi, nl = collider_sdf(self.shape_kind[k], self.shape_size[k], local, self.shape_kinds)
             if phi < 0:
                 n = R @ nl
                 v_shape = (self.shape_R[t + 1, k] @ local + self.shape_p[t + 1, k] - xp) / self.dt
@@ -243,7 +244,7 @@ class RigidSystem:
             r = x[s, i] - self.x[s, b]
             if r.norm_sqr() < self.radius[b] ** 2:
                 R = quat_to_mat(self.q[s, b])
-                phi, nl = collider_sdf(self.kind[b], self.size[b], R.transpose() @ r, False)  # bodies are primitives
+                phi, nl = collider_sdf(self.kind[b], self.size[b], R.transpose() @ r, self.body_kinds)
                 if phi < 0:
                     n = R @ nl
                     vr = v[s, i] - self.v[s, b] - self.w[s, b].cross(r)

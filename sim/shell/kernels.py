@@ -59,7 +59,7 @@ def _in_reach(i, c, x: T, xn: T, radius: T, ckind: T, csize: T, cpos0: T, cpos1:
 
 @ti.func
 def _contact(
-    i, c, x: T, xn: T, radius: T, ckind: T, csize: T, meshes: T, cpos0: T, cquat0: T, cpos1: T, cquat1: T, cmu: T,
+    i, c, x: T, xn: T, radius: T, ckind: T, csize: T, shape_kinds: T, cpos0: T, cquat0: T, cpos1: T, cquat1: T, cmu: T,
     ck: T, eps
 ):
     """(energy, force) on vertex i from collider c: penalty normal force plus smoothed
@@ -67,7 +67,7 @@ def _contact(
     r = radius[i]
     rot1 = quat_to_mat(cquat1[c])
     p = rot1.transpose() @ (x[i] - cpos1[c])
-    d, n_local = collider_sdf(ckind[c], csize[c], p, meshes)
+    d, n_local = collider_sdf(ckind[c], csize[c], p, shape_kinds)
     energy = 0.0
     force = ti.Vector([0.0, 0.0, 0.0])
     k = ck[c]
@@ -76,7 +76,7 @@ def _contact(
         force += -k * (d - r) * (rot1 @ n_local)
     rot0 = quat_to_mat(cquat0[c])
     p0 = rot0.transpose() @ (xn[i] - cpos0[c])
-    d0, n0_local = collider_sdf(ckind[c], csize[c], p0, meshes)
+    d0, n0_local = collider_sdf(ckind[c], csize[c], p0, shape_kinds)
     if d0 < r:
         n0 = rot0 @ n0_local
         slip = rot0 @ p + cpos0[c] - xn[i]  # where the tool point now at x[i] was, relative to xn[i]
@@ -185,7 +185,7 @@ def forces(
     x: A, xn: A, xm: A, f: A, mass: A, vshell: A, damp: A, gravity: A,
     tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A,
     hinge: A, hshell: A, hweight: A, rest: A, bend: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, dt: ti.f64,
-    radius: A, ckind: A, csize: A, meshes: ti.template(), cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
+    radius: A, ckind: A, csize: A, shape_kinds: ti.template(), cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
     nc: ti.i32, eps: ti.f64,
     spair: A, skind: A, sdist: A, smu: A, npairs: ti.i32, kpair: ti.f64,
 ):
@@ -210,7 +210,7 @@ def forces(
         f[q[3]] += f3
     for i, c in ti.ndrange(nv, nc):
         if _in_reach(i, c, x, xn, radius, ckind, csize, cpos0, cpos1):
-            _, force = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+            _, force = _contact(i, c, x, xn, radius, ckind, csize, shape_kinds, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
             f[i] += force
     for p in range(npairs):
         _, force, c = _pair(p, x, xn, spair, skind, sdist, smu, kpair, eps)
@@ -224,7 +224,7 @@ def potential(
     x: A, xn: A, xm: A, xhat: A, free: A, mass: A, vshell: A, damp: A, gravity: A,
     tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A,
     hinge: A, hshell: A, hweight: A, rest: A, bend: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, dt: ti.f64,
-    radius: A, ckind: A, csize: A, meshes: ti.template(), cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
+    radius: A, ckind: A, csize: A, shape_kinds: ti.template(), cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
     nc: ti.i32, eps: ti.f64,
     spair: A, skind: A, sdist: A, smu: A, npairs: ti.i32, kpair: ti.f64, inertia: ti.f64, external: ti.i32,
 ) -> ti.f64:
@@ -244,7 +244,7 @@ def potential(
         e += w
     for i, c in ti.ndrange(nv * external, nc):
         if _in_reach(i, c, x, xn, radius, ckind, csize, cpos0, cpos1):
-            w, _ = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+            w, _ = _contact(i, c, x, xn, radius, ckind, csize, shape_kinds, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
             e += w
     for p in range(npairs * external):
         # not `_` for the coefficients: in this kernel `_` already holds 3-vectors, and a Taichi
@@ -281,7 +281,7 @@ def pair_blocks(
 @ti.kernel
 def newton_measures(
     x: A, xn: A, xhat: A, f: A, mass: A, free: A, r: A, b: A, scale: A, gravity: A,
-    radius: A, ckind: A, csize: A, meshes: ti.template(), cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
+    radius: A, ckind: A, csize: A, shape_kinds: ti.template(), cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
     nc: ti.i32, spair: A, skind: A, sdist: A, smu: A, npairs: ti.i32, kpair: ti.f64, eps: ti.f64,
     nx: ti.i32, nv: ti.i32, beta: ti.f64,
 ) -> ti.types.vector(3, ti.f64):
@@ -300,7 +300,7 @@ def newton_measures(
         ti.atomic_max(moved, (x[i] - xn[i]).norm())
     for i, c in ti.ndrange(nx, nc):
         if _in_reach(i, c, x, xn, radius, ckind, csize, cpos0, cpos1):
-            _, force = _contact(i, c, x, xn, radius, ckind, csize, meshes, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+            _, force = _contact(i, c, x, xn, radius, ckind, csize, shape_kinds, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
             scale[i] += force.norm()
     for p in range(npairs):
         _, force, c = _pair(p, x, xn, spair, skind, sdist, smu, kpair, eps)
@@ -314,14 +314,14 @@ def newton_measures(
 
 
 @ti.kernel
-def penetration(x: A, radius: A, ckind: A, csize: A, meshes: ti.template(), cpos: A, cquat: A, pen: A, nv: ti.i32,
+def penetration(x: A, radius: A, ckind: A, csize: A, shape_kinds: ti.template(), cpos: A, cquat: A, pen: A, nv: ti.i32,
                 nc: ti.i32):
     """pen[i] = deepest overlap of vertex i's contact radius with any collider (<= 0: none)."""
     for i in range(nv):
         pen[i] = -1e30
     for i, c in ti.ndrange(nv, nc):
         rot = quat_to_mat(cquat[c])
-        d, _ = collider_sdf(ckind[c], csize[c], rot.transpose() @ (x[i] - cpos[c]), meshes)
+        d, _ = collider_sdf(ckind[c], csize[c], rot.transpose() @ (x[i] - cpos[c]), shape_kinds)
         ti.atomic_max(pen[i], radius[i] - d)
 
 
@@ -351,7 +351,7 @@ def _pick4(v0, v1, v2, v3, k):
 def assemble_hessian(
     x: A, xn: A, blocks: A, diag_slot: A, tri_slot: A, hinge_slot: A, free: A, mass: A, vshell: A, damp: A,
     tri: A, tshell: A, dm_inv: A, area: A, thick: A, youngs: A, poisson: A, hinge: A, hshell: A, hweight: A,
-    bend: A, radius: A, ckind: A, csize: A, meshes: ti.template(), cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A,
+    bend: A, radius: A, ckind: A, csize: A, shape_kinds: ti.template(), cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A,
     ck: A, nblocks: ti.i32, nv: ti.i32, nt: ti.i32, nh: ti.i32, nc: ti.i32, beta: ti.f64, dt: ti.f64, eps: ti.f64,
 ):
     """The positive semi-definite approximation of H on its fixed block pattern (see
@@ -389,13 +389,13 @@ def assemble_hessian(
             r = radius[i]
             rot1 = quat_to_mat(cquat1[c])
             p = rot1.transpose() @ (x[i] - cpos1[c])
-            d, n_local = collider_sdf(ckind[c], csize[c], p, meshes)
+            d, n_local = collider_sdf(ckind[c], csize[c], p, shape_kinds)
             block = ti.Matrix.zero(float, 3, 3)
             if d < r:
                 n = rot1 @ n_local
                 block += ck[c] * n.outer_product(n)
             rot0 = quat_to_mat(cquat0[c])
-            d0, n0_local = collider_sdf(ckind[c], csize[c], rot0.transpose() @ (xn[i] - cpos0[c]), meshes)
+            d0, n0_local = collider_sdf(ckind[c], csize[c], rot0.transpose() @ (xn[i] - cpos0[c]), shape_kinds)
             if d0 < r:
                 slip = rot0 @ p + cpos0[c] - xn[i]
                 n0 = rot0 @ n0_local

@@ -357,7 +357,7 @@ class ShellSystem:
 
     def _contact_args(self):
         c = self.col
-        return (self.radius, c.kind, c.size, c.meshes, c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, c.count,
+        return (self.radius, c.kind, c.size, c.shape_kinds, c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, c.count,
                 self._eps(), *self._pair_args()[:-1])
 
     def _force_args(self):
@@ -451,7 +451,7 @@ class ShellSystem:
         K.assemble_hessian(
             self.x, self.xn, pat.blocks, pat.ti_diag_slot, pat.ti_tri_slot, pat.ti_hinge_slot, self.free, self.mass,
             self.vshell, self.damp, self.tri, self.tshell, self.dm_inv, self.area, self.thick, self.youngs,
-            self.poisson, self.hinge, self.hshell, self.hweight, self.bend, self.radius, c.kind, c.size, c.meshes,
+            self.poisson, self.hinge, self.hshell, self.hweight, self.bend, self.radius, c.kind, c.size, c.shape_kinds,
             c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, pat.blocks.shape[0], self.nx, self.nt, self.nh,
             c.count, beta, self.dt, self._eps(),
         )
@@ -467,7 +467,7 @@ class ShellSystem:
         c = self.col
         m = K.newton_measures(
             self.x, self.xn, self.xhat, self.f, self.mass, self.free, self.r, self.b, self.fscale, self.gravity,
-            self.radius, c.kind, c.size, c.meshes, c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, c.count,
+            self.radius, c.kind, c.size, c.shape_kinds, c.pos0, c.quat0, c.pos1, c.quat1, c.friction, c.stiffness, c.count,
             *self._pair_args(), self.nx, self.nv, beta,
         )
         return float(m[0]), float(m[1]), float(m[2])
@@ -583,7 +583,7 @@ class ShellSystem:
 
     def _penetration(self) -> np.ndarray:
         c = self.col
-        K.penetration(self.xn, self.radius, c.kind, c.size, c.meshes, c.pos1, c.quat1, self.pen, self.nv, c.count)
+        K.penetration(self.xn, self.radius, c.kind, c.size, c.shape_kinds, c.pos1, c.quat1, self.pen, self.nv, c.count)
         return read(self.pen)[: self.nv]
 
     def check(self, step: int, max_penetration: float, max_speed: float) -> None:

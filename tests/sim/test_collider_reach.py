@@ -7,7 +7,7 @@ import pytest
 import taichi as ti
 
 from sim.runtime import RuntimeConfig, ensure_runtime
-from sim.sdf import collider_reach, collider_sdf
+from sim.sdf import collider_reach, collider_sdf, shape_kinds
 from sim.spec import COLLIDER_SHAPES
 
 
@@ -22,9 +22,10 @@ def _measure(kind: ti.i32, size: ti.types.ndarray(), p: ti.types.ndarray(), d: t
     s = ti.Vector([size[0], size[1], size[2]])
     reach[0] = collider_reach(kind, s)
     for i in range(p.shape[0]):
-        d[i], _ = collider_sdf(kind, s, ti.Vector([p[i, 0], p[i, 1], p[i, 2]]), False)
+        d[i], _ = collider_sdf(kind, s, ti.Vector([p[i, 0], p[i, 1], p[i, 2]]), PRIMITIVES)
 
 
+PRIMITIVES = shape_kinds(("box", "sphere", "capsule", "cylinder", "plane"))
 SHAPES = {"box": (0.03, 0.01, 0.02), "sphere": (0.02, 0.0, 0.0), "capsule": (0.01, 0.03, 0.0),
           "cylinder": (0.015, 0.025, 0.0)}
 

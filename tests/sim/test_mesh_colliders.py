@@ -65,7 +65,7 @@ def test_collider_sdf_reads_the_mesh_grid_with_its_gradient_as_normal():
     import taichi as ti
 
     from sim.runtime import ensure_runtime
-    from sim.sdf import BOX, MESH, collider_sdf, collider_size
+    from sim.sdf import BOX, MESH, collider_sdf, collider_size, shape_kinds
 
     ensure_runtime()
     box = trimesh.creation.box(extents=2 * HALF)
@@ -76,7 +76,7 @@ def test_collider_sdf_reads_the_mesh_grid_with_its_gradient_as_normal():
     @ti.kernel
     def evaluate(kind: ti.i32, size: ti.types.vector(3, float), p: ti.types.ndarray(), out: ti.types.ndarray()):
         for i in range(p.shape[0]):
-            d, n = collider_sdf(kind, size, ti.Vector([p[i, 0], p[i, 1], p[i, 2]]), True)
+            d, n = collider_sdf(kind, size, ti.Vector([p[i, 0], p[i, 1], p[i, 2]]), shape_kinds(("mesh", "box")))
             out[i, 0] = d
             for k in ti.static(range(3)):
                 out[i, k + 1] = n[k]
