@@ -6,10 +6,10 @@ constant acceleration is integrated exactly). Each step solves for the new posit
     g(x) = M (x - x_hat) / beta^2 - f(x) = 0,   beta = 2 dt / 3,
     x_hat = (4 x_n - x_{n-1}) / 3 + beta (4 v_n - v_{n-1}) / 3,
 
-by Newton's method with matrix-free Hessian-vector products (reverse-mode autodiff of the
-hand-written force kernels) and CG preconditioned by a factorized sparse approximation of H
-(positive semi-definite element by element, see ``sim.shell.sparse``), with a backtracking line search
-on the incremental potential. Friction and damping use the previous step's positions
+by Newton's method with matrix-free Hessian-vector products (differences of the force
+kernel; its reverse-mode autodiff where more accuracy is asked) and CG preconditioned by a
+factorized sparse approximation of H (positive semi-definite element by element, see
+``sim.shell.sparse``), with a backtracking line search on the incremental potential. Friction and damping use the previous step's positions
 (lagged normal force and tangent plane), so every force is minus the gradient of a
 potential in x and the Hessian is symmetric. The first step takes its fictitious history
 from gravity alone (x_{-1} = x_0 - dt v_0 + dt^2 g / 2), so free fall is exact.
@@ -33,10 +33,10 @@ from collections import OrderedDict
 import numpy as np
 import taichi as ti
 
-from sim.host_arrays import read, write, zero
 from sim import geometry
 from sim.colliders import Colliders
 from sim.errors import SimulationError
+from sim.host_arrays import read, write, zero
 from sim.shell import kernels as K
 from sim.shell.proximity import ProximitySearch
 from sim.shell.sparse import Factorization, SparsePattern
