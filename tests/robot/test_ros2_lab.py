@@ -157,12 +157,16 @@ def test_cancel_stops_motion_within_100_ms(link):
             time.sleep(0.01)
     finally:
         link.state_listeners.clear()
-    # The requirement is on the arm: its last change of position (the controller's own stamps)
-    # within 100 ms of the request. The client's acknowledgement also crosses this process's
-    # executor, which a loaded machine can delay, so it only has to arrive.
+    # The requirement is on the arm: no change of position later than 100 ms after the
+    # request (the controller's own stamps). A change happened somewhere between two samples,
+    # so each is dated by the earlier one: a loaded machine can starve the controller's loop
+    # (CI saw 250 ms between its samples), and a change seen across the deadline may have
+    # ended before it; one seen between two samples both past the deadline cannot have. The
+    # client's acknowledgement also crosses this process's executor, which a loaded machine
+    # can delay, so it only has to arrive.
     assert latency < 1.0
-    moving = [stamp for (stamp, q), (_, prev) in zip(states[1:], states) if not np.array_equal(q, prev)]
-    assert moving and moving[-1] < t_request + 0.1  # the last change of position came within 100 ms
+    moving = [before for (_, q), (before, prev) in zip(states[1:], states) if not np.array_equal(q, prev)]
+    assert moving and moving[-1] < t_request + 0.1  # no change of position began after 100 ms
     after = [q for stamp, q in states if stamp > t_request + 0.1]
     assert len(after) >= 20 and np.max(np.abs(after[0] - q0)) > 0.01  # it had moved before the cancel
     outcome = ex.wait(2.0)
