@@ -58,10 +58,10 @@ class Colliders:
     def set_poses(self, start: np.ndarray, end: np.ndarray) -> None:
         """Poses (colliders, 7) at the start and the end of the coming step."""
         if self.count:
-            write(self.pos0, np.ascontiguousarray(start[:, :3]))
-            write(self.quat0, np.ascontiguousarray(start[:, 3:]))
-            write(self.pos1, np.ascontiguousarray(end[:, :3]))
-            write(self.quat1, np.ascontiguousarray(end[:, 3:]))
+            write(self.pos0, start[:, :3])
+            write(self.quat0, start[:, 3:])
+            write(self.pos1, end[:, :3])
+            write(self.quat1, end[:, 3:])
 
     def clear_grads(self) -> None:
         # one compiled kernel: ndarray.fill compiles a new one on every call

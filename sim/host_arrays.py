@@ -59,13 +59,11 @@ def write(arr: ti.Ndarray, value) -> None:
     view[...] = value
 
 
-def zero(arr: ti.Ndarray, kernel_fill=None) -> None:
+def zero(arr: ti.Ndarray, kernel_fill) -> None:
     """Set every element to zero: in place on the host, else by ``kernel_fill(arr)`` (a
-    compiled kernel: Taichi's own ``fill`` builds a new one at every call) or ``fill``."""
+    compiled kernel: Taichi's own ``fill`` builds a new one at every call)."""
     view = _view(arr)
-    if view is not None:
-        view.fill(0)
-    elif kernel_fill is not None:
+    if view is None:
         kernel_fill(arr)
     else:
-        arr.fill(0)
+        view.fill(0)
