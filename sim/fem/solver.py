@@ -27,7 +27,7 @@ from sim.fem.mesh import tet_volumes
 from sim.fem.spec import ContactParams, FemBodySpec, ShapeSpec, quat_to_matrix
 from sim.sdf import collider_sdf, collider_size, shape_kinds
 from sim.spec import COLLIDER_SHAPES
-from sim.runtime import ensure_runtime, serial_scatter
+from sim.runtime import ensure_runtime, serial_loops, serial_scatter
 
 
 @dataclass
@@ -150,6 +150,7 @@ class FemSystem:
         tet_body = np.concatenate([np.full(len(b.mesh.tets), i, np.int32) for i, b in enumerate(bodies)])
         self.rest_np = rest
         self.n_nodes, self.n_tets, self.n_bodies = len(rest), len(tet), len(bodies)
+        self.serial_loops = serial_loops(self.runtime, self.n_tets)
         self.n_shapes = len(self.shapes)
         self.driven_np = np.concatenate(drv)
         self.body_of_np = np.concatenate(bid)
@@ -312,6 +313,7 @@ class FemSystem:
     @ti.kernel
     def contact(self, s: ti.i32, t: ti.i32):
         """Contact forces on the state in row s against the shapes at substep t."""
+        ti.loop_config(serialize=self.serial_loops)
         for c, k in ti.ndrange(self.n_contact, self.n_shapes):
             delta = ti.static(self.contact_params.smoothing)
             eps2 = ti.static(self.contact_params.slip_velocity**2)
@@ -339,6 +341,7 @@ class FemSystem:
     @ti.kernel
     def update(self, s: ti.i32, o: ti.i32, t: ti.i32):
         """Row s to row o over substep t (the driven frames at t and t + 1)."""
+        ti.loop_config(serialize=self.serial_loops)
         for i in range(self.n_nodes):
             b = self.body_of[i]
             frame_next = self.body_R[t + 1, b] @ self.rest[i] + self.body_p[t + 1, b]

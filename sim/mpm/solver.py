@@ -32,7 +32,7 @@ from sim.mpm.chunks import reverse_substeps
 from sim.mpm.spec import MATERIAL_KINDS, MpmBodySpec, MpmGrid
 from sim.sdf import collider_sdf, collider_size, shape_kinds
 from sim.spec import COLLIDER_SHAPES
-from sim.runtime import ensure_runtime, serial_scatter
+from sim.runtime import ensure_runtime, serial_loops, serial_scatter
 
 
 SLIP_VELOCITY = 1e-3  # m/s: slower tangential sliding on a collider is smoothed (Coulomb's kink at 0)
@@ -116,6 +116,7 @@ class MpmSystem:
             name = bodies[self.body_of_np[np.argmax(outside)]].name
             raise ValueError(f"MPM body {name!r} has particles outside the grid's interior [{lo}, {hi}]")
         self.n = len(pos)
+        self.serial_loops = serial_loops(self.runtime, self.n)
         self.x0 = pos
         self.v0 = np.concatenate([np.broadcast_to(np.asarray(b.velocity, float), b.positions.shape) for b in bodies])
         self.n_shapes = len(self.shapes)
@@ -227,6 +228,7 @@ class MpmSystem:
     @ti.kernel
     def constitutive(self, s: ti.i32, o: ti.i32):
         """b[o] and tau[s] from b[s], C[s]. Small enough for Taichi's reverse mode."""
+        ti.loop_config(serialize=self.serial_loops)
         for p in range(self.n):
             Cp = self.C[s, p]
             A = ti.Matrix.identity(float, 3) + self.dt * Cp
@@ -332,6 +334,7 @@ class MpmSystem:
     @ti.kernel
     def clear_box(self, adjoints: ti.template()):
         """Zero the box's momenta and masses, or (``adjoints``) the grid's adjoints in it."""
+        ti.loop_config(serialize=self.serial_loops)
         for i, j, k in ti.ndrange((self.lo[0], self.hi[0]), (self.lo[1], self.hi[1]), (self.lo[2], self.hi[2])):
             if ti.static(adjoints):
                 self.grid_mv.grad[i, j, k] = ti.Vector.zero(float, 3)
@@ -354,6 +357,7 @@ class MpmSystem:
             self.grid_box[r, d] = self.lo[d]
             self.grid_box[r, 3 + d] = self.hi[d]
         self.grid_box[r, 6] = ti.cast(cells <= self.grid_cells, ti.i32)
+        ti.loop_config(serialize=self.serial_loops)
         for i, j, k in ti.ndrange((self.lo[0], self.hi[0]), (self.lo[1], self.hi[1]), (self.lo[2], self.hi[2])):
             if self.grid_box[r, 6]:
                 c = self._box_cell(i, j, k)
@@ -366,6 +370,7 @@ class MpmSystem:
         for d in ti.static(range(3)):
             self.lo[d] = self.grid_box[r, d]
             self.hi[d] = self.grid_box[r, 3 + d]
+        ti.loop_config(serialize=self.serial_loops)
         for i, j, k in ti.ndrange((self.lo[0], self.hi[0]), (self.lo[1], self.hi[1]), (self.lo[2], self.hi[2])):
             c = self._box_cell(i, j, k)
             q = self.grid_tape[r, c]
@@ -378,6 +383,7 @@ class MpmSystem:
         shapes at substep s and the domain walls. ``consume`` (forward only, never
         differentiated) also zeroes the momenta and masses it read: the grid is left clean
         for the next P2G without another pass."""
+        ti.loop_config(serialize=self.serial_loops)
         for i, j, k in ti.ndrange((self.lo[0], self.hi[0]), (self.lo[1], self.hi[1]), (self.lo[2], self.hi[2])):
             I = ti.Vector([i, j, k])
             m = self.grid_m[I]
@@ -421,6 +427,7 @@ class MpmSystem:
 
     @ti.kernel
     def g2p(self, s: ti.i32, o: ti.i32):
+        ti.loop_config(serialize=self.serial_loops)
         for p in range(self.n):
             base, fx, w, _ = self._kernel_weights(self.x[s, p])
             new_v = ti.Vector.zero(float, 3)
@@ -459,6 +466,7 @@ class MpmSystem:
         written as such (offset - fx terms split). The material adjoints are left per
         particle for ``sum_material_adjoints``: a parallel loop's atomic adds to one address
         queue on a CPU."""
+        ti.loop_config(serialize=self.serial_loops)
         for p in range(self.n):
             base, fx, w, dw = self._kernel_weights(self.x[s, p])
             body = self.body[p]

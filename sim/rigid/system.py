@@ -34,6 +34,7 @@ import taichi as ti
 
 from sim.coupling import DAMPING_CAP
 from sim.fem.spec import quat_to_matrix
+from sim.runtime import ensure_runtime, serial_loops
 from sim.sdf import collider_sdf, collider_size, quat_to_mat, shape_kinds
 from sim.spec import COLLIDER_SHAPES
 
@@ -88,6 +89,7 @@ class RigidSystem:
         self.n_bodies, self.n_shapes = B, len(shapes)
         samples = [b.surface_samples() for b in bodies]
         self.n_samples = sum(len(p) for p, _ in samples)
+        self.serial = serial_loops(ensure_runtime(), self.n_samples * self.n_shapes)
         vec = lambda shape, n=3, grad=True: ti.Vector.field(n, real, shape=shape, needs_grad=grad)  # noqa: E731
         self.x, self.v, self.w = vec((S, B)), vec((S, B)), vec((S, B))
         self.q, self.angle = vec((S, B), 4), vec((S, B), 2)
@@ -211,6 +213,7 @@ class RigidSystem:
     @ti.kernel
     def collider_contact(self, s: ti.i32, t: ti.i32, kn: ti.template(), kd: ti.template()):
         """Forces of the colliders (at substep t) on the bodies' surface points (row s)."""
+        ti.loop_config(serialize=self.serial)
         for j, k in ti.ndrange(self.n_samples, self.n_shapes):
             b = self.sample_body[j]
             c = self.x[s, b]
@@ -239,6 +242,7 @@ class RigidSystem:
         """Forces between FEM surface nodes (``node[c]`` with ``area[c]``, ``mass[node[c]]``,
         row s of x, v) and the bodies' shapes: the node's into fc[s], the opposite into the
         body's rows."""
+        ti.loop_config(serialize=self.serial)
         for c, b in ti.ndrange(n_nodes, self.n_bodies):
             i = node[c]
             r = x[s, i] - self.x[s, b]
@@ -262,6 +266,7 @@ class RigidSystem:
     @ti.kernel
     def update(self, s: ti.i32, o: ti.i32):
         """Row s to row o: one semi-implicit Euler substep of every body."""
+        ti.loop_config(serialize=self.serial)
         for b in range(self.n_bodies):
             m = self.mass[b]
             u = self.unit_inertia[b]

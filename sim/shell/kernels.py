@@ -17,9 +17,10 @@ from sim.shell.energies import (
 
 A = ti.types.ndarray()
 T = ti.template()  # arrays handed on to ti.func helpers by reference
-# Element loops that add into shared vertices run serially where sim.runtime.serial_scatter
-# says so; ShellSystem sets this before its kernels compile (they read it then).
-SERIAL_SUMS = False
+# Every loop runs serially where sim.runtime.serial_loops says so (also the proximity
+# search's); ShellSystem sets this before the kernels compile (they read it then), once per
+# process: sheets up to 129 x 129 stepped as fast serially as threaded.
+SERIAL = False
 
 
 # ---------------------------------------------------------------- forces and energies
@@ -191,16 +192,17 @@ def forces(
 ):
     """f += every force on the shells: gravity and damping, membrane, bending, collider
     contact and shell-shell contact. One kernel, so a Hessian-vector product is one launch."""
+    ti.loop_config(serialize=SERIAL)
     for i in range(nv):
         _, force = _body(i, x, xn, xm, mass, vshell, damp, gravity, dt)
         f[i] += force
-    ti.loop_config(serialize=SERIAL_SUMS)
+    ti.loop_config(serialize=SERIAL)
     for t in range(nt):
         _, fb, fc = _membrane(t, x, tri, tshell, dm_inv, area, thick, youngs, poisson)
         f[tri[t][0]] += -(fb + fc)
         f[tri[t][1]] += fb
         f[tri[t][2]] += fc
-    ti.loop_config(serialize=SERIAL_SUMS)
+    ti.loop_config(serialize=SERIAL)
     for h in range(nh):
         _, f0, f1, f2, f3 = _bending(h, x, hinge, hshell, hweight, rest, bend)
         q = hinge[h]
@@ -208,10 +210,12 @@ def forces(
         f[q[1]] += f1
         f[q[2]] += f2
         f[q[3]] += f3
+    ti.loop_config(serialize=SERIAL)
     for i, c in ti.ndrange(nv, nc):
         if _in_reach(i, c, x, xn, radius, ckind, csize, cpos0, cpos1):
             _, force = _contact(i, c, x, xn, radius, ckind, csize, shape_kinds, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
             f[i] += force
+    ti.loop_config(serialize=SERIAL)
     for p in range(npairs):
         _, force, c = _pair(p, x, xn, spair, skind, sdist, smu, kpair, eps)
         q = spair[p]
@@ -233,19 +237,24 @@ def potential(
     elastic energy alone. Loop counts switch terms off, so every loop stays at the top
     level (parallel)."""
     e = 0.0
+    ti.loop_config(serialize=SERIAL)
     for i in range(nv * external):
         w, _ = _body(i, x, xn, xm, mass, vshell, damp, gravity, dt)
         e += w + 0.5 * inertia * mass[i] * (x[i] - xhat[i]).norm_sqr() * free[i]
+    ti.loop_config(serialize=SERIAL)
     for t in range(nt):
         w, _, _ = _membrane(t, x, tri, tshell, dm_inv, area, thick, youngs, poisson)
         e += w
+    ti.loop_config(serialize=SERIAL)
     for h in range(nh):
         w, _, _, _, _ = _bending(h, x, hinge, hshell, hweight, rest, bend)
         e += w
+    ti.loop_config(serialize=SERIAL)
     for i, c in ti.ndrange(nv * external, nc):
         if _in_reach(i, c, x, xn, radius, ckind, csize, cpos0, cpos1):
             w, _ = _contact(i, c, x, xn, radius, ckind, csize, shape_kinds, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
             e += w
+    ti.loop_config(serialize=SERIAL)
     for p in range(npairs * external):
         # not `_` for the coefficients: in this kernel `_` already holds 3-vectors, and a Taichi
         # variable keeps its first type
@@ -261,6 +270,7 @@ def pair_blocks(
 ):
     """The pairs' diagonal blocks of the approximate Hessian (their couplings between
     vertices are left to CG's exact products): penalty along the gap, friction across it."""
+    ti.loop_config(serialize=SERIAL)
     for p in range(npairs):
         q = spair[p]
         c, gap, gap0, n0 = _pair_frame(p, x, xn, spair, skind)
@@ -291,23 +301,28 @@ def newton_measures(
     the step, max |r| / scale: the force residual relative to each vertex's weight plus the
     sizes of the contact forces on it)."""
     error, moved, relative = 0.0, 0.0, 0.0
+    ti.loop_config(serialize=SERIAL)
     for i in range(nx):
         r[i] = free[i] * (mass[i] * (x[i] - xhat[i]) / (beta * beta) - f[i])
         b[i] = -r[i]
         scale[i] = mass[i] * gravity[0].norm()
         ti.atomic_max(error, r[i].norm() * beta * beta / mass[i])
+    ti.loop_config(serialize=SERIAL)
     for i in range(nv):
         ti.atomic_max(moved, (x[i] - xn[i]).norm())
+    ti.loop_config(serialize=SERIAL)
     for i, c in ti.ndrange(nx, nc):
         if _in_reach(i, c, x, xn, radius, ckind, csize, cpos0, cpos1):
             _, force = _contact(i, c, x, xn, radius, ckind, csize, shape_kinds, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
             scale[i] += force.norm()
+    ti.loop_config(serialize=SERIAL)
     for p in range(npairs):
         _, force, c = _pair(p, x, xn, spair, skind, sdist, smu, kpair, eps)
         q = spair[p]
         size = force.norm()
         for j in ti.static(range(4)):
             scale[q[j]] += ti.abs(c[j]) * size
+    ti.loop_config(serialize=SERIAL)
     for i in range(nx):
         ti.atomic_max(relative, r[i].norm() / ti.max(scale[i], 1e-300))
     return ti.Vector([error, moved, relative], ti.f64)
@@ -317,8 +332,10 @@ def newton_measures(
 def penetration(x: A, radius: A, ckind: A, csize: A, shape_kinds: ti.template(), cpos: A, cquat: A, pen: A, nv: ti.i32,
                 nc: ti.i32):
     """pen[i] = deepest overlap of vertex i's contact radius with any collider (<= 0: none)."""
+    ti.loop_config(serialize=SERIAL)
     for i in range(nv):
         pen[i] = -1e30
+    ti.loop_config(serialize=SERIAL)
     for i, c in ti.ndrange(nv, nc):
         rot = quat_to_mat(cquat[c])
         d, _ = collider_sdf(ckind[c], csize[c], rot.transpose() @ (x[i] - cpos[c]), shape_kinds)
@@ -330,6 +347,7 @@ def penetration(x: A, radius: A, ckind: A, csize: A, shape_kinds: ti.template(),
 
 @ti.kernel
 def predict(xn: A, xm: A, vn: A, vm: A, xhat: A, x: A, free: A, pin: A, nv: ti.i32, beta: ti.f64):
+    ti.loop_config(serialize=SERIAL)
     for i in range(nv):
         xhat[i] = (4.0 * xn[i] - xm[i]) / 3.0 + beta * (4.0 * vn[i] - vm[i]) / 3.0
         x[i] = free[i] * xhat[i] + (1.0 - free[i]) * pin[i]
@@ -358,14 +376,16 @@ def assemble_hessian(
     sim.shell.sparse): inertia and damping, membrane (Gauss-Newton and tensile stress),
     bending (Gauss-Newton), penalty contact along the normal and friction across it. Blocks
     coupling a pinned vertex are left out, so its row is its mass term alone."""
+    ti.loop_config(serialize=SERIAL)
     for k in range(nblocks):
         blocks[k] = ti.zero(blocks[k])
+    ti.loop_config(serialize=SERIAL)
     for i in range(nv):
         blocks[diag_slot[i, 0]] += mass[i] * (1.0 / (beta * beta) + 1.5 * damp[vshell[i]] / dt) * ti.Matrix.identity(float, 3)
     # Serial element loops on small CPUs: as parallel loops their atomic block sums took
     # 2.4x the time on two threads. The block loops stay loops (statically unrolled, the
     # kernel took 9 s to compile).
-    ti.loop_config(serialize=SERIAL_SUMS)
+    ti.loop_config(serialize=SERIAL)
     for t in range(nt):
         s = tshell[t]
         q = tri[t]
@@ -375,7 +395,7 @@ def assemble_hessian(
             gu = _pick3(-(gb + gc), gb, gc, a)
             gv = _pick3(-(gb + gc), gb, gc, b)
             blocks[tri_slot[t, 3 * a + b]] += free[q[a]] * free[q[b]] * membrane_hessian_block(gu, gv, f, tensile, vol, mu, lam)
-    ti.loop_config(serialize=SERIAL_SUMS)
+    ti.loop_config(serialize=SERIAL)
     for h in range(nh):
         q = hinge[h]
         k = bend[hshell[h]] * hweight[h]
@@ -384,6 +404,7 @@ def assemble_hessian(
             gu = _pick4(g0, g1, g2, g3, a)
             gv = _pick4(g0, g1, g2, g3, b)
             blocks[hinge_slot[h, 4 * a + b]] += free[q[a]] * free[q[b]] * k * gu.outer_product(gv)
+    ti.loop_config(serialize=SERIAL)
     for i, c in ti.ndrange(nv, nc):
         if _in_reach(i, c, x, xn, radius, ckind, csize, cpos0, cpos1):
             r = radius[i]
@@ -410,6 +431,7 @@ def assemble_hessian(
 @ti.kernel
 def dot(a: A, b: A, nv: ti.i32) -> ti.f64:
     s = 0.0
+    ti.loop_config(serialize=SERIAL)
     for i in range(nv):
         s += a[i].dot(b[i])
     return s
@@ -418,18 +440,21 @@ def dot(a: A, b: A, nv: ti.i32) -> ti.f64:
 @ti.kernel
 def axpy(alpha: ti.f64, a: A, y: A, nv: ti.i32):
     """y += alpha * a"""
+    ti.loop_config(serialize=SERIAL)
     for i in range(nv):
         y[i] += alpha * a[i]
 
 
 @ti.kernel
 def copy(src: A, dst: A, nv: ti.i32):
+    ti.loop_config(serialize=SERIAL)
     for i in range(nv):
         dst[i] = src[i]
 
 
 @ti.kernel
 def clear(a: A, nv: ti.i32):
+    ti.loop_config(serialize=SERIAL)
     for i in range(nv):
         a[i] = ti.zero(a[i])
 
@@ -437,6 +462,7 @@ def clear(a: A, nv: ti.i32):
 @ti.kernel
 def plastic_update(x: A, hinge: A, hshell: A, rest: A, rest_new: A, yield_angle: A, nh: ti.i32):
     """Rest fold angles follow the fold beyond the yield angle (paper keeps a crease)."""
+    ti.loop_config(serialize=SERIAL)
     for h in range(nh):
         q = hinge[h]
         angle = fold_angle(x[q[0]], x[q[1]], x[q[2]], x[q[3]])
@@ -447,11 +473,13 @@ def plastic_update(x: A, hinge: A, hshell: A, rest: A, rest_new: A, yield_angle:
 
 @ti.kernel
 def advance(x: A, xn: A, xm: A, vn: A, vm: A, rest: A, rest_new: A, nv: ti.i32, nh: ti.i32, dt: ti.f64):
+    ti.loop_config(serialize=SERIAL)
     for i in range(nv):
         v = (3.0 * x[i] - 4.0 * xn[i] + xm[i]) / (2.0 * dt)
         xm[i] = xn[i]
         vm[i] = vn[i]
         xn[i] = x[i]
         vn[i] = v
+    ti.loop_config(serialize=SERIAL)
     for h in range(nh):
         rest[h] = rest_new[h]

@@ -29,7 +29,7 @@ import numpy as np
 import taichi as ti
 
 from sim.host_arrays import read, write
-from sim.shell.kernels import edge_weights
+from sim.shell import kernels
 
 A = ti.types.ndarray()
 T = ti.template()
@@ -78,6 +78,7 @@ def _append(out: T, count: T, a, b):
 def _extent(x: A, items: A) -> ti.f64:
     """The largest distance from an item's centre to its corners."""
     worst = 0.0
+    ti.loop_config(serialize=kernels.SERIAL)
     for i in range(items.shape[0]):
         c = _centre(x, items, i)
         for k in range(items.shape[1]):
@@ -90,8 +91,10 @@ def _bin(x: A, items: A, size: ti.f64, cell: A, slot: A, count: A, start: A, ord
     """Counting sort of the items by the bucket of their centre's cell: bucket b's items are
     order[start[b]:start[b + 1]]."""
     table = count.shape[0]
+    ti.loop_config(serialize=kernels.SERIAL)
     for b in range(table):
         count[b] = 0
+    ti.loop_config(serialize=kernels.SERIAL)
     for i in range(items.shape[0]):
         c = ti.floor(_centre(x, items, i) / size, ti.i32)
         cell[i] = c
@@ -100,6 +103,7 @@ def _bin(x: A, items: A, size: ti.f64, cell: A, slot: A, count: A, start: A, ord
     ti.loop_config(serialize=True)
     for b in range(table):
         start[b + 1] = start[b] + count[b]
+    ti.loop_config(serialize=kernels.SERIAL)
     for i in range(items.shape[0]):
         order[start[_bucket(cell[i], table)] + slot[i]] = i
 
@@ -116,6 +120,7 @@ def _vertex_triangle(x: A, motion: A, nq: ti.i32, tris: A, size: ti.f64, cell: A
                      near: A, distance: ti.f64, slack: ti.f64, cap: ti.f64, out: A, count: A) -> ti.i32:
     count[0] = 0
     table = start.shape[0] - 1
+    ti.loop_config(serialize=kernels.SERIAL)
     for v in range(nq):
         p = x[v]
         home = ti.floor(p / size, ti.i32)
@@ -147,6 +152,7 @@ def _edge_edge(x: A, motion: A, edges: A, size: ti.f64, cell: A, start: A, order
                slack: ti.f64, cap: ti.f64, out: A, count: A) -> ti.i32:
     count[0] = 0
     table = start.shape[0] - 1
+    ti.loop_config(serialize=kernels.SERIAL)
     for a in range(edges.shape[0]):
         a0, a1 = x[edges[a, 0]], x[edges[a, 1]]
         lo_a, hi_a = ti.min(a0, a1), ti.max(a0, a1)
@@ -168,7 +174,7 @@ def _edge_edge(x: A, motion: A, edges: A, size: ti.f64, cell: A, start: A, order
                         if gap2 < _reach2(motion, edges[a, i], edges[e, k], distance, slack, cap):
                             close = True
                     if close and not shared:
-                        s, t = edge_weights(a0, a1, b0, b1)
+                        s, t = kernels.edge_weights(a0, a1, b0, b1)
                         if s > INSIDE and s < 1.0 - INSIDE and t > INSIDE and t < 1.0 - INSIDE:
                             _append(out, count, ti.min(a, e), ti.max(a, e))
     return count[0]

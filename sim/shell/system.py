@@ -40,7 +40,7 @@ from sim.host_arrays import read, write, zero
 from sim.shell import kernels as K
 from sim.shell.proximity import ProximitySearch
 from sim.shell.sparse import Factorization, SparsePattern
-from sim.runtime import ensure_runtime, serial_scatter
+from sim.runtime import ensure_runtime, serial_loops
 from sim.spec import ShellSpec, WorldSpec
 
 STATE_KEYS = ("x", "v", "x_prev", "v_prev", "rest_angle")
@@ -116,7 +116,7 @@ class ShellSystem:
         """obstacles: (triangles over their own vertices, friction coefficient), or None."""
         self.spec = spec
         self.col = colliders
-        K.SERIAL_SUMS = serial_scatter(ensure_runtime())
+        K.SERIAL = serial_loops(ensure_runtime())
         s = spec.settings
         self.dt = s.dt
         x, rest, tris, hinge, vshell, tshell, hshell, pins = _concat(spec.shells)
