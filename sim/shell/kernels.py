@@ -21,6 +21,11 @@ T = ti.template()  # arrays handed on to ti.func helpers by reference
 # ShellSystem sets this before the kernels compile (they read it then), once per process:
 # sheets up to 129 x 129 stepped as fast serially as threaded.
 SERIAL = False
+# Parts of the force kernel, a template bit mask. Taichi's reverse of the whole kernel took
+# 20.5 s to compile, of its three parts 4.6, 7.0 and 1.9 s: its IR passes grow faster than
+# the kernel, so the reverse runs (and compiles) part by part.
+ELASTIC, COLLIDERS, PAIRS = 1, 2, 4
+ALL_FORCES = ELASTIC | COLLIDERS | PAIRS
 
 
 # ---------------------------------------------------------------- forces and energies
@@ -188,38 +193,43 @@ def forces(
     hinge: A, hshell: A, hweight: A, rest: A, bend: A, nv: ti.i32, nt: ti.i32, nh: ti.i32, dt: ti.f64,
     radius: A, ckind: A, csize: A, shape_kinds: ti.template(), cpos0: A, cquat0: A, cpos1: A, cquat1: A, cmu: A, ck: A,
     nc: ti.i32, eps: ti.f64,
-    spair: A, skind: A, sdist: A, smu: A, npairs: ti.i32, kpair: ti.f64,
+    spair: A, skind: A, sdist: A, smu: A, npairs: ti.i32, kpair: ti.f64, parts: ti.template(),
 ):
-    """f += every force on the shells: gravity and damping, membrane, bending, collider
-    contact and shell-shell contact. One kernel, so a Hessian-vector product is one launch.
-    Only the element sums run serially here: with every loop serial, Taichi's reverse of
-    this kernel took 24.8 s to compile instead of 20.5 s, for 2% of the pinch-lift's time."""
-    for i in range(nv):
-        _, force = _body(i, x, xn, xm, mass, vshell, damp, gravity, dt)
-        f[i] += force
-    ti.loop_config(serialize=SERIAL)
-    for t in range(nt):
-        _, fb, fc = _membrane(t, x, tri, tshell, dm_inv, area, thick, youngs, poisson)
-        f[tri[t][0]] += -(fb + fc)
-        f[tri[t][1]] += fb
-        f[tri[t][2]] += fc
-    ti.loop_config(serialize=SERIAL)
-    for h in range(nh):
-        _, f0, f1, f2, f3 = _bending(h, x, hinge, hshell, hweight, rest, bend)
-        q = hinge[h]
-        f[q[0]] += f0
-        f[q[1]] += f1
-        f[q[2]] += f2
-        f[q[3]] += f3
-    for i, c in ti.ndrange(nv, nc):
-        if _in_reach(i, c, x, xn, radius, ckind, csize, cpos0, cpos1):
-            _, force = _contact(i, c, x, xn, radius, ckind, csize, shape_kinds, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+    """f += the forces on the shells of the chosen ``parts`` (a bit mask of the following):
+    gravity, damping, membrane and bending (ELASTIC), collider contact (COLLIDERS) and
+    shell-shell contact (PAIRS). The forward takes them all in one launch; the reverse runs
+    part by part. Only the element sums run serially here: with every loop serial, Taichi's
+    reverse of the whole kernel took 24.8 s to compile instead of 20.5 s, for 2% of the
+    pinch-lift's time."""
+    if ti.static(parts & ELASTIC):
+        for i in range(nv):
+            _, force = _body(i, x, xn, xm, mass, vshell, damp, gravity, dt)
             f[i] += force
-    for p in range(npairs):
-        _, force, c = _pair(p, x, xn, spair, skind, sdist, smu, kpair, eps)
-        q = spair[p]
-        for j in ti.static(range(4)):
-            f[q[j]] += c[j] * force
+        ti.loop_config(serialize=SERIAL)
+        for t in range(nt):
+            _, fb, fc = _membrane(t, x, tri, tshell, dm_inv, area, thick, youngs, poisson)
+            f[tri[t][0]] += -(fb + fc)
+            f[tri[t][1]] += fb
+            f[tri[t][2]] += fc
+        ti.loop_config(serialize=SERIAL)
+        for h in range(nh):
+            _, f0, f1, f2, f3 = _bending(h, x, hinge, hshell, hweight, rest, bend)
+            q = hinge[h]
+            f[q[0]] += f0
+            f[q[1]] += f1
+            f[q[2]] += f2
+            f[q[3]] += f3
+    if ti.static(parts & COLLIDERS):
+        for i, c in ti.ndrange(nv, nc):
+            if _in_reach(i, c, x, xn, radius, ckind, csize, cpos0, cpos1):
+                _, force = _contact(i, c, x, xn, radius, ckind, csize, shape_kinds, cpos0, cquat0, cpos1, cquat1, cmu, ck, eps)
+                f[i] += force
+    if ti.static(parts & PAIRS):
+        for p in range(npairs):
+            _, force, c = _pair(p, x, xn, spair, skind, sdist, smu, kpair, eps)
+            q = spair[p]
+            for j in ti.static(range(4)):
+                f[q[j]] += c[j] * force
 
 
 @ti.kernel

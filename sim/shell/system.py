@@ -365,11 +365,15 @@ class ShellSystem:
 
     def forces(self) -> None:
         _clear(self.f)
-        K.forces(*self._force_args())
+        K.forces(*self._force_args(), K.ALL_FORCES)
 
     def _force_adjoint(self) -> None:
-        """Reverse pass of the force kernel: grads += f.grad^T df/d(inputs)."""
-        K.forces.grad(*self._force_args())
+        """Reverse pass of the force kernel, one part at a time (sim.shell.kernels.ELASTIC,
+        ...; a part with nothing to act on is left out): grads += f.grad^T df/d(inputs)."""
+        args = self._force_args()
+        for part, present in ((K.ELASTIC, True), (K.COLLIDERS, self.col.count), (K.PAIRS, self.npairs)):
+            if present:
+                K.forces.grad(*args, part)
 
     def _potential(self, inertia: float, external: bool) -> float:
         return K.potential(self.x, self.xn, self.xm, self.xhat, self.free, *self._material_args(),
