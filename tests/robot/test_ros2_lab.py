@@ -146,10 +146,10 @@ def test_cancel_stops_motion_within_100_ms(link):
     states = []  # (controller's stamp, positions): when the arm really stopped, whatever the load here
     link.state_listeners.append(lambda stamp, q: states.append((stamp, q)))
     try:
-        ex = link.execute(move_from(q0, delta=0.3, duration=3.0))
-        deadline = time.monotonic() + 5
-        while len(ex.feedback) < 10 and time.monotonic() < deadline:  # well into the motion
-            time.sleep(0.01)
+        # a long motion, cancelled once the arm has moved 0.02 rad (after 1.7 s): a starved
+        # client hears of that late, but not so late that the motion has already ended
+        ex = link.execute(move_from(q0, delta=0.3, duration=10.0))
+        wait_until(lambda: states and np.max(np.abs(states[-1][1] - q0)) > 0.02, timeout=8.0)
         t_request = time.time()  # the controller stamps joint states with the same system clock
         latency = ex.cancel()
         deadline = time.monotonic() + 3
