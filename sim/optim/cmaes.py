@@ -16,7 +16,6 @@ import math
 import time
 from dataclasses import asdict, dataclass
 
-import cma
 import numpy as np
 import torch
 
@@ -60,6 +59,8 @@ class CMAES:
         }
         if self.settings.popsize:
             opts["popsize"] = self.settings.popsize
+        import cma  # here, not at the top: it loads scipy.stats, 2.4 s of every command's start otherwise
+
         state = np.random.get_state()
         try:
             return cma.CMAEvolutionStrategy(np.zeros(len(self._start)), self.settings.sigma0, opts)
