@@ -59,7 +59,7 @@ class CMAES:
         }
         if self.settings.popsize:
             opts["popsize"] = self.settings.popsize
-        import cma  # here, not at the top: it loads scipy.stats, 2.4 s of every command's start otherwise
+        import cma  # here, not at the top: it loads scipy.stats, about 1.5 s of every command's start
 
         state = np.random.get_state()
         try:
