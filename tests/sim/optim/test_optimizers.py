@@ -30,6 +30,30 @@ def test_adam_converges_and_reports_gradient_norm_before_clipping():
     assert all(b.wall_time >= a.wall_time for a, b in zip(reports, reports[1:]))
 
 
+def test_adam_steps_as_torch_optim_adam_does():
+    """The written-out update (sim.optim.adam) against torch.optim.Adam's, with the same rate
+    schedule and clipping, on a quadratic whose path stays inside the bounds."""
+    from sim.optim.adam import AdamSettings
+
+    settings = AdamSettings(lr=0.05, horizon=20, init_noise=0.0, clip_norm=0.5)
+    loss = quadratic([0.3, -0.4, 0.1])
+    p = Problem(loss, x0=np.array([0.5, 0.5, -0.5]), lower=-1, upper=1)
+    ours = [r.params for r in iterate(make_optimizer("adam", p, vars(settings), seed=0), 20)]
+    z = torch.tensor((p.x0 + 1) / 2, requires_grad=True)
+    reference = torch.optim.Adam([z], lr=settings.lr, betas=settings.betas)
+    theirs = []
+    for i in range(20):
+        x = (-1 + 2 * z).detach().requires_grad_(True)
+        theirs.append(x.detach().numpy().copy())
+        (g,) = torch.autograd.grad(loss(x), x)
+        g = 2 * g
+        z.grad = g * min(1.0, settings.clip_norm / float(g.norm()))
+        reference.param_groups[0]["lr"] = settings.rate(i)
+        reference.step()
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+    assert np.abs(theirs[-1] - theirs[0]).max() > 0.1  # the path went somewhere
+
+
 @pytest.mark.parametrize("name", ["adam", "cmaes", "hybrid"])
 def test_every_optimizer_keeps_to_the_bounds(name):
     # the unconstrained minimum (2, 2) lies outside the box: the answer is the corner (1, 1)
@@ -182,3 +206,18 @@ def test_a_run_that_fails_at_its_start_says_so():
         make_optimizer("adam", p, {"init_noise": 0.0}).step()
     report = make_optimizer("cmaes", p, {"sigma0": 0.01}, seed=0).step()
     assert report.loss == math.inf and report.failure.startswith("7 of 7 evaluations failed")
+
+
+def test_adam_reads_moments_saved_by_torch_optim_adam():
+    """Runs saved before the update was written out hold torch.optim.Adam's state dict."""
+    from sim.optim.adam import _moments
+
+    z = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    reference = torch.optim.Adam([z])
+    assert _moments(reference.state_dict()) is None  # no step yet: fresh moments
+    z.grad = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    reference.step()
+    t, m, v = _moments(reference.state_dict())
+    assert t == 1
+    np.testing.assert_allclose(m, 0.1 * z.grad)
+    np.testing.assert_allclose(v, 0.001 * z.grad**2)
