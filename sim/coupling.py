@@ -61,7 +61,7 @@ class SurfaceContact:
                  cell: float, depth: float, smoothing: float, slip_velocity: float, max_pairs: int | None = None,
                  point_mass=None, node_mass=None, dt: float | None = None):
         self.n_tris, self.n_points, self.slots = len(triangles), len(point_body), int(slots)
-        self.serial = serial_loops(ensure_runtime(), self.n_points)
+        self.serial_loops = serial_loops(ensure_runtime(), self.n_points)
         self.skin = SKIN * float(cell)
         self.cell, self.depth = float(cell) + 2.2 * self.skin, float(depth)  # neighbouring cells still hold the reach
         self.smoothing, self.eps2 = float(smoothing), float(slip_velocity) ** 2
@@ -114,17 +114,17 @@ class SurfaceContact:
 
     @ti.kernel
     def _reset(self):
-        ti.loop_config(serialize=self.serial)
+        ti.loop_config(serialize=self.serial_loops)
         for b in range(self.n_tri_bodies):
             self.box[b, 0] = ti.Vector([1e30, 1e30, 1e30])
             self.box[b, 1] = ti.Vector([-1e30, -1e30, -1e30])
-        ti.loop_config(serialize=self.serial)
+        ti.loop_config(serialize=self.serial_loops)
         for b in range(self.table):  # (start is rewritten whole by _prefix)
             self.count[b] = 0
 
     @ti.kernel
     def _bin(self, s: ti.i32, x: ti.template()):
-        ti.loop_config(serialize=self.serial)
+        ti.loop_config(serialize=self.serial_loops)
         for t in range(self.n_tris):
             ids = self.tri[t]
             c = (x[s, ids[0]] + x[s, ids[1]] + x[s, ids[2]]) / 3.0
@@ -143,13 +143,13 @@ class SurfaceContact:
 
     @ti.kernel
     def _scatter(self):
-        ti.loop_config(serialize=self.serial)
+        ti.loop_config(serialize=self.serial_loops)
         for t in range(self.n_tris):
             self.sorted[self.start[self._bucket(self.tri_cell[t])] + self.tri_slot[t]] = t
 
     @ti.kernel
     def _find(self, s: ti.i32, x: ti.template()):
-        ti.loop_config(serialize=self.serial)
+        ti.loop_config(serialize=self.serial_loops)
         for p in range(self.n_points):
             xp = self.px[s, p]
             self.px_ref[p] = xp
@@ -196,14 +196,14 @@ class SurfaceContact:
 
     @ti.kernel
     def _keep_nodes(self, s: ti.i32, x: ti.template()):
-        ti.loop_config(serialize=self.serial)
+        ti.loop_config(serialize=self.serial_loops)
         for i in range(self.x_ref.shape[0]):
             self.x_ref[i] = x[s, i]
 
     @ti.kernel
     def _copy_pairs(self, src: ti.i32, dst: ti.i32):
         self.n_pairs[dst] = self.n_pairs[src]
-        ti.loop_config(serialize=self.serial)
+        ti.loop_config(serialize=self.serial_loops)
         for k in range(self.n_pairs[src]):
             self.pair_point[dst, k] = self.pair_point[src, k]
             self.pair_tri[dst, k] = self.pair_tri[src, k]
@@ -276,7 +276,7 @@ class SurfaceContact:
     def forces(self, s: ti.i32, x: ti.template(), v: ti.template(), f: ti.template(),
                kn: ti.template(), kd: ti.template(), mu: ti.template()):
         """Adds pair forces to the points' ``pf[s]`` and the triangles' nodes' ``f[s]``."""
-        ti.loop_config(serialize=self.serial)
+        ti.loop_config(serialize=self.serial_loops)
         for k in range(self.n_pairs[s]):
             p, t = self.pair_point[s, k], self.pair_tri[s, k]
             xp = self.px[s, p]

@@ -286,14 +286,14 @@ class VolumetricSystem:
     # --- kernels joining the systems -------------------------------------------------
     @ti.kernel
     def _gather_fem(self, s: ti.i32, x: ti.template(), v: ti.template()):
-        ti.loop_config(serialize=self.contact.serial)
+        ti.loop_config(serialize=self.contact.serial_loops)
         for j in range(self.n_fem_points):
             self.contact.px[s, j] = x[s, self.fem_points[j]]
             self.contact.pv[s, j] = v[s, self.fem_points[j]]
 
     @ti.kernel
     def _gather_mpm(self, s: ti.i32, x: ti.template(), v: ti.template()):
-        ti.loop_config(serialize=self.contact.serial)
+        ti.loop_config(serialize=self.contact.serial_loops)
         for p in range(self.mpm.n):
             self.contact.px[s, self.n_fem_points + p] = x[s, p]
             self.contact.pv[s, self.n_fem_points + p] = v[s, p]
@@ -301,7 +301,7 @@ class VolumetricSystem:
     @ti.kernel
     def _gather_shell(self, s: ti.i32, t: ti.f64, step_dt: ti.f64):
         """The shell points at fraction t of the step, moving straight from start to end."""
-        ti.loop_config(serialize=self.contact.serial)
+        ti.loop_config(serialize=self.contact.serial_loops)
         for j in range(self.n_shell_points):
             a, b = self.shell_x0[j], self.shell_x1[j]
             self.contact.px[s, self.shell_offset + j] = a + t * (b - a)
@@ -309,19 +309,19 @@ class VolumetricSystem:
 
     @ti.kernel
     def _scatter_shell(self, s: ti.i32, weight: ti.f64):
-        ti.loop_config(serialize=self.contact.serial)
+        ti.loop_config(serialize=self.contact.serial_loops)
         for j in range(self.n_shell_points):
             self.shell_f[j] += weight * self.contact.pf[s, self.shell_offset + j]
 
     @ti.kernel
     def _scatter_fem(self, s: ti.i32, f: ti.template()):
-        ti.loop_config(serialize=self.contact.serial)
+        ti.loop_config(serialize=self.contact.serial_loops)
         for j in range(self.n_fem_points):
             f[s, self.fem_points[j]] += self.contact.pf[s, j]
 
     @ti.kernel
     def _scatter_mpm(self, s: ti.i32, f: ti.template()):
-        ti.loop_config(serialize=self.contact.serial)
+        ti.loop_config(serialize=self.contact.serial_loops)
         for p in range(self.mpm.n):
             f[s, p] = self.contact.pf[s, self.n_fem_points + p]
 
@@ -329,16 +329,16 @@ class VolumetricSystem:
     def _clear_forces(self, s: ti.i32):
         """Zero the forces accumulated in ring row s (it holds an earlier substep's)."""
         if ti.static(self.n_fem_nodes > 0):
-            ti.loop_config(serialize=self.contact.serial)
+            ti.loop_config(serialize=self.contact.serial_loops)
             for i in range(self.fem.n_nodes):
                 self.fem.fe[s, i] = ti.Vector([0.0, 0.0, 0.0])
                 self.fem.fc[s, i] = ti.Vector([0.0, 0.0, 0.0])
         if ti.static(self.coupled):
-            ti.loop_config(serialize=self.contact.serial)
+            ti.loop_config(serialize=self.contact.serial_loops)
             for p in range(self.contact.n_points):
                 self.contact.pf[s, p] = ti.Vector([0.0, 0.0, 0.0])
         if ti.static(self.n_rigid > 0):
-            ti.loop_config(serialize=self.contact.serial)
+            ti.loop_config(serialize=self.contact.serial_loops)
             for b in range(self.rigid.n_bodies):
                 self.rigid.force[s, b] = ti.Vector([0.0, 0.0, 0.0])
                 self.rigid.torque[s, b] = ti.Vector([0.0, 0.0, 0.0])

@@ -76,7 +76,7 @@ class Adam:
 
     def step(self) -> IterationReport:
         t0 = time.perf_counter()
-        x_leaf = self._x(self._z.detach()).requires_grad_(True)
+        x_leaf = self._x(self._z).requires_grad_(True)
         params = x_leaf.detach().numpy().copy()
         try:
             loss, grad_x = self.problem.value_and_grad(x_leaf)
@@ -84,7 +84,7 @@ class Adam:
             return self._failed(t0, params, exc.message)
         if self.settings.backtrack and loss > self.settings.backtrack * self.best_loss:
             return self._back_to_best(t0, params, loss)
-        self._last_good = self._z.detach().clone()
+        self._last_good = self._z
         grad = grad_x * torch.as_tensor(self._scale)
         grad_norm = float(grad.norm())
         self._update(grad * min(1.0, self.settings.clip_norm / max(grad_norm, 1e-300)),
@@ -109,7 +109,7 @@ class Adam:
     def _failed(self, t0: float, params: np.ndarray, why: str) -> IterationReport:
         if self._last_good is None:
             raise OptimizationError(f"the objective fails at the starting parameters, so there is nothing to back off to: {why}")
-        self._back_off(0.5 * (self._last_good + self._z.detach()))
+        self._back_off(0.5 * (self._last_good + self._z))
         return self._undone(t0, params, math.inf, why)
 
     def _back_to_best(self, t0: float, params: np.ndarray, loss: float) -> IterationReport:
@@ -133,7 +133,7 @@ class Adam:
     def state_dict(self) -> dict:
         return {
             "settings": asdict(self.settings),
-            "z": self._z.detach().clone(),
+            "z": self._z,
             "adam": self._moments,
             "iteration": self.iteration,
             "local_iteration": self.local_iteration,

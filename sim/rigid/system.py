@@ -89,7 +89,7 @@ class RigidSystem:
         self.n_bodies, self.n_shapes = B, len(shapes)
         samples = [b.surface_samples() for b in bodies]
         self.n_samples = sum(len(p) for p, _ in samples)
-        self.serial = serial_loops(ensure_runtime(), self.n_samples * self.n_shapes)
+        self.serial_loops = serial_loops(ensure_runtime(), self.n_samples * self.n_shapes)
         vec = lambda shape, n=3, grad=True: ti.Vector.field(n, real, shape=shape, needs_grad=grad)  # noqa: E731
         self.x, self.v, self.w = vec((S, B)), vec((S, B)), vec((S, B))
         self.q, self.angle = vec((S, B), 4), vec((S, B), 2)
@@ -214,7 +214,7 @@ class RigidSystem:
     @ti.kernel
     def collider_contact(self, s: ti.i32, t: ti.i32, kn: ti.template(), kd: ti.template()):
         """Forces of the colliders (at substep t) on the bodies' surface points (row s)."""
-        ti.loop_config(serialize=self.serial)
+        ti.loop_config(serialize=self.serial_loops)
         for j, k in ti.ndrange(self.n_samples, self.n_shapes):
             b = self.sample_body[j]
             c = self.x[s, b]
@@ -243,7 +243,7 @@ class RigidSystem:
         """Forces between FEM surface nodes (``node[c]`` with ``area[c]``, ``mass[node[c]]``,
         row s of x, v) and the bodies' shapes: the node's into fc[s], the opposite into the
         body's rows."""
-        ti.loop_config(serialize=self.serial)
+        ti.loop_config(serialize=self.serial_loops)
         for c, b in ti.ndrange(n_nodes, self.n_bodies):
             i = node[c]
             r = x[s, i] - self.x[s, b]
@@ -311,7 +311,7 @@ class RigidSystem:
         """Row s to row o: one semi-implicit Euler substep of every body. Only the kinds of
         body the system has are compiled: with both, Taichi's reverse of this kernel took
         5.8 s to compile, with hinged bodies alone 1.4 s."""
-        ti.loop_config(serialize=self.serial)
+        ti.loop_config(serialize=self.serial_loops)
         for b in range(self.n_bodies):
             m = self.mass[b]
             u = self.unit_inertia[b]
