@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from sim.checkpoints import checkpoint_interval
-from sim.tools import collider_poses
+from sim.tools import action_gradient
 from sim.world import World
 
 PARAM_KEYS = ("youngs_modulus", "bending_stiffness", "collider_friction", "collider_stiffness")
@@ -63,11 +63,7 @@ class Rollout:
         pose_grads, params, gx, gv = _backward(self, np.asarray(grad_observed, np.float64))
         actions = np.zeros_like(self.world.actions)
         if self.actions_t is not None and self.actions_t.numel():
-            acts = self.actions_t.detach().clone().requires_grad_(True)
-            with torch.enable_grad():  # autograd's backward runs with grad mode off
-                poses = collider_poses(self.world.spec, acts)
-                poses.backward(torch.as_tensor(pose_grads))
-            actions = acts.grad.numpy()
+            actions = action_gradient(self.world.spec, self.actions_t.detach().numpy(), pose_grads)
         return Gradients(actions, pose_grads, params, gx, gv)
 
     def memory_bytes(self) -> int:

@@ -87,3 +87,17 @@ def collider_poses(spec: WorldSpec, actions):
 
 def collider_poses_np(spec: WorldSpec, actions: np.ndarray) -> np.ndarray:
     return collider_poses(spec, np.asarray(actions, np.float64))
+
+
+def action_gradient(spec: WorldSpec, actions: np.ndarray, pose_grads: np.ndarray) -> np.ndarray:
+    """The gradient w.r.t. the actions (steps, tools, 8) of a loss whose gradient w.r.t. the
+    collider poses is ``pose_grads``: (steps + 1, colliders, 7), or (..., 3) for positions only."""
+    import torch
+
+    acts = torch.tensor(np.asarray(actions, np.float64), requires_grad=True)
+    g = torch.as_tensor(np.asarray(pose_grads, np.float64))
+    with torch.enable_grad():  # autograd's backward runs with grad mode off
+        poses = collider_poses(spec, acts)[..., : g.shape[-1]]
+        # a scalar's backward: backward(grad) imports torch.fx's symbolic shapes and sympy (0.4 s)
+        (poses * g).sum().backward()
+    return acts.grad.numpy()

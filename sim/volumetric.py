@@ -723,15 +723,9 @@ class VolumetricRun:
                 pos[k:k + 2] += g
         params = system.param_grads()
         system.state = self.final
-        from sim.tools import collider_poses
+        from sim.tools import action_gradient
 
-        actions = np.zeros_like(world.actions)
-        if world.spec.tools:
-            acts = torch.tensor(world.actions, requires_grad=True)
-            with torch.enable_grad():
-                poses = collider_poses(world.spec, acts)
-                poses[..., :3].backward(torch.from_numpy(pos))
-            actions = acts.grad.numpy()
+        actions = action_gradient(world.spec, world.actions, pos) if world.spec.tools else np.zeros_like(world.actions)
         return VolumetricGradients(params, pos, actions, adj)
 
 

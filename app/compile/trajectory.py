@@ -9,7 +9,6 @@ Before the first keyframe and after the last the tool holds still.
 from __future__ import annotations
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 from sim.optim.bspline import basis_matrix
 
@@ -27,6 +26,8 @@ def interpolation_matrix(times: np.ndarray, dt: float, steps: int, kind: str) ->
         eye = np.eye(n)
         return np.stack([np.interp(t, times, eye[j]) for j in range(n)], axis=1)
     if kind == "cubic":  # C2 spline through the keyframes, at rest at both ends
+        from scipy.interpolate import CubicSpline  # here: scipy.interpolate takes 0.4 s to import
+
         return CubicSpline(times, np.eye(n), bc_type="clamped")(t)
     if kind == "bspline":  # keyframes are control points of a clamped B-spline over the span
         return basis_matrix(n, min(3, n - 1), (t - times[0]) / (times[-1] - times[0]))
