@@ -15,7 +15,11 @@ take the opposite force by barycentric weights, so momentum is exchanged exactly
 Points farther than two hash cells from the box around every other body's triangles'
 centroids cannot share a neighbouring cell with any of them, so the search skips them
 without hashing (most particles of a large body: away from the pads, or between two pads
-that grasp it).
+that grasp it). Within the neighbouring cells, a triangle is tested only if the point lies
+within a ball around its centroid that holds every point the test below can accept (its
+footprint widened by the fading edge and the slacks, scaled about the centroid, and the
+depth band): a few flops instead of gathering three nodes and projecting (a dome pad's
+cells hold a hundred triangles or more around each particle near it).
 
 The candidates of a search stay valid while no point and no triangle node has moved more
 than a skin (``SKIN`` hash cells) from where it was. A pair is active only while the point
@@ -72,9 +76,12 @@ class SurfaceContact:
         self.tri_body = ti.field(ti.i32, T)
         self.tri_cell = ti.Vector.field(3, ti.i32, T)
         self.tri_slot = ti.field(ti.i32, T)
+        self.tri_centre = ti.Vector.field(3, real, T)
+        self.tri_ball = ti.field(real, T)  # squared radius about the centre holding every point the search may accept
         self.point_body = ti.field(ti.i32, P)
         self.area = ti.field(real, P)
         self.radius = ti.field(real, P)
+        self.max_radius = float(np.max(point_radius)) if len(point_radius) else 0.0
         self.px = ti.Vector.field(3, real, (S, P), needs_grad=True)
         self.pv = ti.Vector.field(3, real, (S, P), needs_grad=True)
         self.pf = ti.Vector.field(3, real, (S, P), needs_grad=True)
@@ -128,6 +135,8 @@ class SurfaceContact:
         for t in range(self.n_tris):
             ids = self.tri[t]
             c = (x[s, ids[0]] + x[s, ids[1]] + x[s, ids[2]]) / 3.0
+            self.tri_centre[t] = c
+            self.tri_ball[t] = self._ball(s, x, t, c) ** 2
             ti.atomic_min(self.box[self.tri_body[t], 0], c)
             ti.atomic_max(self.box[self.tri_body[t], 1], c)
             cell = ti.floor(c / self.cell, ti.i32)
@@ -146,6 +155,30 @@ class SurfaceContact:
         ti.loop_config(serialize=self.serial_loops)
         for t in range(self.n_tris):
             self.sorted[self.start[self._bucket(self.tri_cell[t])] + self.tri_slot[t]] = t
+
+    @ti.func
+    def _slacks(self, s, x, t, area2, r):
+        """(smallest height, in-plane slack, normal slack) of triangle t (twice its area:
+        area2) for a point of radius r: moves within the skin tilt the plane by at most 2.2 skins over
+        the smallest height, so the in-plane distance past the widened edge and the normal
+        distance may change by these slacks (the force kernel decides exactly)."""
+        longest = self._longest_edge(s, x, t)
+        h = area2 / longest
+        tilt = 2.2 * self.skin / h
+        in_slack = 2.2 * self.skin + (self.depth + r) * tilt
+        return h, in_slack, 2.2 * self.skin + (longest + in_slack) * tilt
+
+    @ti.func
+    def _ball(self, s, x, t, c):
+        """A radius about centroid c holding every point _find may accept for triangle t: its
+        footprint widened to barycentric coordinates above -(EDGE + in-plane slack / h) is
+        the triangle scaled about the centroid by 1 + 3 (EDGE + slack / h), and the point
+        lies at most max(depth, radius) + normal slack off its plane (1e-4 more: rounding)."""
+        ids = self.tri[t]
+        a, b, cc = x[s, ids[0]], x[s, ids[1]], x[s, ids[2]]
+        rho = ti.sqrt(ti.max((a - c).norm_sqr(), (b - c).norm_sqr(), (cc - c).norm_sqr()))
+        h, in_slack, d_slack = self._slacks(s, x, t, (b - a).cross(cc - a).norm(), self.max_radius)
+        return (rho * (1.0 + 3.0 * (EDGE + in_slack / h)) + ti.max(self.depth, self.max_radius) + d_slack) * (1.0 + 1e-4)
 
     @ti.kernel
     def _find(self, s: ti.i32, x: ti.template()):
@@ -166,17 +199,11 @@ class SurfaceContact:
                 b = self._bucket(cell)
                 for j in range(self.start[b], self.start[b + 1]):
                     t = self.sorted[j]
-                    if self.tri_body[t] != self.point_body[p] and (self.tri_cell[t] == cell).all():
+                    if (self.tri_body[t] != self.point_body[p] and (self.tri_cell[t] == cell).all()
+                            and (xp - self.tri_centre[t]).norm_sqr() <= self.tri_ball[t]):
                         d, w, _, area2 = self._plane(s, x, t, xp)
                         if d > -self.depth - self.cell and d < self.radius[p] + self.cell:
-                            longest = self._longest_edge(s, x, t)
-                            h = area2 / longest  # the smallest height
-                            # moves within the skin tilt the plane by at most ``tilt`` (rad):
-                            # the in-plane distance past the widened edge and the normal
-                            # distance may change by the slacks (the force kernel decides exactly)
-                            tilt = 2.2 * self.skin / h
-                            in_slack = 2.2 * self.skin + (self.depth + self.radius[p]) * tilt
-                            d_slack = 2.2 * self.skin + (longest + in_slack) * tilt
+                            h, in_slack, d_slack = self._slacks(s, x, t, area2, self.radius[p])
                             past_edge = -(w.min() + EDGE) * h
                             if past_edge < in_slack and d > -self.depth - d_slack and d < self.radius[p] + d_slack:
                                 k = ti.atomic_add(self.n_pairs[s], 1)
