@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.checkpoints import BUDGET_MB
+from sim.checkpoints import BUDGET_MB, TAPE_BUDGET_MB
 
 ACTION_SIZE = 8  # position (3), quaternion w, x, y, z (4), gripper opening (1)
 COLLIDER_SHAPES = ("box", "sphere", "capsule", "cylinder", "plane", "mesh")
@@ -52,6 +52,7 @@ class Settings:
     adjoint_tol: float = 1e-10  # relative residual of the adjoint solve of a step
     cg_max_iter: int = 2000
     checkpoint_budget_mb: float = BUDGET_MB  # rollouts keep every step's state for the backward pass while they fit
+    tape_budget_mb: float = TAPE_BUDGET_MB  # volumetric rollouts keep their last steps' substep states for the backward in this
     max_speed: float = 50.0  # m/s; faster vertices mean the run blew up
 
     def __post_init__(self) -> None:
@@ -59,6 +60,8 @@ class Settings:
             raise ValueError(f"settings.dt must be a positive time step in s, got {self.dt}")
         if self.steps < 1:
             raise ValueError(f"settings.steps must be at least 1, got {self.steps}")
+        if not self.tape_budget_mb >= 0:
+            raise ValueError(f"settings.tape_budget_mb must be at least 0 MB, got {self.tape_budget_mb}")
         if self.precision not in ("f32", "f64"):
             raise ValueError(f"settings.precision must be 'f32' or 'f64', got {self.precision!r}")
 

@@ -11,7 +11,10 @@ gradients are for positions (and so for a gripper's opening).
 Substep state (FEM, MPM, contact) lives in a ring of ``chunk + 1`` rows: a whole step's
 substeps while such a ring fits ``sim.checkpoints.RING_BUDGET_BYTES`` (the backward then
 recomputes a step once, not twice), else about the square root of the substeps
-(sim.mpm.chunks).
+(sim.mpm.chunks). Where whole steps fit, the ring holds as many as fit the settings'
+``tape_budget_mb`` (at most ``sim.checkpoints.TAPE_STEPS``), ``tape_steps``: a
+``VolumetricRun`` forward leaves its last ``tape_steps`` steps' substeps there, and its
+backward reverses those without recomputing them.
 
 Gradients: ``VolumetricRun`` checkpoints the state every ``segment`` steps in numpy and
 recomputes each segment forward during backward (memory grows with steps / segment plus one
@@ -28,7 +31,7 @@ import numpy as np
 import taichi as ti
 import torch
 
-from sim.checkpoints import checkpoint_interval, substeps_per_chunk
+from sim.checkpoints import checkpoint_interval, steps_on_tape, substeps_per_chunk
 from sim.coupling import SurfaceContact
 from sim.errors import SimulationError
 from sim.fem.solver import FemSystem, Trajectory, _set_row, stable_dt
@@ -95,12 +98,20 @@ class VolumetricSystem:
             limits.append(RigidSystem.stable_dt(rigid_specs, contact.stiffness))
         self.substeps = max(1, math.ceil(s.dt / min(limits) * (1 + 1e-9)))
         self.dt = s.dt / self.substeps
-        self.chunk = substeps_per_chunk(self.substeps, self._row_bytes(spec, runtime))  # substeps a backward recomputes together
-        self.slots = self.chunk + 1
+        row_bytes = self._row_bytes(spec, runtime)
+        self.chunk = substeps_per_chunk(self.substeps, row_bytes)  # substeps a backward recomputes together
+        # (a world with shells is differentiated by sim.rollout, which recomputes every step)
+        self.tape_steps = (steps_on_tape(self.substeps, row_bytes, s.tape_budget_mb)
+                           if self.chunk == self.substeps and not spec.shells else 0)
+        self.slots = max(self.chunk + 1, self.tape_steps * self.substeps + 1)
+        self.row0 = 0  # the ring row of the current step's start (p x substeps at tape position p)
+        self._recording = None  # (run, first step taped) while a VolumetricRun's forward keeps a tape
+        self._taped: dict[int, int] = {}  # step -> tape position, of the run self._tape_run
+        self._tape_run = None
         gravity = tuple(s.gravity)
         self.fem = FemSystem(fem_specs, shapes, contact, self.dt, self.substeps, gravity, slots=self.slots) if fem_specs else None
-        self.mpm = (MpmSystem(mpm_specs, grid, shapes, contact.friction, self.dt, self.substeps, gravity, substep_chunk=self.chunk)
-                    if mpm_specs else None)
+        self.mpm = (MpmSystem(mpm_specs, grid, shapes, contact.friction, self.dt, self.substeps, gravity, substep_chunk=self.chunk,
+                              slots=self.slots) if mpm_specs else None)
         self.rigid = (RigidSystem(rigid_specs, shapes, self.dt, self.substeps, gravity, self.slots, runtime.real, contact)
                       if rigid_specs else None)
         self.fem_bodies, self.mpm_bodies, self.rigid_bodies = fem_specs, mpm_specs, rigid_specs
@@ -345,27 +356,31 @@ class VolumetricSystem:
 
     # --- stepping (the substep protocol of sim.mpm.chunks) ------------------------------
     def slot(self, s: int) -> int:
-        """The ring row holding the state before substep s."""
-        return s % self.slots
+        """The ring row holding the state before substep s of the current step."""
+        return self.row0 + s % self.slots
 
-    def _start(self, k: int, state: dict) -> None:
-        """Load step k: the colliders' and pads' substep poses, and its start state into row 0."""
+    def _start(self, k: int, state: dict | None, row0: int = 0) -> None:
+        """Load step k: the colliders' and pads' substep poses, and its start state (None:
+        already there, on a tape) into row ``row0``, where its substeps begin."""
         fem, mpm = self.fem, self.mpm
+        self.row0 = row0
         self.contact.invalidate()
         bp, bR, sp, sR = self._step_poses(k)
         if fem is not None:
             traj = Trajectory(torch.from_numpy(bp), torch.from_numpy(sp), bR, sR)
             bps, bRs, sps, sRs = fem._segments(traj)
-            fem._load_segment(state["fem_x"], state["fem_v"], bps[0], bRs[0], sps[0], sRs[0])
+            fem._load_poses(bps[0], bRs[0], sps[0], sRs[0])
         if mpm is not None:
             sps, sRs = mpm._poses(MpmTrajectory(torch.from_numpy(sp), sR), 1)
-            mpm._start([state[key] for key in _MPM_KEYS], (sps[0], np.ascontiguousarray(sRs[0])))
+            mpm._load_poses((sps[0], np.ascontiguousarray(sRs[0])))
+            mpm.row0 = row0
         if self.rigid is not None:
             from sim.fem.solver import _substep_rotations
 
             w = np.linspace(0.0, 1.0, self.substeps + 1)[:, None, None]
             self.rigid.load_poses(sp[0] * (1 - w) + sp[1] * w, _substep_rotations(sR, self.substeps)[0])
-            self.rigid.load_slot(0, state)
+        if state is not None:
+            self.load_slot(row0, state)
 
     def substep(self, s: int) -> None:
         fem, mpm, i, o = self.fem, self.mpm, self.slot(s), self.slot(s + 1)
@@ -476,18 +491,49 @@ class VolumetricSystem:
         if self.rigid is not None:
             self.rigid.load_slot(r, adj, grad=True)
 
+    @ti.kernel
+    def _clear_row_grads(self, first: ti.i32, last: ti.i32):
+        """Zero the FEM and contact state adjoints of ring rows first..last - 1."""
+        if ti.static(self.n_fem_nodes > 0):
+            ti.loop_config(serialize=self.contact.serial_loops)
+            for r, i in ti.ndrange((first, last), self.fem.n_nodes):
+                for f in ti.static((self.fem.x, self.fem.v, self.fem.fe, self.fem.fc)):
+                    f.grad[r, i] = ti.Vector([0.0, 0.0, 0.0])
+        ti.loop_config(serialize=self.contact.serial_loops)
+        for r, p in ti.ndrange((first, last), self.contact.n_points):
+            for f in ti.static((self.contact.px, self.contact.pv, self.contact.pf)):
+                f.grad[r, p] = ti.Vector([0.0, 0.0, 0.0])
+
     def clear_state_grads(self) -> None:
-        self.contact.clear_grads()
-        if self.fem is not None:
-            for f in (self.fem.x, self.fem.v, self.fem.fe, self.fem.fc):
-                f.grad.fill(0)
+        """Zero the state adjoints of the current step's rows (on a tape, only those: the
+        tape's other rows are another step's)."""
+        self._clear_row_grads(self.slot(0), min(self.slot(0) + self.substeps + 1, self.slots))
         if self.mpm is not None:
             self.mpm.clear_state_grads()
         if self.rigid is not None:
             self.rigid.clear_state_grads()
 
+    def record_tape(self, run, steps: int) -> None:
+        """Keep the substeps of the last ``tape_steps`` of the next ``steps`` steps (``run``'s
+        forward, from step 0) on the ring for ``run``'s backward, until ``stop_recording``."""
+        self._taped.clear()
+        self._tape_run = run
+        self._recording = max(0, steps - self.tape_steps) if self.tape_steps else None
+
+    def stop_recording(self) -> None:
+        self._recording = None
+
+    def _rows_of(self, k: int) -> int:
+        """The row where step k's substeps begin: its tape position's while a forward is
+        recorded, else row 0 (whose steps overwrite the tape's first rows: it is dropped)."""
+        if self._recording is not None and k >= self._recording:
+            self._taped[k] = k - self._recording
+            return self._taped[k] * self.substeps
+        self._taped.clear()
+        return 0
+
     def advance(self, k: int, state: dict) -> dict:
-        self._start(k, state)
+        self._start(k, state, self._rows_of(k))
         self.shell_f.fill(0)
         for s in range(self.substeps):
             self.substep(s)
@@ -611,20 +657,27 @@ class VolumetricSystem:
             out["volumetric_contact"] = np.array([f.grad[None] for f in self._contact_fields()], np.float64)
         return out
 
-    def backward_step(self, k: int, state: dict, adj: dict, chunk: int | None = None) -> tuple[dict, np.ndarray]:
+    def backward_step(self, k: int, state: dict, adj: dict, chunk: int | None = None, run=None) -> tuple[dict, np.ndarray]:
         """Adjoint of step k from its start state: the gradient w.r.t. the start state from
         ``adj`` (w.r.t. the end state), and w.r.t. the colliders' positions (2, colliders, 3)
         at the step's start and end. Material/contact gradients accumulate (see
         ``param_grads``). ``chunk``: substeps recomputed together (at most ``self.chunk``).
+        ``run``: the recorded run (``record_tape``) the step belongs to, whose tape may
+        still hold its substeps (then they are not recomputed).
         Shell points (sim.pad_shell) must sit where the forward step had them
         (``set_shell_points``); their gradients are then in ``shell_point_grads()``."""
         fem, mpm, S = self.fem, self.mpm, self.substeps
-        self._start(k, state)
+        position = self._taped.get(k) if run is not None and run is self._tape_run else None
+        if position is None:
+            self._taped.clear()
+            self._start(k, state)
+        else:
+            self._start(k, None, position * S)
         pose_fields = ([fem.body_p, fem.shape_p] if fem is not None else []) + ([mpm.shape_p] if mpm is not None else [])
         pose_fields += [self.rigid.shape_p] if self.rigid is not None else []
         for f in pose_fields + [self.shell_x0, self.shell_x1]:
             f.grad.fill(0)
-        out = reverse_substeps(self, S, chunk or self.chunk, adj)
+        out = reverse_substeps(self, S, chunk or self.chunk, adj, recorded=position is not None)
         g_pos = np.zeros((2, self.poses.shape[1], 3))
         w = np.linspace(0.0, 1.0, S + 1)[:, None]
 
@@ -682,14 +735,19 @@ class VolumetricRun:
         if unknown:
             raise ValueError(f"cannot record {unknown}: the state holds {sorted(world.volumetric.state)}")
         rows: dict[str, list] = {key: [] for key in record}
-        for k in range(steps):
-            if k % self.segment == 0:
-                self.checkpoints[k] = world.volumetric.get_state()
-            world.step()
-            for key, row in rows.items():
-                row.append(world.volumetric.state[key].copy())
-            if on_step is not None:
-                on_step(k)
+        if self.segment == 1:  # (a segment's backward recomputes its states with advance, overwriting the tape)
+            world.volumetric.record_tape(self, steps)
+        try:
+            for k in range(steps):
+                if k % self.segment == 0:
+                    self.checkpoints[k] = world.volumetric.get_state()
+                world.step()
+                for key, row in rows.items():
+                    row.append(world.volumetric.state[key].copy())
+                if on_step is not None:
+                    on_step(k)
+        finally:
+            world.volumetric.stop_recording()
         self.states = {key: np.stack(row) for key, row in rows.items()}
         self.final = world.volumetric.get_state()
 
@@ -719,7 +777,7 @@ class VolumetricRun:
             for k in range(end - 1, start - 1, -1):
                 for key, g in grad_steps.items():  # the state after step k enters the loss too
                     adj[key] = adj[key] + g[k]
-                adj, g = system.backward_step(k, states[k - start], adj, self.chunk)
+                adj, g = system.backward_step(k, states[k - start], adj, self.chunk, run=self)
                 pos[k:k + 2] += g
         params = system.param_grads()
         system.state = self.final

@@ -362,6 +362,11 @@ class FemSystem:
         npr = self.runtime.np_real
         _set_row(self.x, 0, np.ascontiguousarray(x, npr))
         _set_row(self.v, 0, np.ascontiguousarray(v, npr))
+        self._load_poses(bp, bR, sp, sR)
+
+    def _load_poses(self, bp, bR, sp, sR) -> None:
+        """The bodies' and shapes' poses at every substep of a segment."""
+        npr = self.runtime.np_real
         self.body_p.from_numpy(bp.astype(npr))
         self.body_R.from_numpy(bR.astype(npr))
         if self.n_shapes:

@@ -62,6 +62,7 @@ class MpmSystem:
         substep_chunk: int | None = None,
         contact_band: float = 0.0,
         tape_steps: int = 0,
+        slots: int | None = None,
     ):
         """substep_chunk: substeps recomputed together in backward; the ring holds that many
         + 1 substep states. Default: all of them when such a ring fits ``RING_BUDGET_BYTES``
@@ -79,7 +80,8 @@ class MpmSystem:
         band inside (1 - smoothstep, whose slope is 0 at both ends, so nodes crossing them
         leave the result differentiable); on average the surface stays where it is. The
         result then depends smoothly on the shape's pose, and a gradient reaches a tool
-        just before it touches."""
+        just before it touches.
+        slots: the ring's rows where an owner (sim.volumetric) keeps its own tape in them."""
         if not bodies:
             raise ValueError("an MPM system needs at least one body")
         self.runtime = ensure_runtime()
@@ -102,7 +104,7 @@ class MpmSystem:
             self.chunk = substep_chunk
         else:
             self.chunk = substeps_per_chunk(substeps, row_bytes)
-        self.slots = max(self.chunk + 1, self.tape_steps * self.substeps + 1)
+        self.slots = slots or max(self.chunk + 1, self.tape_steps * self.substeps + 1)
         self.row0 = 0  # the ring row of the current step's start (t x substeps on a tape)
         self.tape = None  # the rollout whose substep states the ring holds
         self.gravity = ti.Vector(list(gravity), dt=real)

@@ -98,23 +98,39 @@ def test_gradients_of_a_pad_pressing_an_mpm_object_match_central_differences(pre
         assert r.rel_error <= 1e-3, f"{r.kind}: adjoint {r.analytic:.6e} vs FD {r.numeric:.6e}"
 
 
-def test_checkpointed_backward_gives_the_same_gradient_with_fewer_stored_states(press):
-    """Segments of 2 steps store 2 states instead of 4 and recompute the rest, and substeps
-    recomputed one at a time instead of all 3 together (every ring row reused): same result."""
+def test_checkpointed_backward_gives_the_same_gradient_with_fewer_stored_states(press, monkeypatch):
+    """Every step's state kept, the forward's substeps on the tape: the backward recomputes
+    nothing. Segments of 2 steps store 2 states instead of 4 and recompute the rest, and
+    substeps recomputed one at a time instead of all 3 together (every ring row reused):
+    the same result."""
     system = press.volumetric
-    assert (system.substeps, system.chunk) == (3, 3)  # a whole step's rows fit the ring budget
+    assert (system.substeps, system.chunk, system.tape_steps) == (3, 3, 8)  # whole steps fit the ring and tape budgets
     ring = (system.mpm.x, system.mpm.tau, system.mpm.fext, system.fem.x, system.fem.fc, system.contact.px)
-    assert {f.shape[0] for f in ring} == {system.chunk + 1}
+    assert {f.shape[0] for f in ring} == {8 * 3 + 1}
     target = {"mpm_x": np.random.default_rng(1).normal(size=(system.mpm.n, 3))}
-    every = VolumetricRun(press, segment=1)
+    substeps = []
+    monkeypatch.setattr(system, "substep", lambda s, run=system.substep: (substeps.append(s), run(s)))
     sparse = VolumetricRun(press, segment=2, chunk=1)
+    del substeps[:]
+    b = sparse.backward(target)
+    recomputed = len(substeps)
+    every = VolumetricRun(press, segment=1)
+    del substeps[:]
+    a = every.backward(target)
     assert sorted(every.checkpoints) == [0, 1, 2, 3] and sorted(sparse.checkpoints) == [0, 2]
     assert sparse.memory_bytes() == every.memory_bytes() // 2
-    a, b = every.backward(target), sparse.backward(target)
+    # sparse: each segment's second step, then each step's substeps twice (chunk starts, chunks)
+    assert recomputed == 2 * 3 + 4 * 2 * 3 and substeps == []
     for key in a.params:
         assert np.allclose(a.params[key], b.params[key], rtol=1e-10, atol=0), key
     assert np.allclose(a.actions, b.actions, rtol=1e-10, atol=1e-14)
     assert np.abs(a.params["mpm_youngs_modulus"]).max() > 0
+    # a run whose tape another run's forward took over recomputes its steps (once each)
+    VolumetricRun(press, segment=1)
+    del substeps[:]
+    c = every.backward(target)
+    assert len(substeps) == 4 * 3
+    assert np.allclose(c.actions, b.actions, rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.slow  # ~25 s: 300 steps forward, recomputed and reversed
