@@ -163,7 +163,8 @@ def _coupled_case(n_particles: int, kind: str, pads: int, steps: int, backward: 
     actions[:, 0, :3] = np.asarray(tool.position) + frac * move
     actions[:, 0, 3] = 1.0
     actions[:, 0, 7] = tool.opening - frac[:, 0] * close
-    settings = Settings(dt=dt, steps=steps, backend=current_runtime().config.backend)  # run_case's backend
+    rt = current_runtime().config  # run_case's backend and precision (a World re-initialises Taichi to its spec's)
+    settings = Settings(dt=dt, steps=steps, backend=rt.backend, precision=rt.precision)
     spec = WorldSpec(settings, colliders=colliders, tools=(tool,), actions=actions, fem_bodies=fem, mpm_bodies=(body,))
     world = World(spec)
     system = world.volumetric
