@@ -212,7 +212,9 @@ class SurfaceContact:
                                     self.pair_tri[s, k] = t
 
     @ti.kernel
-    def _measure_moves(self, s: ti.i32, x: ti.template()):
+    def _measure_moves(self, s: ti.i32, x: ti.template()) -> ti.f64:
+        """The farthest move of a point or node since the last search, squared (returned:
+        reading a field from Python costs a kernel launch of its own)."""
         self.moved[None] = 0.0
         ti.loop_config(serialize=True)  # a few thousand positions: cheaper than contended atomics
         for p in range(self.n_points):
@@ -220,6 +222,7 @@ class SurfaceContact:
         ti.loop_config(serialize=True)
         for i in range(self.x_ref.shape[0]):
             ti.atomic_max(self.moved[None], (x[s, i] - self.x_ref[i]).norm_sqr())
+        return self.moved[None]
 
     @ti.kernel
     def _keep_nodes(self, s: ti.i32, x: ti.template()):
@@ -239,20 +242,19 @@ class SurfaceContact:
         """The next ``find_pairs`` searches afresh (the state was replaced)."""
         self.pairs_row = None
 
-    def find_pairs(self, s: int, x) -> int:
+    def find_pairs(self, s: int, x) -> int | None:
         """Candidate (point, triangle) pairs of row s from the points ``px[s]`` and FEM
         node positions ``x[s]``: the last search's while every move since is within the
-        skin, else a new search. Returns their number."""
+        skin, else a new search. Returns their number after a search, else None (reading
+        it costs a launch; it is in ``n_pairs[s]``)."""
         if not (self.n_tris and self.n_points):
             self.n_pairs[s] = 0
             return 0
-        if self.pairs_row is not None:
-            self._measure_moves(s, x)
-            if self.moved[None] <= self.skin**2:
-                if self.pairs_row != s:
-                    self._copy_pairs(self.pairs_row, s)
-                    self.pairs_row = s
-                return int(self.n_pairs[s])
+        if self.pairs_row is not None and self._measure_moves(s, x) <= self.skin**2:
+            if self.pairs_row != s:
+                self._copy_pairs(self.pairs_row, s)
+                self.pairs_row = s
+            return None
         self._keep_nodes(s, x)
         self.pairs_row = s
         self._reset()
