@@ -633,8 +633,7 @@ class VolumetricSystem:
             for f in (self.fem.E, self.fem.nu, self.fem.kn, self.fem.kd, self.fem.mu):
                 f.grad.fill(0)
         if self.mpm is not None:
-            for f in (self.mpm.E, self.mpm.nu, self.mpm.yield_stress, self.mpm.viscosity, self.mpm.friction):
-                f.grad.fill(0)
+            self.mpm.clear_param_grads()
         if self.rigid is not None:
             self.rigid.clear_param_grads()
 

@@ -149,7 +149,7 @@ class MpmSystem:
             self.grid_tape = ti.Vector.field(4, real, (T, max(self.grid_cells, 1)))
             self.grid_box = ti.field(ti.i32, (T, 7))
             self.grid_taped = None  # grid_box's flags as numpy, read once per run of reverse substeps
-            self.material_adjoint = ti.Vector.field(5, real, P)  # d loss / d (E, nu, viscosity, bulk, yield) of a substep
+            self.material_adjoint = ti.Vector.field(5, real, P)  # d loss / d (E, nu, viscosity, bulk, yield) of a step so far
         self.body = ti.field(ti.i32, P)
         self.kind = ti.field(ti.i32, B)
         self.mass = ti.field(real, B)
@@ -466,8 +466,8 @@ class MpmSystem:
         particle's 27 nodes, then through the stress (the constitutive update's reverse).
         Offsets from the base cell are compile-time integers, so products with them are
         written as such (offset - fx terms split). The material adjoints are left per
-        particle for ``sum_material_adjoints``: a parallel loop's atomic adds to one address
-        queue on a CPU."""
+        particle, summed over the step's substeps, for ``sum_material_adjoints``: a parallel
+        loop's atomic adds to one address queue on a CPU."""
         ti.loop_config(serialize=self.serial_loops)
         for p in range(self.n):
             base, fx, w, dw = self._kernel_weights(self.x[s, p])
@@ -498,7 +498,8 @@ class MpmSystem:
                 g_fx += q * dweight
             g_fx -= A.transpose() @ S0 + G_C.transpose() @ Sv
             g_affine = (S1 - S0.outer_product(fx)) * self.dx
-            g_b, g_C, self.material_adjoint[p] = self._constitutive_reverse(body, Cp, self.b[s, p], self.b.grad[o, p], k_tau * g_affine)
+            g_b, g_C, g_material = self._constitutive_reverse(body, Cp, self.b[s, p], self.b.grad[o, p], k_tau * g_affine)
+            self.material_adjoint[p] += g_material
             # the first writes to row s's adjoints in a reverse substep: set, not added, so
             # rows are never cleared (later kernels add to them)
             self.v.grad[s, p] = m * S0
@@ -507,13 +508,21 @@ class MpmSystem:
             self.C.grad[s, p] = m * g_affine + g_C
             self.b.grad[s, p] = g_b
 
+    def clear_param_grads(self) -> None:
+        """Zero the material adjoints (and a step's per-particle sums, should a backward have
+        stopped within one)."""
+        for f in (self.E, self.nu, self.yield_stress, self.viscosity, self.friction):
+            f.grad.fill(0)
+        self.material_adjoint.fill(0)
+
     @ti.kernel
     def sum_material_adjoints(self):
-        """Add the particles' material adjoints to their bodies' (on a CPU in order:
+        """Move the particles' material adjoints to their bodies' (on a CPU in order:
         deterministic, and quicker than threads' atomic adds to a few addresses)."""
         ti.loop_config(serialize=self.on_cpu)
         for p in range(self.n):
             body, g = self.body[p], self.material_adjoint[p]
+            self.material_adjoint[p] = ti.Vector.zero(float, 5)
             self.E.grad[body] += g[0]
             self.nu.grad[body] += g[1]
             self.viscosity.grad[body] += g[2]
@@ -605,7 +614,8 @@ class MpmSystem:
         self.grid_op.grad(s, False)
         with kernel_build.without_ir_passes():
             self.particle_adjoint(i, o)
-        self.sum_material_adjoints()
+        if s == 0:  # the last substep of a step to be reversed (in chunks too): once a step, not every substep
+            self.sum_material_adjoints()
         self.clear_box(False)
 
     def save_slot(self, r: int) -> tuple[np.ndarray, ...]:
@@ -745,8 +755,7 @@ class MpmSystem:
         sps, sRs = self._poses(traj, steps)
         S, k = self.substeps, self.checkpoint_interval(steps)
         params = (self.E, self.nu, self.yield_stress, self.viscosity, self.friction)
-        for f in params:
-            f.grad.fill(0)
+        self.clear_param_grads()
         adj = [gx, gv, np.zeros((self.n, 3, 3)), np.zeros((self.n, 3, 3))]
         g_shape = np.zeros((steps + 1, max(self.n_shapes, 1), 3))
         w = np.linspace(0.0, 1.0, S + 1)[:, None, None]
