@@ -117,6 +117,7 @@ class VolumetricSystem:
         self.fem_bodies, self.mpm_bodies, self.rigid_bodies = fem_specs, mpm_specs, rigid_specs
         self.n_rigid = len(rigid_specs)
         self.n_fem_nodes = self.fem.n_nodes if self.fem is not None else 0
+        self.n_particles = self.mpm.n if self.mpm is not None else 0
         self.mount_col = [names.get(b.mount, -1) if b.mount else -1 for b in fem_specs]
         self._build_contact(max_pairs)
         self._build_sensors()
@@ -295,46 +296,47 @@ class VolumetricSystem:
         return owner.kn, owner.kd, owner.mu
 
     # --- kernels joining the systems -------------------------------------------------
+    # one kernel for every kind of contact point (and its reverse): each launch costs tens of us
     @ti.kernel
-    def _gather_fem(self, s: ti.i32, x: ti.template(), v: ti.template()):
-        ti.loop_config(serialize=self.contact.serial_loops)
-        for j in range(self.n_fem_points):
-            self.contact.px[s, j] = x[s, self.fem_points[j]]
-            self.contact.pv[s, j] = v[s, self.fem_points[j]]
+    def _gather(self, s: ti.i32, t: ti.f64, step_dt: ti.f64):
+        """The contact points of row s: FEM surface nodes, particles, and the shell points at
+        fraction t of the step, moving straight from start to end."""
+        if ti.static(self.n_fem_points > 0):
+            ti.loop_config(serialize=self.contact.serial_loops)
+            for j in range(self.n_fem_points):
+                self.contact.px[s, j] = self.fem.x[s, self.fem_points[j]]
+                self.contact.pv[s, j] = self.fem.v[s, self.fem_points[j]]
+        if ti.static(self.n_particles > 0):
+            ti.loop_config(serialize=self.contact.serial_loops)
+            for p in range(self.mpm.n):
+                self.contact.px[s, self.n_fem_points + p] = self.mpm.x[s, p]
+                self.contact.pv[s, self.n_fem_points + p] = self.mpm.v[s, p]
+        if ti.static(self.n_shell_points > 0):
+            ti.loop_config(serialize=self.contact.serial_loops)
+            for j in range(self.n_shell_points):
+                a, b = self.shell_x0[j], self.shell_x1[j]
+                self.contact.px[s, self.shell_offset + j] = a + t * (b - a)
+                self.contact.pv[s, self.shell_offset + j] = (b - a) / step_dt
 
     @ti.kernel
-    def _gather_mpm(self, s: ti.i32, x: ti.template(), v: ti.template()):
-        ti.loop_config(serialize=self.contact.serial_loops)
-        for p in range(self.mpm.n):
-            self.contact.px[s, self.n_fem_points + p] = x[s, p]
-            self.contact.pv[s, self.n_fem_points + p] = v[s, p]
-
-    @ti.kernel
-    def _gather_shell(self, s: ti.i32, t: ti.f64, step_dt: ti.f64):
-        """The shell points at fraction t of the step, moving straight from start to end."""
-        ti.loop_config(serialize=self.contact.serial_loops)
-        for j in range(self.n_shell_points):
-            a, b = self.shell_x0[j], self.shell_x1[j]
-            self.contact.px[s, self.shell_offset + j] = a + t * (b - a)
-            self.contact.pv[s, self.shell_offset + j] = (b - a) / step_dt
+    def _scatter(self, s: ti.i32):
+        """The contact forces of row s onto the FEM nodes and particles."""
+        if ti.static(self.n_fem_points > 0):
+            ti.loop_config(serialize=self.contact.serial_loops)
+            for j in range(self.n_fem_points):
+                self.fem.fc[s, self.fem_points[j]] += self.contact.pf[s, j]
+        if ti.static(self.n_particles > 0):
+            ti.loop_config(serialize=self.contact.serial_loops)
+            for p in range(self.mpm.n):
+                self.mpm.fext[s, p] = self.contact.pf[s, self.n_fem_points + p]
 
     @ti.kernel
     def _scatter_shell(self, s: ti.i32, weight: ti.f64):
+        """The shells' share of row s's contact forces (weight: the substep's of the step)
+        onto shell_f (not differentiated: sim.pad_shell takes the shells' side)."""
         ti.loop_config(serialize=self.contact.serial_loops)
         for j in range(self.n_shell_points):
             self.shell_f[j] += weight * self.contact.pf[s, self.shell_offset + j]
-
-    @ti.kernel
-    def _scatter_fem(self, s: ti.i32, f: ti.template()):
-        ti.loop_config(serialize=self.contact.serial_loops)
-        for j in range(self.n_fem_points):
-            f[s, self.fem_points[j]] += self.contact.pf[s, j]
-
-    @ti.kernel
-    def _scatter_mpm(self, s: ti.i32, f: ti.template()):
-        ti.loop_config(serialize=self.contact.serial_loops)
-        for p in range(self.mpm.n):
-            f[s, p] = self.contact.pf[s, self.n_fem_points + p]
 
     @ti.kernel
     def _clear_forces(self, s: ti.i32):
@@ -391,18 +393,10 @@ class VolumetricSystem:
         if mpm is not None:
             mpm.constitutive(i, o)
         if self.coupled:
-            if self.n_fem_points:
-                self._gather_fem(i, fem.x, fem.v)
-            if mpm is not None:
-                self._gather_mpm(i, mpm.x, mpm.v)
-            if self.n_shell_points:
-                self._gather_shell(i, s / self.substeps, self.dt * self.substeps)
+            self._gather(i, s / self.substeps, self.dt * self.substeps)
             self.contact.find_pairs(i, fem.x)
             self.contact.forces(i, fem.x, fem.v, fem.fc, fem.kn, fem.kd, fem.mu)
-            if self.n_fem_points:
-                self._scatter_fem(i, fem.fc)
-            if mpm is not None:
-                self._scatter_mpm(i, mpm.fext)
+            self._scatter(i)
             if self.n_shell_points:
                 self._scatter_shell(i, 1.0 / self.substeps)
         if self.rigid is not None:
@@ -434,17 +428,9 @@ class VolumetricSystem:
         if self.rigid is not None:
             self._rigid_contact(i, s, adjoint=True)
         if self.coupled:
-            if mpm is not None:
-                self._scatter_mpm.grad(i, mpm.fext)
-            if self.n_fem_points:
-                self._scatter_fem.grad(i, fem.fc)
+            self._scatter.grad(i)
             self.contact.forces.grad(i, fem.x, fem.v, fem.fc, fem.kn, fem.kd, fem.mu)
-            if self.n_shell_points:
-                self._gather_shell.grad(i, s / self.substeps, self.dt * self.substeps)
-            if mpm is not None:
-                self._gather_mpm.grad(i, mpm.x, mpm.v)
-            if self.n_fem_points:
-                self._gather_fem.grad(i, fem.x, fem.v)
+            self._gather.grad(i, s / self.substeps, self.dt * self.substeps)
         if fem is not None:
             fem.contact.grad(i, s)
             fem.elastic_adjoint(i)
