@@ -47,6 +47,9 @@ STATE_KEYS = ("x", "v", "x_prev", "v_prev", "rest_angle")
 FD_RELATIVE_STEP = 3e-10  # difference products' step, of the largest coordinate (see ShellSystem._hvp_difference)
 FD_PRODUCT_ERROR = 1e-6  # their relative error there; a Newton solve asking CG for less than 100x this uses exact ones
 REFACTOR_ABOVE = 1e-2  # Newton updates longer than this fraction of the thinnest shell refactorize the preconditioner
+# CG iterations a solve may take with the last iteration's factor before a fresh one is made
+# (a fresh one needs a handful; a stale one, as contacts switch under a large sheet, hundreds)
+STALE_FACTOR_CG = 10
 PARAM_KEYS = ("youngs_modulus", "bending_stiffness")
 # contact pair sets kept for the adjoint (a 31 x 31 pinch-lift step's: about 100 kB)
 PAIR_SETS_BYTES = 64 << 20
@@ -513,15 +516,21 @@ class ShellSystem:
                 return {"newton": it, "cg": cg_total, "factorizations": self.factorizations - factorized}
             if it == s.newton_max_iter:
                 break
-            # near the solution, after a full exact step, the last factor serves as well as a new one
-            if projected or alpha < 1.0 or size > REFACTOR_ABOVE * self.thinnest:
+            # near the solution, after a full exact step, the last factor may serve as well as a new one
+            fresh = projected or alpha < 1.0 or size > REFACTOR_ABOVE * self.thinnest
+            if fresh:
                 self._precondition(beta)
             b = read(self.b)
             if projected:
                 sol = self.factor.solve(b)
             else:
-                sol, iters = self.pcg(b, beta, s.cg_tol, s.cg_max_iter, exact=self._exact_products)
+                sol, iters = self.pcg(b, beta, s.cg_tol, s.cg_max_iter if fresh else STALE_FACTOR_CG, exact=self._exact_products)
                 cg_total += iters
+                if not fresh and iters >= STALE_FACTOR_CG:  # it did not: solve again with a fresh one
+                    self._precondition(beta)
+                    self.forces()  # (CG's difference products left f at a nearby point)
+                    sol, iters = self.pcg(b, beta, s.cg_tol, s.cg_max_iter, exact=self._exact_products)
+                    cg_total += iters
             write(self.sol, sol)
             size = float(np.sqrt(np.max(np.sum(sol * sol, axis=1))))
             if not np.all(np.isfinite(sol)):
