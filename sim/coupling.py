@@ -332,9 +332,3 @@ class SurfaceContact:
                 for i in ti.static(range(3)):
                     f[s, ids[i]] -= w[i] * force
 
-    def clear(self) -> None:
-        self.pf.fill(0)
-
-    def clear_grads(self) -> None:
-        for fld in (self.px, self.pv, self.pf):
-            fld.grad.fill(0)

@@ -105,7 +105,7 @@ class VolumetricSystem:
                            if self.chunk == self.substeps and not spec.shells else 0)
         self.slots = max(self.chunk + 1, self.tape_steps * self.substeps + 1)
         self.row0 = 0  # the ring row of the current step's start (p x substeps at tape position p)
-        self._recording = None  # (run, first step taped) while a VolumetricRun's forward keeps a tape
+        self._recording = None  # the first step a VolumetricRun's forward keeps on the tape, while it runs
         self._taped: dict[int, int] = {}  # step -> tape position, of the run self._tape_run
         self._tape_run = None
         gravity = tuple(s.gravity)
