@@ -368,7 +368,8 @@ class MpmSystem:
 
     @ti.kernel
     def restore_grid(self, r: ti.i32):
-        """Put back the grid and box that tape row r holds (as P2G from row r would)."""
+        """Put back the grid and box that tape row r holds (as P2G from row r would), and zero
+        the grid's adjoints in the box (clear_box(True) in the same pass)."""
         for d in ti.static(range(3)):
             self.lo[d] = self.grid_box[r, d]
             self.hi[d] = self.grid_box[r, 3 + d]
@@ -378,6 +379,9 @@ class MpmSystem:
             q = self.grid_tape[r, c]
             self.grid_mv[i, j, k] = ti.Vector([q[0], q[1], q[2]])
             self.grid_m[i, j, k] = q[3]
+            self.grid_mv.grad[i, j, k] = ti.Vector.zero(float, 3)
+            self.grid_m.grad[i, j, k] = 0.0
+            self.grid_v.grad[i, j, k] = ti.Vector.zero(float, 3)
 
     @ti.kernel
     def grid_op(self, s: ti.i32, consume: ti.template()):
@@ -607,8 +611,8 @@ class MpmSystem:
             self.restore_grid(i)
         else:
             self.p2g(i)
+            self.clear_box(True)
         self.grid_op(s, False)
-        self.clear_box(True)
         with kernel_build.without_ir_passes():
             self.g2p_scatter_adjoint(i, o)
         self.grid_op.grad(s, False)
