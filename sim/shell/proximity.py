@@ -148,23 +148,27 @@ def _vertex_triangle(x: A, motion: A, nq: ti.i32, tris: A, size: ti.f64, cell: A
 
 
 @ti.kernel
-def _edge_edge(x: A, motion: A, edges: A, size: ti.f64, cell: A, start: A, order: A, distance: ti.f64,
-               slack: ti.f64, cap: ti.f64, out: A, count: A) -> ti.i32:
+def _edge_edge(x: A, motion: A, edges: A, first_obstacle: ti.i32, size: ti.f64, cell: A, start: A, order: A,
+               distance: ti.f64, slack: ti.f64, cap: ti.f64, out: A, count: A) -> ti.i32:
     count[0] = 0
     table = start.shape[0] - 1
     ti.loop_config(serialize=kernels.SERIAL)
     for a in range(edges.shape[0]):
+        # obstacle edges (vertices from first_obstacle on) never pair among themselves, so
+        # they do not search: a shell edge finds them in all 27 cells around its own. Of two
+        # shell edges, the one whose cell comes first lexicographically finds the other (in
+        # one cell, the lower index): their cell and the 13 after it.
+        if edges[a, 0] >= first_obstacle:
+            continue
         a0, a1 = x[edges[a, 0]], x[edges[a, 1]]
         lo_a, hi_a = ti.min(a0, a1), ti.max(a0, a1)
         home = cell[a]
-        # the cell and the 13 neighbours lexicographically after it: of two edges in
-        # neighbouring cells, only one finds the other; in one cell, the lower index
-        for nb in range(13, 27):
+        for nb in range(27):
             c = home + ti.Vector([nb // 9 - 1, nb // 3 % 3 - 1, nb % 3 - 1])
             b = _bucket(c, table)
             for j in range(start[b], start[b + 1]):
                 e = order[j]
-                if (cell[e] == c).all() and (nb > 13 or a < e):
+                if (cell[e] == c).all() and (edges[e, 0] >= first_obstacle or nb > 13 or (nb == 13 and a < e)):
                     b0, b1 = x[edges[e, 0]], x[edges[e, 1]]
                     gap2 = _gap2(lo_a, hi_a, ti.min(b0, b1), ti.max(b0, b1))
                     shared, close = False, False
@@ -220,12 +224,13 @@ class _Pairs:
 
 
 class ProximitySearch:
-    """Vertex-triangle and edge-edge pairs of a fixed mesh (all shells stacked) that may come
-    within a distance, at positions and motions given as Taichi ndarrays of 3-vectors (at
-    least nv rows)."""
+    """Vertex-triangle and edge-edge pairs of a fixed mesh (all shells stacked, then the
+    obstacles' surfaces from vertex ``first_obstacle`` on) that may come within a distance,
+    at positions and motions given as Taichi ndarrays of 3-vectors (at least nv rows)."""
 
-    def __init__(self, nv: int, tris: np.ndarray) -> None:
+    def __init__(self, nv: int, tris: np.ndarray, first_obstacle: int | None = None) -> None:
         self.nv = nv
+        self.first_obstacle = nv if first_obstacle is None else first_obstacle
         self.tris = np.asarray(tris, np.int64)
         e = np.concatenate([self.tris[:, [0, 1]], self.tris[:, [1, 2]], self.tris[:, [2, 0]]])
         self.edges = np.unique(np.sort(e, axis=1), axis=0)  # each mesh edge once
@@ -258,12 +263,12 @@ class ProximitySearch:
         between their boxes is below the reach of ``pairs`` (the motion relative between
         their ends), that share no vertex, and whose closest points lie inside both edges:
         where one of them is an end, it is a vertex near an edge, which the vertex-triangle
-        pairs hold."""
+        pairs hold. Two obstacle edges never pair."""
         h = self._edge_hash
         if not h.n or distance <= 0:
             return np.zeros((0, 2), np.int64), np.zeros((0, 2), np.int64)
         cap = slack * largest_motion
         size = h.build(x, distance + cap, queries_are_items=True)
-        found = self._ee.collect(lambda out, count: _edge_edge(x, motion, h.items, size, h.cell, h.start, h.order,
-                                                               distance, slack, cap, out, count))
+        found = self._ee.collect(lambda out, count: _edge_edge(
+            x, motion, h.items, self.first_obstacle, size, h.cell, h.start, h.order, distance, slack, cap, out, count))
         return self.edges[found[:, 0]], self.edges[found[:, 1]]

@@ -158,7 +158,7 @@ class ShellSystem:
         self.factorizations = 0  # so far, for the solver counts
         # shell-shell and self-contact pairs, found per step (see sim.shell.proximity)
         all_tris = np.concatenate([tris, obs_tris + self.nv]).astype(np.int32)
-        self.proximity = ProximitySearch(nv, all_tris) if spec.contact.self_contact or self.nobs else None
+        self.proximity = ProximitySearch(nv, all_tris, self.nv) if spec.contact.self_contact or self.nobs else None
         self.tris_np = all_tris
         # per vertex: friction and half thickness in contact pairs (an obstacle is its surface)
         shell_friction = np.array([m.friction for m in (sh.material for sh in spec.shells)])

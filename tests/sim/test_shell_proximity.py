@@ -75,18 +75,14 @@ def test_pairs_reach_further_only_by_motion_relative_to_each_other():
     assert found(motion) == expected
 
 
-def test_edge_pairs_are_every_crossing_pair_a_brute_force_search_finds():
-    """Edge pairs within the distance (between their boxes), sharing no vertex, whose closest
-    points lie inside both edges. The distance between points of two lines is convex in
-    their parameters, so the closest points of the segments are inside both exactly when
-    the lines' own closest points are (solved here as a 2 x 2 system per pair)."""
-    v, t = _crumpled_sheet()
-    search = ProximitySearch(len(v), t)
-    ea, eb = search.edge_pairs(_on_device(v), _on_device(np.zeros_like(v)), 0.0025, 2.0, 0.0)
-    e = search.edges
+def _crossing_pairs(v, e, distance):
+    """Brute force: the edge pairs within the distance (between their boxes), sharing no
+    vertex, whose closest points lie inside both edges. The distance between points of two
+    lines is convex in their parameters, so the closest points of the segments are inside
+    both exactly when the lines' own closest points are (solved as a 2 x 2 system per pair)."""
     lo, hi = v[e].min(axis=1), v[e].max(axis=1)
     gap = np.maximum(lo[:, None] - hi[None], 0) + np.maximum(lo[None] - hi[:, None], 0)
-    i, j = np.nonzero(np.sum(gap * gap, axis=2) < 0.0025**2)
+    i, j = np.nonzero(np.sum(gap * gap, axis=2) < distance**2)
     keep = (i < j) & ~np.any(e[i][:, :, None] == e[j][:, None, :], axis=(1, 2))
     i, j = i[keep], j[keep]
     da, db = v[e[i, 1]] - v[e[i, 0]], v[e[j, 1]] - v[e[j, 0]]
@@ -96,7 +92,31 @@ def test_edge_pairs_are_every_crossing_pair_a_brute_force_search_finds():
                   np.stack([np.einsum("nd,nd->n", da, db), -np.einsum("nd,nd->n", db, db)], -1)], -2)
     st = np.linalg.solve(m, np.stack([np.einsum("nd,nd->n", da, r), np.einsum("nd,nd->n", db, r)], -1)[..., None])[..., 0]
     inside = np.all((st > 1e-3) & (st < 1 - 1e-3), axis=1)
-    expected = {(tuple(e[a]), tuple(e[b])) for a, b in zip(i[inside], j[inside])}
+    return {(tuple(e[a]), tuple(e[b])) for a, b in zip(i[inside], j[inside])}
+
+
+def test_edge_pairs_are_every_crossing_pair_a_brute_force_search_finds():
+    v, t = _crumpled_sheet()
+    search = ProximitySearch(len(v), t)
+    ea, eb = search.edge_pairs(_on_device(v), _on_device(np.zeros_like(v)), 0.0025, 2.0, 0.0)
+    expected = _crossing_pairs(v, search.edges, 0.0025)
     found = {(tuple(a), tuple(b)) for a, b in zip(ea.tolist(), eb.tolist())}
     assert len(expected) > 10
+    assert found == expected
+
+
+def test_obstacle_edges_pair_with_shell_edges_only():
+    """An obstacle's surface stacked after the shell (a finer crumpled sheet just under it,
+    vertices from first_obstacle on): the pairs are the brute-force ones that have a shell
+    edge; two obstacle edges never pair (the obstacles do not search)."""
+    v, t = _crumpled_sheet()
+    w, u = _crumpled_sheet(17)
+    w = w * 0.9 + np.array([0.001, 0.0005, -0.001])
+    x = np.concatenate([v, w])
+    search = ProximitySearch(len(x), np.concatenate([t, u + len(v)]), first_obstacle=len(v))
+    ea, eb = search.edge_pairs(_on_device(x), _on_device(np.zeros_like(x)), 0.0025, 2.0, 0.0)
+    every = _crossing_pairs(x, search.edges, 0.0025)
+    expected = {(a, b) for a, b in every if min(a[0], b[0]) < len(v)}
+    found = {(tuple(a), tuple(b)) for a, b in zip(ea.tolist(), eb.tolist())}
+    assert len(expected) > 10 and len(every) > len(expected)  # shell-obstacle and obstacle-obstacle pairs exist
     assert found == expected
