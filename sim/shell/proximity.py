@@ -116,8 +116,9 @@ def _reach2(motion: T, a, b, distance, slack, cap):
 
 
 @ti.kernel
-def _vertex_triangle(x: A, motion: A, nq: ti.i32, tris: A, size: ti.f64, cell: A, start: A, order: A, near_start: A,
-                     near: A, distance: ti.f64, slack: ti.f64, cap: ti.f64, out: A, count: A) -> ti.i32:
+def _vertex_triangle(x: A, motion: A, nq: ti.i32, first_obstacle: ti.i32, tris: A, size: ti.f64, cell: A, start: A,
+                     order: A, near_start: A, near: A, distance: ti.f64, slack: ti.f64, cap: ti.f64, out: A,
+                     count: A) -> ti.i32:
     count[0] = 0
     table = start.shape[0] - 1
     ti.loop_config(serialize=kernels.SERIAL)
@@ -129,7 +130,8 @@ def _vertex_triangle(x: A, motion: A, nq: ti.i32, tris: A, size: ti.f64, cell: A
             b = _bucket(c, table)
             for j in range(start[b], start[b + 1]):
                 t = order[j]
-                if (cell[t] == c).all():
+                # (an obstacle vertex and an obstacle triangle never pair)
+                if (cell[t] == c).all() and (v < first_obstacle or tris[t, 0] < first_obstacle):
                     lo, hi = _box(x, tris, t)
                     gap2 = _gap2(p, p, lo, hi)
                     close = False
@@ -247,15 +249,16 @@ class ProximitySearch:
         """(vertex (n,), triangle (n,)) of the pairs, sorted, whose gap at positions x (to the
         triangle's bounding box, a bound on the distance to the triangle) is below
         ``distance`` plus ``slack`` times the vertex's motion relative to a corner (at most
-        ``slack * largest_motion``, the largest length in ``motion``)."""
+        ``slack * largest_motion``, the largest length in ``motion``). An obstacle vertex
+        pairs with shell triangles only."""
         h = self._tri_hash
         if not h.n or distance <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         cap = slack * largest_motion
         size = h.build(x, distance + cap, queries_are_items=False)
         found = self._vt.collect(lambda out, count: _vertex_triangle(
-            x, motion, self.nv, h.items, size, h.cell, h.start, h.order, self._near_start, self._near, distance,
-            slack, cap, out, count))
+            x, motion, self.nv, self.first_obstacle, h.items, size, h.cell, h.start, h.order, self._near_start,
+            self._near, distance, slack, cap, out, count))
         return found[:, 0], found[:, 1]
 
     def edge_pairs(self, x, motion, distance: float, slack: float, largest_motion: float) -> tuple[np.ndarray, np.ndarray]:

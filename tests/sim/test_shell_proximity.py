@@ -105,18 +105,23 @@ def test_edge_pairs_are_every_crossing_pair_a_brute_force_search_finds():
     assert found == expected
 
 
-def test_obstacle_edges_pair_with_shell_edges_only():
+def test_obstacles_pair_with_shells_only():
     """An obstacle's surface stacked after the shell (a finer crumpled sheet just under it,
-    vertices from first_obstacle on): the pairs are the brute-force ones that have a shell
-    edge; two obstacle edges never pair (the obstacles do not search)."""
+    vertices from first_obstacle on): the pairs are the brute-force ones with a shell side;
+    an obstacle vertex or edge never pairs with an obstacle triangle or edge."""
     v, t = _crumpled_sheet()
     w, u = _crumpled_sheet(17)
     w = w * 0.9 + np.array([0.001, 0.0005, -0.001])
-    x = np.concatenate([v, w])
-    search = ProximitySearch(len(x), np.concatenate([t, u + len(v)]), first_obstacle=len(v))
+    x, tris = np.concatenate([v, w]), np.concatenate([t, u + len(v)])
+    search = ProximitySearch(len(x), tris, first_obstacle=len(v))
     ea, eb = search.edge_pairs(_on_device(x), _on_device(np.zeros_like(x)), 0.0025, 2.0, 0.0)
     every = _crossing_pairs(x, search.edges, 0.0025)
     expected = {(a, b) for a, b in every if min(a[0], b[0]) < len(v)}
     found = {(tuple(a), tuple(b)) for a, b in zip(ea.tolist(), eb.tolist())}
     assert len(expected) > 10 and len(every) > len(expected)  # shell-obstacle and obstacle-obstacle pairs exist
     assert found == expected
+    pv, pt = search.pairs(_on_device(x), _on_device(np.zeros_like(x)), 0.0025, 2.0, 0.0)
+    every = _brute_force_pairs(x, tris, np.full((len(x), len(tris)), 0.0025))
+    expected = {(i, j) for i, j in every if i < len(v) or j < len(t)}
+    assert len(expected) > 10 and len(every) > len(expected)
+    assert set(zip(pv.tolist(), pt.tolist())) == expected
