@@ -2,11 +2,12 @@
 
 A system keeps its per-substep state in a ring of ``slots`` rows: substep s reads row
 slot(s) and writes row slot(s + 1) (s % slots, offset where the ring holds several steps),
-so a forward step needs two rows whatever its substep count. To reverse a step, the forward is run once keeping the state at every
-``chunk``-th substep (numpy copies); then, last chunk first, that state is put back, the
-chunk's substeps are recomputed into the ring (chunk + 1 <= slots distinct rows) and
-reversed. Memory: slots rows plus substeps / chunk copies; cost: one more forward. A step whose
-substeps the ring still holds from its forward (``recorded``) is reversed without it.
+so a forward step needs two rows whatever its substep count. To reverse a step, the
+forward is run once keeping the state at every ``chunk``-th substep (numpy copies); then,
+last chunk first, that state is put back, the chunk's substeps are recomputed into the
+ring (chunk + 1 <= slots distinct rows) and reversed. Memory: slots rows plus substeps /
+chunk copies; cost: one more forward. A step whose substeps the ring still holds from its
+forward (``recorded``) is reversed without recomputing them.
 
 A system offers (besides ``slots`` and ``slot(s)``):
   substep(s), reverse_substep(s)     forward and adjoint of substep s (ring rows of s); a
