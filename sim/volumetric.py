@@ -39,7 +39,7 @@ from sim.fem.spec import DEFAULT_CONTACT, ContactParams, ShapeSpec, quat_to_matr
 from sim.mpm.chunks import reverse_substeps
 from sim.mpm.solver import MpmSystem, MpmTrajectory, ring_row_bytes
 from sim.mpm.spec import MpmGrid
-from sim.pad_shell import shell_points
+from sim.pad_shell import sampling_level, shell_points
 from sim.rigid.system import STATE_KEYS as _RIGID_KEYS, RigidSystem
 
 _MPM_KEYS = ("mpm_x", "mpm_v", "mpm_C", "mpm_b")
@@ -88,7 +88,10 @@ class VolumetricSystem:
         s = spec.settings
         limits = []
         # the shells' vertices, kinematic within a step (sim.pad_shell), touch the FEM bodies
-        self.shell_points = shell_points(spec.shells) if fem_specs and spec.shells else None
+        self.shell_points = None
+        if fem_specs and spec.shells:
+            level = sampling_level(spec.shells, lambda area: stable_dt(fem_specs, contact, area))
+            self.shell_points = shell_points(spec.shells, level)
         if fem_specs:
             shell_area = self.shell_points["area"].max() if self.shell_points is not None else 0.0
             limits.append(stable_dt(fem_specs, contact, shell_area))
@@ -186,9 +189,8 @@ class VolumetricSystem:
         self.shell_offset = self.n_fem_points + (mpm.n if mpm is not None else 0)
         n = max(self.n_shell_points, 1)
         self.shell_x0, self.shell_x1 = (ti.Vector.field(3, real, n, needs_grad=True) for _ in range(2))
-        self.shell_f = ti.Vector.field(3, real, n)
         if self.n_shell_points:
-            self.set_shell_points(self.shell_points["x"], self.shell_points["x"])
+            self._write_shell_points(self.shell_points["x"], self.shell_points["x"])
 
     def _build_sensors(self) -> None:
         from sim.tactile.sensor import TactileSensor
@@ -204,19 +206,21 @@ class VolumetricSystem:
         self.poses = np.asarray(poses, np.float64)
 
     def set_shell_points(self, start: np.ndarray, end: np.ndarray) -> None:
-        """The shells' vertex positions at the coming step's start and end (sim.pad_shell)."""
+        """The shells' vertex positions at the coming step's start and end (sim.pad_shell),
+        which place their contact points."""
+        w = self.shell_points["weights"]
+        self._write_shell_points(w @ start, w @ end)
+
+    def _write_shell_points(self, start: np.ndarray, end: np.ndarray) -> None:
         self.shell_x0.from_numpy(np.ascontiguousarray(start, self.runtime.np_real))
         self.shell_x1.from_numpy(np.ascontiguousarray(end, self.runtime.np_real))
 
     def shell_point_grads(self) -> tuple[np.ndarray, np.ndarray]:
         """Gradients w.r.t. the shells' vertex positions at the step's start and end, from the
         last ``backward_step``."""
-        n = self.n_shell_points
-        return (self.shell_x0.grad.to_numpy()[:n].astype(np.float64), self.shell_x1.grad.to_numpy()[:n].astype(np.float64))
-
-    def shell_forces(self) -> np.ndarray:
-        """The mean force of the FEM bodies on every shell vertex over the last step (N)."""
-        return self.shell_f.to_numpy()[: self.n_shell_points].astype(np.float64)
+        n, wt = self.n_shell_points, self.shell_points["weights"].T
+        return (wt @ self.shell_x0.grad.to_numpy()[:n].astype(np.float64),
+                wt @ self.shell_x1.grad.to_numpy()[:n].astype(np.float64))
 
     def _step_poses(self, k: int):
         """Collider positions/rotations for step k -> k+1 and the FEM bodies' driven poses."""
@@ -331,14 +335,6 @@ class VolumetricSystem:
                 self.mpm.fext[s, p] = self.contact.pf[s, self.n_fem_points + p]
 
     @ti.kernel
-    def _scatter_shell(self, s: ti.i32, weight: ti.f64):
-        """The shells' share of row s's contact forces (weight: the substep's of the step)
-        onto shell_f (not differentiated: sim.pad_shell takes the shells' side)."""
-        ti.loop_config(serialize=self.contact.serial_loops)
-        for j in range(self.n_shell_points):
-            self.shell_f[j] += weight * self.contact.pf[s, self.shell_offset + j]
-
-    @ti.kernel
     def _clear_forces(self, s: ti.i32):
         """Zero the forces accumulated in ring row s (it holds an earlier substep's)."""
         if ti.static(self.n_fem_nodes > 0):
@@ -397,8 +393,6 @@ class VolumetricSystem:
             self.contact.find_pairs(i, fem.x)
             self.contact.forces(i, fem.x, fem.v, fem.fc, fem.kn, fem.kd, fem.mu)
             self._scatter(i)
-            if self.n_shell_points:
-                self._scatter_shell(i, 1.0 / self.substeps)
         if self.rigid is not None:
             self._rigid_contact(i, s)
         if fem is not None:
@@ -520,7 +514,6 @@ class VolumetricSystem:
 
     def advance(self, k: int, state: dict) -> dict:
         self._start(k, state, self._rows_of(k))
-        self.shell_f.fill(0)
         for s in range(self.substeps):
             self.substep(s)
         return self.save_slot(self.slot(self.substeps))

@@ -1,13 +1,17 @@
 """Shells touching FEM pads (sim.pad_shell): a cloth hanging between two tactile pads is
 lifted by the pads' friction alone once they close on it (and falls when they stay open),
 stays between the deformed gels, and the pads feel it; gradients through the coupling
-match central differences."""
+match central differences; the pads' contact points on a coarse shell are sampled finely
+enough not to shorten the volumetric substep."""
 
 import numpy as np
 import pytest
 from test_world_volumetric import FINGER, _pad
 
 from sim import geometry
+from sim.fem.solver import stable_dt
+from sim.fem.spec import DEFAULT_CONTACT
+from sim.pad_shell import sampling_level, shell_points
 from sim.spec import ColliderSpec, Settings, ShellMaterial, ShellSpec, ToolSpec, WorldSpec
 
 LIFT = 0.003
@@ -103,3 +107,51 @@ def test_gradients_through_the_pads_match_central_differences():
     for r in results:
         assert abs(r.analytic) > 0, r
         assert r.rel_error <= 1e-3, r
+
+
+def _two_sheets():
+    v, t = geometry.sheet(4, 3, 0.03, 0.02)
+    v = v + np.random.default_rng(1).normal(scale=1e-3, size=v.shape)  # uneven triangles
+    return (ShellSpec("a", v, t, ShellMaterial(density=300.0, thickness=5e-4)),
+            ShellSpec("b", v + (0, 0, 0.01), t[:, ::-1], ShellMaterial(density=800.0, thickness=1e-4)))
+
+
+@pytest.mark.parametrize("level", [1, 2, 3, 5])
+def test_shell_contact_points_cover_each_triangle_evenly_and_follow_its_vertices(level):
+    sheets = _two_sheets()
+    pts = shell_points(sheets, level)
+    w = pts["weights"].toarray()
+    verts = np.concatenate([s.vertices for s in sheets])
+    nv = len(sheets[0].vertices)
+    assert np.all(w >= 0) and np.allclose(w.sum(1), 1.0)
+    np.testing.assert_allclose(pts["x"], w @ verts)
+    for i, s in enumerate(sheets):  # each sheet's points: its own vertices, area, mass and radius
+        mine = pts["shell"] == i
+        cols = slice(i * nv, (i + 1) * nv)
+        assert np.all(w[mine][:, cols].sum(1) == pytest.approx(1.0))
+        assert pts["area"][mine].sum() == pytest.approx(geometry.triangle_areas(s.vertices, s.triangles).sum())
+        np.testing.assert_allclose(pts["mass"][mine], pts["area"][mine] * s.material.density * s.material.thickness)
+        np.testing.assert_allclose(pts["radius"][mine], s.material.thickness / 2)
+    if level == 1:  # the vertices themselves
+        np.testing.assert_array_equal(w, np.eye(len(verts)))
+        return
+    # level^2 points per triangle, inside it, with the triangle's centroid as their mean
+    tris = sheets[0].triangles
+    per = pts["x"][: len(tris) * level**2].reshape(len(tris), level**2, 3)
+    np.testing.assert_allclose(per.mean(1), sheets[0].vertices[tris].mean(1), atol=1e-12)
+    bary = w[: level**2][:, tris[0]]
+    assert np.all(bary > 0) and len(np.unique(bary.round(12), axis=0)) == level**2
+
+
+def test_a_coarse_cloth_on_a_pad_is_sampled_finely_enough_not_to_shorten_the_substep():
+    """A cloth whose vertices each cover ~1 cm^2 would load single gel nodes with that
+    whole area's contact spring and cut the pad's explicit substep several times; its
+    points are split until the substep is within 10% of the pad's own."""
+    v, t = geometry.sheet(5, 5, 0.04, 0.04)
+    cloth = (ShellSpec("cloth", v, t, ShellMaterial()),)
+    pads = [_pad("pad_left", 1.0)]
+    limit = lambda area: stable_dt(pads, DEFAULT_CONTACT, area)  # noqa: E731
+    assert limit(shell_points(cloth, 1)["area"].max()) < 0.3 * limit(0.0)
+    level = sampling_level(cloth, limit)
+    assert limit(shell_points(cloth, level)["area"].max()) >= 0.9 * limit(0.0)
+    assert limit(shell_points(cloth, level - 1)["area"].max()) < 0.9 * limit(0.0)
