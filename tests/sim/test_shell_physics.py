@@ -170,3 +170,34 @@ def test_fingers_pressing_cloth_into_the_table_gather_a_fold_and_lift_it():
     x = world.get_state()["shells"]["x"]
     assert x[between, 2].min() > 0.9 * lift
     assert x[:, 2].mean() > 0.4 * lift
+
+
+def test_penetration_checks_skip_the_fingers_that_carry_a_pad():
+    """A finger carrying a pad holds its gel, and whatever the gel grips, inside its box
+    (sim.pad_shell): a shell vertex there is neither a penetration nor a contact, while the
+    same overlap with any other collider is both."""
+    from sim.colliders import Colliders
+    from sim.runtime import ensure_runtime
+    from sim.shell.system import ShellSystem
+
+    shell = sheet_spec(5, 0.04, 0.0)
+    spec = WorldSpec(Settings(dt=1e-3, steps=1), shells=(shell,),
+                     colliders=(ColliderSpec("gripper.left", "box", (0.003, 0.003, 0.01)),
+                                ColliderSpec("block", "box", (0.003, 0.003, 0.01))))
+    real = ensure_runtime(RuntimeConfig(backend="cpu", precision="f64")).real
+    x = shell.vertices
+    # each box swallows one corner vertex 3 mm deep: the finger the first, the block the last
+    corners = [int(np.argmin(x[:, 0] + x[:, 1])), int(np.argmax(x[:, 0] + x[:, 1]))]
+    poses = np.concatenate([x[corners] + (0.0, 0.0, 0.005), np.tile([1.0, 0.0, 0.0, 0.0], (2, 1))], axis=1)
+    for untouched, inside in ((("gripper.left",), [corners[1]]), ((), corners), (("gripper.left", "block"), [])):
+        colliders = Colliders(spec, real, untouched=untouched)
+        shells = ShellSystem(spec, colliders, real)
+        shells.reset()
+        colliders.set_poses(poses, poses)
+        assert shells.contact_count() == len(inside)
+        if inside:
+            with pytest.raises(SimulationError, match="inside a collider") as err:
+                shells.check(0, max_penetration=1e-3, max_speed=10.0)
+            assert f"vertex {inside[0]} " in str(err.value)
+        else:
+            shells.check(0, max_penetration=1e-3, max_speed=10.0)
