@@ -87,7 +87,7 @@ class VolumetricSystem:
 
         s = spec.settings
         limits = []
-        # the shells' vertices, kinematic within a step (sim.pad_shell), touch the FEM bodies
+        # points on the shells, kinematic within a step (sim.pad_shell), touch the FEM bodies
         self.shell_points = None
         if fem_specs and spec.shells:
             level = sampling_level(spec.shells, lambda area: stable_dt(fem_specs, contact, area))

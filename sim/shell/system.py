@@ -596,7 +596,8 @@ class ShellSystem:
 
     def _penetration(self) -> np.ndarray:
         c = self.col
-        K.penetration(self.xn, self.radius, c.kind, c.size, c.shape_kinds, c.pos1, c.quat1, c.touched_mask, self.pen, self.nv, c.count)
+        K.penetration(self.xn, self.radius, c.kind, c.size, c.shape_kinds, c.pos1, c.quat1, c.touched_mask, self.pen,
+                      self.nv, c.count)
         return read(self.pen)[: self.nv]
 
     def check(self, step: int, max_penetration: float, max_speed: float) -> None:
