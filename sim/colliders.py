@@ -41,8 +41,6 @@ class Colliders:
         self.pos0, self.quat0, self.pos1, self.quat1 = vec(3), vec(4), vec(3), vec(4)
         self.friction = ti.ndarray(real, n, needs_grad=True)
         self.stiffness = ti.ndarray(real, n, needs_grad=True)
-        self.touched_mask = ti.ndarray(real, n)
-        write(self.touched_mask, np.concatenate([self.touched, np.zeros(n - self.count)]))
         if self.count:
             write(self.kind, np.array([COLLIDER_SHAPES.index(c.shape) for c in spec.colliders], np.int32))
             write(self.size, np.array([collider_size(c.shape, c.size, c.sdf) for c in spec.colliders], np.float64))

@@ -71,6 +71,41 @@ class Runtime:
 
 _lock = threading.Lock()
 _current: Runtime | None = None
+_program = 0  # bumped whenever Taichi is reset: the arrays made before belong to a dead program
+
+
+def _guard_stale_ndarrays() -> None:
+    """Make a Taichi ndarray free itself only through the program that made it.
+
+    ``ti.reset`` frees every array of the old program, but their Python objects live on and,
+    when collected later, hand their dangling pointers to the *new* program's
+    ``delete_ndarray``, which frees whatever live array now sits at that address (then a
+    launch with it fails "argument not found", seen in about 1 of 15 runs of the shell
+    physics tests, which switch precision). Idempotent."""
+    from taichi.lang._ndarray import Ndarray, ScalarNdarray
+    from taichi.lang.matrix import MatrixNdarray, VectorNdarray
+
+    if getattr(Ndarray, "_deft_guarded", False):
+        return
+    init = Ndarray.__init__
+
+    def __init__(self, *args, **kwargs):  # every kind of ndarray calls it before allocating
+        init(self, *args, **kwargs)
+        self._deft_program = _program
+
+    Ndarray.__init__, Ndarray._deft_guarded = __init__, True
+    for cls in (ScalarNdarray, VectorNdarray, MatrixNdarray):
+        delete = cls.__dict__.get("__del__")  # (Taichi 1.7.4 frees only scalar ndarrays itself)
+        if delete is not None:
+            cls.__del__ = _if_current(delete)
+
+
+def _if_current(delete):
+    def __del__(self):
+        if getattr(self, "_deft_program", None) == _program:
+            delete(self)
+
+    return __del__
 
 
 def current_runtime() -> Runtime | None:
@@ -82,14 +117,16 @@ def ensure_runtime(config: RuntimeConfig | None = None) -> Runtime:
 
     With no config, reuse the live runtime whatever its configuration, or start the default.
     """
-    global _current
+    global _current, _program
     with _lock:
         if _current is not None and (config is None or config == _current.config):
             return _current
         config = config or RuntimeConfig()
         import taichi as ti
 
+        _guard_stale_ndarrays()
         if _current is not None:
+            _program += 1
             ti.reset()
         arch, message = _init_taichi(ti, config)
         _current = Runtime(

@@ -338,16 +338,17 @@ def newton_measures(
 
 
 @ti.kernel
-def penetration(x: A, radius: A, ckind: A, csize: A, shape_kinds: ti.template(), cpos: A, cquat: A, touched: A, pen: A,
+def penetration(x: A, radius: A, ckind: A, csize: A, shape_kinds: ti.template(), cpos: A, cquat: A, ck: A, pen: A,
                 nv: ti.i32, nc: ti.i32):
-    """pen[i] = deepest overlap of vertex i's contact radius with any collider the shells
-    touch (<= 0: none; a finger carrying a pad holds the gel, and what the gel grips, inside)."""
+    """pen[i] = deepest overlap of vertex i's contact radius with any collider that pushes
+    the shells (<= 0: none). A finger carrying a pad has no stiffness for them: it holds the
+    gel, and what the gel grips, inside its box."""
     ti.loop_config(serialize=SERIAL)
     for i in range(nv):
         pen[i] = -1e30
     ti.loop_config(serialize=SERIAL)
     for i, c in ti.ndrange(nv, nc):
-        if touched[c] > 0:
+        if ck[c] > 0:
             rot = quat_to_mat(cquat[c])
             d, _ = collider_sdf(ckind[c], csize[c], rot.transpose() @ (x[i] - cpos[c]), shape_kinds)
             ti.atomic_max(pen[i], radius[i] - d)

@@ -596,7 +596,7 @@ class ShellSystem:
 
     def _penetration(self) -> np.ndarray:
         c = self.col
-        K.penetration(self.xn, self.radius, c.kind, c.size, c.shape_kinds, c.pos1, c.quat1, c.touched_mask, self.pen,
+        K.penetration(self.xn, self.radius, c.kind, c.size, c.shape_kinds, c.pos1, c.quat1, c.stiffness, self.pen,
                       self.nv, c.count)
         return read(self.pen)[: self.nv]
 

@@ -23,3 +23,30 @@ def test_missing_accelerator_falls_back_to_cpu_with_a_message():
 def test_bad_backend_is_refused_by_name():
     with pytest.raises(ValueError, match="backend"):
         RuntimeConfig(backend="gpu")
+
+
+def test_arrays_made_before_a_reset_are_not_freed_through_the_next_program(monkeypatch):
+    """ti.reset frees the old program's arrays; their Python objects, collected later, must
+    not hand those dangling pointers to the new program's delete_ndarray (it frees whatever
+    live array sits at that address now). Arrays of the live program still free normally."""
+    import taichi as ti
+    from taichi.lang import _ndarray
+
+    ensure_runtime(RuntimeConfig(backend="cpu", precision="f64"))
+    old = ti.ndarray(ti.f32, 4)
+    ensure_runtime(RuntimeConfig(backend="cpu", precision="f32"))
+    new = ti.ndarray(ti.f32, 4)
+    freed = []
+
+    class Program:
+        delete_ndarray = staticmethod(freed.append)
+
+    class Runtime:
+        prog = Program()
+
+    with monkeypatch.context() as m:
+        m.setattr(_ndarray.impl, "get_runtime", lambda: Runtime)
+        old.__del__()
+        new.__del__()
+    assert freed == [new.arr]
+    ensure_runtime(RuntimeConfig(backend="cpu", precision="f64"))
