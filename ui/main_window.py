@@ -29,7 +29,8 @@ from ui.palette import ITEMS as PALETTE_ITEMS
 from ui.palette import Palette, PaletteItem, make_from_file
 from ui.tactile_panel import TactilePanel
 from ui.timeline import Timeline
-from ui.viewport import CAMERA_PRESETS, KEY_PREFIX, PAD_FIELDS, Viewport
+from ui.scene_drawing import PAD_FIELDS
+from ui.viewport import CAMERA_PRESETS, KEY_PREFIX, Viewport
 
 AUTOSAVE_MS = 60_000
 SETTINGS_VERSION = 1

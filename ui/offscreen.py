@@ -1,4 +1,5 @@
-"""Off-screen rendering of simulated shell frames (pyvista, no Qt; Mesa EGL on headless machines).
+"""Off-screen pictures of a simulated run (pyvista, no Qt; Mesa EGL on headless machines):
+the whole scene as the studio's viewport draws it (ui.scene_drawing), with the run's frames.
 
 Loaded by name from ``deft simulate --render`` (app never imports ui statically)."""
 
@@ -6,34 +7,39 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pyvista as pv
 
-
-def _meshes(points: np.ndarray, triangles: list[np.ndarray], ranges) -> list[pv.PolyData]:
-    out = []
-    for i, tris in enumerate(triangles):
-        faces = np.hstack([np.full((len(tris), 1), 3), tris]).astype(np.int64).ravel()
-        out.append(pv.PolyData(points[ranges[i] : ranges[i + 1]], faces))
-    return out
+from app.scene.paths import resolve_asset
+from ui.scene_drawing import SceneDrawing
 
 
-def render_frames(frames: list[np.ndarray], triangles: list[np.ndarray], ranges, path: Path,
-                  size: tuple[int, int] = (800, 600)) -> None:
-    """The last frame as a .png, or every frame as an .mp4 (camera fixed on the first frame)."""
+class _OffscreenScene(SceneDrawing):
+    def __init__(self, size: tuple[int, int]) -> None:
+        self._init_drawing(pv.Plotter(off_screen=True, window_size=list(size)))
+        self._plotter.set_background("#2b2f36", top="#4a5160")
+
+    def render(self) -> None:
+        """Nothing to repaint: each picture is rendered when it is taken."""
+
+
+def render_run(scene, scene_path: Path | None, frames: list, path: Path, size: tuple[int, int] = (800, 600)) -> list[str]:
+    """The scene at the run's last frame as a .png, or at every frame as an .mp4 (the camera
+    fixed on the whole scene, from the iso direction). Returns one message per entity that
+    could not be drawn."""
     path = Path(path)
-    plotter = pv.Plotter(off_screen=True, window_size=list(size))
-    actors = [plotter.add_mesh(m, color=(0.2, 0.45, 0.8), smooth_shading=True) for m in _meshes(frames[0], triangles, ranges)]
+    view = _OffscreenScene(size)
+    problems = view.draw_entities(scene, lambda rel: resolve_asset(scene_path, rel))
+    plotter = view._plotter
     plotter.camera_position = "iso"
-    plotter.reset_camera()
+    meshes = [p.mesh for parts in view._parts.values() for p in parts]
+    plotter.reset_camera(bounds=pv.merge(meshes).bounds if meshes else None)
     if path.suffix.lower() == ".mp4":
         plotter.open_movie(str(path), framerate=25)
-        for x in frames:
-            for actor, mesh in zip(actors, _meshes(x, triangles, ranges)):
-                actor.mapper.dataset.points = mesh.points
+        for frame in frames:
+            view.show_frame(frame)
             plotter.write_frame()
     else:
-        for actor, mesh in zip(actors, _meshes(frames[-1], triangles, ranges)):
-            actor.mapper.dataset.points = mesh.points
+        view.show_frame(frames[-1])
         plotter.screenshot(str(path))
     plotter.close()
+    return problems

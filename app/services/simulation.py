@@ -26,8 +26,6 @@ def simulate_scene(scene, scene_path: Path | None, token: CancelToken | None = N
                    progress: Callable[[int, int], None] | None = None) -> tuple[Run, tuple[str, ...]]:
     """(the run, "entity: why" for every entity left out of the simulation)."""
     from app.compile import compile_scene
-    from app.compile.volumetric import frame_parts
-    from robot.kinematics import pose_matrix
     from sim.world import World
 
     try:
@@ -38,39 +36,43 @@ def simulate_scene(scene, scene_path: Path | None, token: CancelToken | None = N
     world = World(spec)
     steps = spec.settings.steps
     stride = max(1, -(-steps // MAX_FRAMES))
-    actions = world.actions
-    shells = [(s.name, len(s.vertices)) for s in spec.shells]
-
-    def frame(index: int, step: int) -> Frame:
-        x = world.get_state()[world.shells.name]["x"] if world.shells is not None else np.zeros((0, 3))
-        entities, start = {}, 0
-        for name, count in shells:
-            entities[name] = EntityFrame(points=frozen(x[start:start + count]))
-            start += count
-        action = actions[max(step - 1, 0)] if step else spec.default_actions()[0]
-        for slot, tool in enumerate(spec.tools):
-            entities[tool.name] = EntityFrame(points=frozen(np.zeros((0, 3))),
-                                              pose=frozen(pose_matrix(action[slot, :3], action[slot, 3:7])),
-                                              opening=float(action[slot, 7]) if tool.kind == "parallel_jaw" else None)
-        tool_position = frozen(action[0, :3]) if len(spec.tools) else None
-        tactile = {}
-        if world.volumetric is not None:  # volumetric hook: pads, FEM soft bodies, MPM particles
-            volumetric, tactile = frame_parts(world, step)
-            entities.update(volumetric)
-        return Frame(index=index, time=step * spec.settings.dt, entities=entities, tool_position=tool_position,
-                     tactile=tactile)
-
     run = Run("simulation")
-    run.append(frame(0, 0))
+    run.append(world_frame(world, 0, 0))
     for step in range(1, steps + 1):
         if token is not None:
             token.raise_if_cancelled()
         world.step()
         if step % stride == 0 or step == steps:
-            run.append(frame(len(run), step))
+            run.append(world_frame(world, len(run), step))
             if progress is not None:
                 progress(step, steps)
     return run, compiled.skipped
+
+
+def world_frame(world, index: int, step: int) -> Frame:
+    """Frame ``index`` of a run: the world as it is after ``step`` steps (shells, tools at the
+    step's action, volumetric bodies and tactile readings)."""
+    from app.compile.volumetric import frame_parts
+    from robot.kinematics import pose_matrix
+
+    spec = world.spec
+    x = world.get_state()[world.shells.name]["x"] if world.shells is not None else np.zeros((0, 3))
+    entities, start = {}, 0
+    for shell in spec.shells:
+        entities[shell.name] = EntityFrame(points=frozen(x[start:start + len(shell.vertices)]))
+        start += len(shell.vertices)
+    action = world.actions[max(step - 1, 0)] if step else spec.default_actions()[0]
+    for slot, tool in enumerate(spec.tools):
+        entities[tool.name] = EntityFrame(points=frozen(np.zeros((0, 3))),
+                                          pose=frozen(pose_matrix(action[slot, :3], action[slot, 3:7])),
+                                          opening=float(action[slot, 7]) if tool.kind == "parallel_jaw" else None)
+    tool_position = frozen(action[0, :3]) if len(spec.tools) else None
+    tactile = {}
+    if world.volumetric is not None:  # volumetric hook: pads, FEM soft bodies, MPM particles
+        volumetric, tactile = frame_parts(world, step)
+        entities.update(volumetric)
+    return Frame(index=index, time=step * spec.settings.dt, entities=entities, tool_position=tool_position,
+                 tactile=tactile)
 
 
 def runtime_message() -> str:

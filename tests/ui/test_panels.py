@@ -11,7 +11,7 @@ from PySide6 import QtCore
 from app.commands import SetField
 from app.services.frames import EntityFrame, Frame, Run, TactileFrame, frozen
 from studio_helpers import image_difference, save_screenshot, settle, show_panel, wait_until
-from ui.viewport import CONTACT_ARROW_M
+from ui.scene_drawing import CONTACT_ARROW_M
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 

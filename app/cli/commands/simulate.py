@@ -26,7 +26,6 @@ def register(cli: typer.Typer) -> None:
 def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | None, every: int) -> int:
     import time
 
-    import numpy as np
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from app.compile import compile_scene
@@ -34,6 +33,7 @@ def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | Non
     from app.compile.frames import write_pvd, write_vtp
     from app.compile.loss import final_position_loss
     from app.scene.io import SceneError, load_scene
+    from app.services.simulation import world_frame
     from sim.errors import SimulationError
 
     if render is not None and render.suffix.lower() not in (".png", ".mp4"):
@@ -68,16 +68,17 @@ def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | Non
     tactile: list[dict] = []  # volumetric hook: sensor pads' readings per written frame
     frames: list[tuple[float, str]] = []
     contacts: list[int] = []
-    snapshots: list[np.ndarray] = []
+    pictured: list = []  # the written frames as the viewport draws them, for --render
 
     def save_frame(k: int) -> None:
+        if render is not None:
+            pictured.append(world_frame(world, len(pictured), k))
         if world.volumetric is not None:  # volumetric hook
             frames.extend(volumetric.write_frame(out, world, k))
             tactile.append({"step": k, **volumetric.tactile_summary(world, k)})
         if world.shells is None:
             return
         state = world.get_state()["shells"]
-        snapshots.append(state["x"].copy())
         for i, shell in enumerate(spec.shells):
             name = f"{shell.name}_{k:06d}.vtp"
             sl = slice(ranges[i], ranges[i + 1])
@@ -126,11 +127,12 @@ def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | Non
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     typer.echo(f"{world.step_index} steps in {wall:.2f} s; task loss {loss}; frames in {out / 'frames.pvd'}")
-    if render is not None and world.shells is not None:
+    if render is not None:
         # Only ui/ may import pyvista (layer rule), and app must not import ui statically:
         # load the off-screen renderer by name, only when a picture is asked for.
         offscreen = importlib.import_module("ui.offscreen")
-        offscreen.render_frames(snapshots, tris, ranges, render)
+        for problem in offscreen.render_run(doc, scene_path, pictured, render):
+            typer.echo(f"not drawn: {problem}", err=True)
         typer.echo(f"rendered {render}")
     if error:
         typer.echo(f"deft simulate: {error}", err=True)
