@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyvista as pv
 
 from app.scene.paths import resolve_asset
+from ui.recorder import VIDEO_FPS
 from ui.scene_drawing import SceneDrawing
 
 
@@ -34,10 +36,17 @@ def render_run(scene, scene_path: Path | None, frames: list, path: Path, size: t
     meshes = [p.mesh for parts in view._parts.values() for p in parts]
     plotter.reset_camera(bounds=pv.merge(meshes).bounds if meshes else None)
     if path.suffix.lower() == ".mp4":
-        plotter.open_movie(str(path), framerate=25)
-        for frame in frames:
-            view.show_frame(frame)
-            plotter.write_frame()
+        import imageio_ffmpeg
+
+        width, height = (size[0] // 2) * 2, (size[1] // 2) * 2  # H.264 needs even sizes
+        writer = imageio_ffmpeg.write_frames(str(path), (width, height), fps=VIDEO_FPS, macro_block_size=2)
+        writer.send(None)  # start ffmpeg
+        try:
+            for frame in frames:
+                view.show_frame(frame)
+                writer.send(np.ascontiguousarray(plotter.screenshot(return_img=True)[:height, :width]))
+        finally:
+            writer.close()
     else:
         view.show_frame(frames[-1])
         plotter.screenshot(str(path))

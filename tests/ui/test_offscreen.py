@@ -58,3 +58,14 @@ def test_the_picture_shows_every_entity_at_the_runs_last_frame(tmp_path):
     rows = [np.nonzero(_red(p))[0] for p in (_picture(tmp_path / "first.png"), picture)]
     assert min(len(r) for r in rows) > 1000  # pixels of cloth in both pictures
     assert rows[1].mean() > rows[0].mean() + 10  # lower on the screen at the end
+
+
+def test_a_video_has_a_picture_per_frame(tmp_path):
+    from imageio_ffmpeg import count_frames_and_secs
+
+    scene = load_scene(CLOTH_ONLY)
+    rest = compile_scene(scene, CLOTH_ONLY).spec.shells[0].vertices
+    frames = [Frame(i, 0.01 * i, {"cloth": EntityFrame(points=np.asarray(rest - (0, 0, 0.01 * i), np.float32))})
+              for i in range(5)]
+    assert render_run(scene, CLOTH_ONLY, frames, tmp_path / "run.mp4") == []
+    assert count_frames_and_secs(str(tmp_path / "run.mp4"))[0] == 5
