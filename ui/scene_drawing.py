@@ -48,6 +48,14 @@ class SceneDrawing:
         self._clear_entities()
         return [p for entity in scene.entities for p in self._draw_entity(entity, resolve)]
 
+    def _frame_entities(self) -> None:
+        """Point the camera so that every entity is in view."""
+        meshes = [p.mesh for parts in self._parts.values() for p in parts]
+        if meshes:
+            self._plotter.reset_camera(render=False, bounds=pv.merge(meshes).bounds)
+        else:
+            self._plotter.reset_camera(render=False)
+
     def _clear_entities(self) -> None:
         for name in list(self._actors):
             self._remove_entity(name)

@@ -230,11 +230,7 @@ class Viewport(QtWidgets.QWidget, SceneDrawing):
 
     def fit(self) -> None:
         """Frame every entity (the floor grid does not count)."""
-        meshes = [p.mesh for parts in self._parts.values() for p in parts]
-        if meshes:
-            self._plotter.reset_camera(render=False, bounds=pv.merge(meshes).bounds)
-        else:
-            self._plotter.reset_camera(render=False)
+        self._frame_entities()
         self.render()
 
     def set_grid_visible(self, visible: bool) -> None:
