@@ -97,9 +97,12 @@ def sampling_level(shells, limit) -> int:
     stable substep with points of that largest area touching (0: none), and a level
     is enough once its substep is within 10% of the one without shell points."""
     free = limit(0.0)
+    largest = shell_points(shells)["area"].max()  # a vertex's; above level 1, a triangle's / level^2
+    triangle = max(geometry.triangle_areas(s.vertices, s.triangles).max() for s in shells)
     level = 1
-    while level < MAX_LEVEL and limit(shell_points(shells, level)["area"].max()) < 0.9 * free:
+    while level < MAX_LEVEL and limit(largest) < 0.9 * free:
         level += 1
+        largest = triangle / level**2
     return level
 
 

@@ -68,10 +68,11 @@ def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | Non
     tactile: list[dict] = []  # volumetric hook: sensor pads' readings per written frame
     frames: list[tuple[float, str]] = []
     contacts: list[int] = []
-    pictured: list = []  # the written frames as the viewport draws them, for --render
+    video = render is not None and render.suffix.lower() == ".mp4"
+    pictured: list = []  # the written frames as the viewport draws them, for a video
 
     def save_frame(k: int) -> None:
-        if render is not None:
+        if video:
             pictured.append(world_frame(world, len(pictured), k))
         if world.volumetric is not None:  # volumetric hook
             frames.extend(volumetric.write_frame(out, world, k))
@@ -131,7 +132,9 @@ def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | Non
         # Only ui/ may import pyvista (layer rule), and app must not import ui statically:
         # load the off-screen renderer by name, only when a picture is asked for.
         offscreen = importlib.import_module("ui.offscreen")
-        for problem in offscreen.render_run(doc, scene_path, pictured, render):
+        # a picture needs the last frame only (a frame reads the pads' tactile output again)
+        shown = pictured if video else [world_frame(world, 0, world.step_index)]
+        for problem in offscreen.render_run(doc, scene_path, shown, render):
             typer.echo(f"not drawn: {problem}", err=True)
         typer.echo(f"rendered {render}")
     if error:
