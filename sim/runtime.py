@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim import kernel_build
+from sim import SMALL_CPU, kernel_build
 
 BACKENDS = ("cpu", "cuda", "vulkan", "auto")
 PRECISIONS = ("f32", "f64")
@@ -182,7 +182,7 @@ def serial_scatter(runtime) -> bool:
     add gain (P2G, the scatter half of G2P's adjoint, FEM forces, parameter-gradient sums,
     the shells' element forces and Hessian blocks). Serial sums are also deterministic.
     GPUs keep their atomics."""
-    return runtime.arch in ("x64", "arm64") and (os.cpu_count() or 1) <= 8
+    return runtime.arch in ("x64", "arm64") and SMALL_CPU
 
 
 # Loops over at least this many items keep Taichi's threads where serial_loops would drop them.

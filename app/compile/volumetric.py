@@ -202,13 +202,14 @@ def _extent(body: Body) -> tuple[float, ...]:
             "capsule": lambda: (2 * s.radius,)}.get(s.kind, lambda: (0.02,))()
 
 
-def frame_parts(world, k: int) -> tuple[dict, dict]:
+def frame_parts(world, k: int, readings: dict | None = None) -> tuple[dict, dict]:
     """The volumetric part of a studio frame (app.services.frames) at step k: an EntityFrame
     per FEM body (every node in world coordinates, the surface triangles over them, fields
     ``contact_force`` (N, 3), ``pressure`` (N,) and ``displacement`` (N,): how far each node
     is from its rest place in the body's own, possibly moving, frame), per MPM body
     (particles, field ``velocity``) and per dynamic rigid body (no points, its world pose),
-    and a TactileFrame per sensor pad."""
+    and a TactileFrame per sensor pad (from ``readings``, the pads' readings at step k,
+    where the caller has them already)."""
     from app.services.frames import EntityFrame, TactileFrame, frozen
 
     system = world.volumetric
@@ -233,7 +234,7 @@ def frame_parts(world, k: int) -> tuple[dict, dict]:
     if system.rigid is not None:
         for spec, pose in zip(system.rigid_bodies, rigid_poses(system.state)):
             entities[spec.name] = EntityFrame(frozen(np.zeros((0, 3))), pose=frozen(pose))
-    for name, r in system.tactile(k).items():
+    for name, r in (system.tactile(k) if readings is None else readings).items():
         sensor = system.sensors[name][1]
         px = (sensor.marker_rest_xy - sensor.lo) / sensor.pixel - 0.5  # marker rest positions in pixels
         disp = r.marker_displacement[:, :2].numpy() / sensor.pixel
@@ -261,25 +262,17 @@ def _pressure_map(sensor, gel_forces: np.ndarray, gel_area: np.ndarray) -> np.nd
     """Contact pressure (Pa) over a pad's tactile image: each gel node's inward normal
     force (pad frame, gel facing +z) over its area, interpolated linearly between the nodes'
     rest places; zero off the gel and wherever nothing touches it."""
-    from scipy.interpolate import LinearNDInterpolator
-
-    h, w = sensor.config.image_size
-    xs = sensor.lo[0] + (np.arange(w) + 0.5) * sensor.pixel[0]
-    ys = sensor.lo[1] + (np.arange(h) + 0.5) * sensor.pixel[1]
-    nodal = np.maximum(-gel_forces[:, 2], 0.0) / np.maximum(gel_area, 1e-12)
-    if not nodal.any():
-        return np.zeros((h, w))
-    between = LinearNDInterpolator(sensor.mesh.nodes[sensor.gel_nodes, :2], nodal, fill_value=0.0)
-    return np.where(sensor.mask.numpy(), between(*np.meshgrid(xs, ys, indexing="xy")), 0.0)
+    return sensor.gel_image(np.maximum(-gel_forces[:, 2], 0.0) / np.maximum(gel_area, 1e-12))
 
 
-def write_frame(out, world, k: int) -> list[tuple[float, str]]:
-    """Every volumetric body at step k as .vtp files in ``out``; (time, file name) rows."""
+def write_frame(out, world, k: int, readings: dict) -> list[tuple[float, str]]:
+    """Every volumetric body at step k as .vtp files in ``out``; (time, file name) rows
+    (``readings``: the pads' readings at step k)."""
     from app.compile.frames import write_particles, write_vtp
 
     system, rows = world.volumetric, []
     t = k * world.spec.settings.dt
-    entities, _ = frame_parts(world, k)
+    entities, _ = frame_parts(world, k, readings)
     for b, spec in enumerate(system.fem_bodies):
         name = f"{spec.name}_{k:06d}.vtp"
         e = entities[spec.name]
@@ -298,11 +291,11 @@ def write_frame(out, world, k: int) -> list[tuple[float, str]]:
     return rows
 
 
-def tactile_summary(world, k: int) -> dict:
-    """Per sensor pad at step k: total force and torque (pad frame), deepest indentation,
-    largest marker displacement."""
+def tactile_summary(readings: dict) -> dict:
+    """Per sensor pad, from its readings at a step (VolumetricSystem.tactile): total force
+    and torque (pad frame), deepest indentation, largest marker displacement."""
     out = {}
-    for name, r in world.volumetric.tactile(k).items():
+    for name, r in readings.items():
         out[name] = {"force_n": r.total_force.tolist(), "torque_nm": r.torque.tolist(),
                      "max_depth_m": float(r.depth.max()), "max_marker_displacement_m": float(r.marker_displacement.norm(dim=-1).max())}
     return out

@@ -139,6 +139,15 @@ class TactileSensor:
     def _interp(x: torch.Tensor, ids: torch.Tensor, bary: torch.Tensor) -> torch.Tensor:
         return (x[..., ids, :] * bary[..., None]).sum(-2)
 
+    def gel_image(self, values: np.ndarray) -> np.ndarray:
+        """(H, W) image of a field given on the gel nodes (in ``gel_nodes`` order): linear
+        over the rest gel surface through the pixels' embedding, 0 off the gel."""
+        full = np.zeros(len(self.mesh.nodes))
+        full[self.gel_nodes] = values
+        h, w = self.config.image_size
+        image = (full[self._pix_nodes.numpy()] * self._pix_bary.numpy()).sum(-1).reshape(h, w)
+        return np.where(self.mask.numpy(), image, 0.0)
+
     def read(self, x: torch.Tensor, forces: torch.Tensor, rotation, position: torch.Tensor) -> TactileFrame:
         """Readings from world node positions ``x`` and contact forces (..., N_pad, 3) of
         this pad, at pad pose ``rotation`` (3, 3) / ``position`` (..., 3)."""

@@ -50,3 +50,23 @@ def test_arrays_made_before_a_reset_are_not_freed_through_the_next_program(monke
         new.__del__()
     assert freed == [new.arr]
     ensure_runtime(RuntimeConfig(backend="cpu", precision="f64"))
+
+
+@pytest.mark.parametrize("preset, threads", [(None, 1), ("2", 2)])
+def test_torch_works_on_one_thread_on_a_small_cpu_unless_told_otherwise(preset, threads):
+    """torch imported after the simulator (as every Deft command does) keeps its intra-op
+    work on one thread where the CPU is small; an explicit OMP_NUM_THREADS wins."""
+    import os
+    import subprocess
+    import sys
+
+    from sim import SMALL_CPU
+
+    if not SMALL_CPU:
+        pytest.skip("a large CPU keeps torch's default threads")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if preset:
+        env["OMP_NUM_THREADS"] = preset
+    out = subprocess.run([sys.executable, "-c", "import sim, torch; print(torch.get_num_threads())"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert int(out) == threads

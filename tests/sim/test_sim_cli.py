@@ -44,3 +44,19 @@ def test_simulate_writes_frames_and_a_summary(tmp_path):
     assert pvd.count("<DataSet") == 4  # steps 0, 4, 8, 12
     frame = (tmp_path / "sheet_000012.vtp").read_text()
     assert 'NumberOfPoints="25"' in frame and 'NumberOfPolys="32"' in frame
+
+
+def test_simulate_reports_what_the_tactile_pads_feel(tmp_path):
+    """Two flat pads close on a hanging cloth (the shipped pinch_cloth scene): each written
+    frame has both pads' readings, untouched at the start and pressed once they close."""
+    scene = Path(__file__).parents[2] / "assets" / "scenes" / "pinch_cloth.yaml"
+    result = CliRunner().invoke(build_cli(), ["simulate", str(scene), "--steps", "6", "--out", str(tmp_path), "--every", "2"])
+    assert result.exit_code == 0, result.output
+    tactile = json.loads((tmp_path / "summary.json").read_text())["tactile"]
+    assert [t["step"] for t in tactile] == [0, 2, 4, 6]
+    for pad in ("pad_left", "pad_right"):
+        assert tactile[0][pad]["force_n"] == [0.0, 0.0, 0.0] and tactile[0][pad]["max_depth_m"] == 0.0
+        pressed = tactile[-1][pad]
+        assert -pressed["force_n"][2] > 0.3  # N, into the gel (pad frame: the gel faces +z)
+        assert pressed["max_depth_m"] > 1e-5 and pressed["max_marker_displacement_m"] > 1e-5
+        assert (tmp_path / f"{pad}_000006.vtp").exists()

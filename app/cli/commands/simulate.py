@@ -75,8 +75,9 @@ def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | Non
         if video:
             pictured.append(world_frame(world, len(pictured), k))
         if world.volumetric is not None:  # volumetric hook
-            frames.extend(volumetric.write_frame(out, world, k))
-            tactile.append({"step": k, **volumetric.tactile_summary(world, k)})
+            readings = world.volumetric.tactile(k)  # read once: the image render is the costly part
+            frames.extend(volumetric.write_frame(out, world, k, readings))
+            tactile.append({"step": k, **volumetric.tactile_summary(readings)})
         if world.shells is None:
             return
         state = world.get_state()["shells"]
