@@ -4,6 +4,8 @@ stays between the deformed gels, and the pads feel it; gradients through the cou
 match central differences; the pads' contact points on a coarse shell are sampled finely
 enough not to shorten the volumetric substep."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from test_world_volumetric import FINGER, _pad
@@ -155,3 +157,34 @@ def test_a_coarse_cloth_on_a_pad_is_sampled_finely_enough_not_to_shorten_the_sub
     level = sampling_level(cloth, limit)
     assert limit(shell_points(cloth, level)["area"].max()) >= 0.9 * limit(0.0)
     assert limit(shell_points(cloth, level - 1)["area"].max()) < 0.9 * limit(0.0)
+
+
+def test_a_pads_surface_is_carried_over_a_step_by_its_mean_velocity_and_a_free_bodys_by_its_own():
+    """The shells meet the FEM surfaces where they are predicted to end a step: a pad glued
+    to its finger by the mean of its nodes' velocities (its mass-scaled gel rings far faster
+    than the finger moves), a free soft body node by node; the adjoint is that map's transpose."""
+    from types import SimpleNamespace
+
+    from sim.pad_shell import PadShellCoupling, surfaces
+
+    pad = _pad("pad_left", 1.0)
+    block = dataclasses.replace(_pad("block", -1.0), mount=None)
+    nodes, _ = surfaces((pad, block))
+    coupling = PadShellCoupling(SimpleNamespace(dt=1e-3), SimpleNamespace(fem_bodies=(pad, block)), nodes)
+    rng = np.random.default_rng(0)
+    n_pad, n = len(pad.mesh.nodes), len(pad.mesh.nodes) + len(block.mesh.nodes)
+    state = {"fem_x": rng.normal(size=(n, 3)), "fem_v": rng.normal(scale=5.0, size=(n, 3))}  # ringing nodes
+    state["fem_v"][:n_pad] += (0.0, 0.0, -1.0)  # the finger moves down at 1 m/s
+    start, end = coupling.obstacles(state)
+    on_pad = nodes < n_pad
+    np.testing.assert_array_equal(start, state["fem_x"][nodes])
+    np.testing.assert_allclose(end[on_pad] - start[on_pad], 1e-3 * state["fem_v"][:n_pad].mean(axis=0)[None].repeat(on_pad.sum(), 0))
+    np.testing.assert_allclose(end[~on_pad] - start[~on_pad], 1e-3 * state["fem_v"][nodes[~on_pad]])
+
+    zero = {"fem_x": np.zeros((n, 3)), "fem_v": np.zeros((n, 3))}
+    g_start, g_end = rng.normal(size=start.shape), rng.normal(size=end.shape)
+    adj = coupling.obstacle_adjoint(zero, g_start, g_end)
+    dx, dv = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
+    moved = coupling.obstacles({"fem_x": state["fem_x"] + dx, "fem_v": state["fem_v"] + dv})
+    change = sum(float(np.vdot(g, m - b)) for g, m, b in zip((g_start, g_end), moved, (start, end)))
+    assert change == pytest.approx(float(np.vdot(adj["fem_x"], dx) + np.vdot(adj["fem_v"], dv)), rel=1e-12)
