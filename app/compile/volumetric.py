@@ -144,7 +144,9 @@ GRID_RESOLUTION = 64
 
 def _pad_mount(gripper: Gripper, sensor: TactileSensor, pad: FemBodySpec) -> FemBodySpec:
     """The pad glued into its finger: gel surface on the finger's inner face, facing the
-    other finger (the left finger sits at +x of the gripper frame, see sim.tools)."""
+    other finger (the left finger sits at +x of the gripper frame, see sim.tools), its width
+    along the finger's length (z; the fingertip at -z): centred, or ``sensor.tip_distance``
+    from the tip to its nearer edge."""
     import dataclasses
 
     from scipy.spatial.transform import Rotation
@@ -154,7 +156,10 @@ def _pad_mount(gripper: Gripper, sensor: TactileSensor, pad: FemBodySpec) -> Fem
     half = 0.5 * gripper.finger_size[0]
     # pad +z (gel normal) -> -side * x of the finger; pad x along the finger's length (z)
     rot = Rotation.from_euler("y", -side * 90.0, degrees=True).as_quat()  # x, y, z, w
-    position = (-side * (half - top), 0.0, 0.0)
+    along = 0.0  # the pad's centre along the finger (z of the finger box, centred at 0)
+    if sensor.tip_distance is not None:
+        along = -0.5 * gripper.finger_size[2] + sensor.tip_distance + 0.5 * sensor.size[0]
+    position = (-side * (half - top), 0.0, along)
     return dataclasses.replace(pad, mount=f"{gripper.name}.{sensor.finger}", position=position,
                                rotation=(rot[3], rot[0], rot[1], rot[2]))
 

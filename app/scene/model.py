@@ -345,6 +345,10 @@ class TactileSensor(Node):
     size: tuple[PositiveFloat, PositiveFloat] = quantity((0.02, 0.025), "m", "Pad width, height")
     thickness: Annotated[float, Field(gt=0, le=0.05)] = quantity(4e-3, "m", "Elastomer thickness")
     dome_radius: PositiveFloat = quantity(0.03, "m", "Radius of curvature of a dome pad")
+    tip_distance: Annotated[float, Field(ge=0)] | None = quantity(
+        None, "m", "Distance from the fingertip to the pad's nearer edge (the pad's width runs along the "
+        "finger): 0 for a fingertip pad like a GelSight fingertip; null: the pad is centred along the finger"
+    )
     markers: MarkerPattern = Field(default_factory=MarkerPattern)
     image_resolution: tuple[Annotated[int, Field(ge=8, le=4096)], Annotated[int, Field(ge=8, le=4096)]] = Field(
         (320, 240), description="Tactile image width, height in pixels"
@@ -376,6 +380,17 @@ class Gripper(Node):
             raise ValueError(f"opening_range [{lo}, {hi}] is empty (expected min < max)")
         if not lo <= self.opening <= hi:
             raise ValueError(f"opening {self.opening} m is outside opening_range (expected {lo} <= opening <= {hi} m)")
+        return self
+
+    @model_validator(mode="after")
+    def _pads_on_their_fingers(self) -> Gripper:
+        length = self.finger_size[2]
+        for s in self.sensors:
+            if s.tip_distance is not None and s.tip_distance + s.size[0] > length:
+                raise ValueError(
+                    f"sensor {s.name!r}: tip_distance {s.tip_distance} m plus its width {s.size[0]} m runs past the "
+                    f"finger's length {length} m (expected tip_distance <= {length - s.size[0]:.6g} m)"
+                )
         return self
 
 

@@ -10,6 +10,7 @@ from app.scene.model import (
     FemElastic,
     Gripper,
     Scene,
+    TactileSensor,
     ThinShell,
     Transform,
     field_unit,
@@ -98,6 +99,18 @@ def test_cloth_shape_requires_shell_material_and_back():
 def test_gripper_opening_must_lie_in_its_range():
     with pytest.raises(ValidationError, match="outside opening_range"):
         Gripper(name="g", opening_range=(0.0, 0.05), opening=0.06)
+
+
+def test_a_pad_sits_on_its_finger_centred_or_tip_distance_from_the_tip():
+    assert Gripper(name="g", sensors=[{"name": "p", "finger": "left"}]).sensors[0].tip_distance is None
+    assert field_unit(TactileSensor, "tip_distance") == "m"
+    # finger length 0.05 m, pad width 0.02 m (along the finger): at most 0.03 m from the tip
+    ok = Gripper(name="g", sensors=[{"name": "p", "finger": "left", "tip_distance": 0.03}])
+    assert ok.sensors[0].tip_distance == 0.03
+    with pytest.raises(ValidationError, match=r"runs past the finger's length 0.05 m \(expected tip_distance <= 0.03 m\)"):
+        Gripper(name="g", sensors=[{"name": "p", "finger": "left", "tip_distance": 0.031}])
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        TactileSensor(name="p", finger="left", tip_distance=-0.001)
 
 
 def test_keyframe_times_must_increase():

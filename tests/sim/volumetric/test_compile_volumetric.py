@@ -64,6 +64,26 @@ def test_tactile_press_scene_mounts_each_pad_in_its_finger_gel_facing_the_other(
     assert len(block.mesh.nodes) < 1000 and block.position == (0, 0, 0.02)
 
 
+def test_a_pad_is_centred_along_its_finger_or_tip_distance_from_its_tip():
+    from app.compile.volumetric import _pad_mount
+    from app.scene.model import Gripper
+    from sim.fem.spec import quat_to_matrix
+
+    gripper = Gripper(name="g", finger_size=(0.02, 0.01, 0.05), sensors=[
+        {"name": "centred", "finger": "left"},
+        {"name": "tip", "finger": "right", "tip_distance": 0.0},
+        {"name": "dome", "finger": "left", "pad": "dome", "tip_distance": 0.004}])
+    along = {}
+    for sensor in gripper.sensors:
+        pad = _pad_mount(gripper, sensor, pad_specs(sensor)[0])
+        z = (pad.mesh.nodes @ quat_to_matrix(pad.rotation).T + pad.position)[:, 2]  # finger frame: tip at z = -0.025
+        along[sensor.name] = (z.min(), z.max())
+    assert along["centred"] == pytest.approx((-0.01, 0.01), abs=1e-9)  # a 0.02 m wide pad, centred
+    assert along["tip"] == pytest.approx((-0.025, -0.005), abs=1e-9)  # its lower edge at the fingertip
+    lo, hi = along["dome"]  # a dome's round footprint (radius 0.01 m, its rings polygons): centred 0.004 + 0.01 m up
+    assert (lo + hi) / 2 == pytest.approx(-0.011, abs=1e-9) and -0.021 - 1e-9 <= lo < -0.0205
+
+
 def test_mpm_scene_gets_one_grid_around_its_bodies():
     from app.compile import compile_scene
     from app.scene.io import load_scene
