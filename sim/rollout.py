@@ -170,7 +170,7 @@ def _backward(run: Rollout, grad_observed: np.ndarray):
                 adj = {**adj, "x": adj["x"] + g_points1}
                 obstacles = world.coupling.obstacles(before[vol.name])
             adj, step_params = shells.backward_step(
-                before[shells.name], after[shells.name]["x"], adj, settings.adjoint_tol, settings.cg_max_iter, obstacles
+                k, before[shells.name], after[shells.name]["x"], adj, settings.adjoint_tol, settings.cg_max_iter, obstacles
             )
             if coupled:
                 adj["x"] = adj["x"] + g_points0

@@ -28,6 +28,12 @@ from cvxopt import cholmod
 
 from sim.host_arrays import read, write
 
+# Raised onto the diagonal, relative to its largest entry, one at a time, where round-off
+# leaves the assembled matrix (positive definite in exact arithmetic, but with contact
+# stiffness up to 1e8 times a light cloth's inertia) without a Cholesky factor. It only
+# preconditions: CG's solutions keep the exact Hessian's products.
+DIAGONAL_SHIFTS = (1e-12, 1e-10, 1e-8)
+
 
 class SparsePattern:
     """Block-CSR pattern of the vertex pairs coupled by triangles and hinges, with the slot
@@ -79,28 +85,45 @@ class SparsePattern:
         lower.sort_indices()
         self._perm = lower.data.astype(np.int64)
         cols = np.repeat(np.arange(n), np.diff(lower.indptr))
+        self._diag = np.flatnonzero(lower.indices == cols)
         self._lower = cvxopt.spmatrix(0.0, lower.indices.tolist(), cols.tolist(), (n, n))
 
     def factorize(self) -> "Factorization":
         """Factorize the assembled blocks (the ordering and symbolic analysis of the first
-        factorization serve every later one: the pattern is fixed)."""
-        self._lower.V = cvxopt.matrix(read(self.blocks).reshape(-1)[self._perm].astype(np.float64))
+        factorization serve every later one: the pattern is fixed), with the diagonal
+        raised by DIAGONAL_SHIFTS where round-off requires. Raises FloatingPointError for
+        non-finite entries or a matrix no shift makes positive definite."""
+        values = read(self.blocks).reshape(-1)[self._perm].astype(np.float64)
+        if not np.all(np.isfinite(values)):
+            raise FloatingPointError("the shells' Hessian approximation has non-finite entries")
         if self._factor is None:
+            self._lower.V = cvxopt.matrix(values)
             self._factor = Factorization(self._lower)
-        else:
-            self._factor.update(self._lower)
-        return self._factor
+        largest = float(np.abs(values[self._diag]).max(initial=0.0))
+        for shift in (0.0, *DIAGONAL_SHIFTS):
+            shifted = values.copy()
+            shifted[self._diag] += shift * largest
+            self._lower.V = cvxopt.matrix(shifted)
+            try:
+                self._factor.update(self._lower)
+                return self._factor
+            except ArithmeticError:
+                continue
+        raise FloatingPointError(
+            f"the shells' Hessian approximation is not positive definite, even with its diagonal raised by "
+            f"{DIAGONAL_SHIFTS[-1]:g} of its largest entry")
 
 
 class Factorization:
     """A sparse Cholesky factor: ``solve(r)`` applies the matrix's inverse to (nv, 3) arrays."""
 
     def __init__(self, lower) -> None:
+        """The ordering and symbolic analysis of ``lower``'s pattern; ``update`` factorizes."""
         self._factor = cholmod.symbolic(lower, uplo="L")
-        self.update(lower)
 
     def update(self, lower) -> None:
-        """Factorize new values of the same pattern."""
+        """Factorize new values of the same pattern (ArithmeticError where they are not
+        numerically positive definite)."""
         cholmod.numeric(lower, self._factor)
 
     def solve(self, r: np.ndarray) -> np.ndarray:

@@ -452,8 +452,8 @@ class ShellSystem:
             rz = rz_new
         return sol, max_iter
 
-    def _precondition(self, beta: float) -> None:
-        """Assemble and factorize the approximate Hessian at the current x."""
+    def _precondition(self, beta: float, step: int) -> None:
+        """Assemble and factorize the approximate Hessian at the current x (in ``step``)."""
         c, pat = self.col, self.pattern
         K.assemble_hessian(
             self.x, self.xn, pat.blocks, pat.ti_diag_slot, pat.ti_tri_slot, pat.ti_hinge_slot, self.free, self.mass,
@@ -464,7 +464,10 @@ class ShellSystem:
         )
         if self.npairs:
             K.pair_blocks(self.x, self.xn, pat.blocks, pat.ti_diag_slot, self.free, *self._pair_args())
-        self.factor = pat.factorize()
+        try:
+            self.factor = pat.factorize()
+        except FloatingPointError as exc:
+            raise SimulationError(step, self.name, "preconditioner", float("nan"), str(exc)) from None
         self.factorizations += 1
 
     def _measures(self, beta: float) -> tuple[float, float, float]:
@@ -519,7 +522,7 @@ class ShellSystem:
             # near the solution, after a full exact step, the last factor may serve as well as a new one
             fresh = projected or alpha < 1.0 or size > REFACTOR_ABOVE * self.thinnest
             if fresh:
-                self._precondition(beta)
+                self._precondition(beta, step)
             b = read(self.b)
             if projected:
                 sol = self.factor.solve(b)
@@ -527,7 +530,7 @@ class ShellSystem:
                 sol, iters = self.pcg(b, beta, s.cg_tol, s.cg_max_iter if fresh else STALE_FACTOR_CG, exact=self._exact_products)
                 cg_total += iters
                 if not fresh and iters >= STALE_FACTOR_CG:  # it did not: solve again with a fresh one
-                    self._precondition(beta)
+                    self._precondition(beta, step)
                     self.forces()  # (CG's difference products left f at a nearby point)
                     sol, iters = self.pcg(b, beta, s.cg_tol, s.cg_max_iter, exact=self._exact_products)
                     cg_total += iters
@@ -646,9 +649,9 @@ class ShellSystem:
 
     # ------------------------------------------------------------------ backward
 
-    def backward_step(self, state: dict, x_new: np.ndarray, adj: dict, adjoint_tol: float, max_iter: int,
+    def backward_step(self, step: int, state: dict, x_new: np.ndarray, adj: dict, adjoint_tol: float, max_iter: int,
                       obstacles: tuple[np.ndarray, np.ndarray] | None = None):
-        """Adjoint of one step. ``state`` is the state at the step's start, ``x_new`` the solved
+        """Adjoint of step ``step``. ``state`` is the state at the step's start, ``x_new`` the solved
         positions, ``adj`` the adjoints of the state after the step (same keys as the state),
         ``obstacles`` their positions at the step's start and end as in the forward step.
         Returns the adjoints of the state before the step and this step's parameter
@@ -677,7 +680,7 @@ class ShellSystem:
             grest = read(self.rest.grad)[: self.nh].copy()
         # one adjoint solve with the Newton operator at the solution
         self.forces()
-        self._precondition(beta)
+        self._precondition(beta, step)
         a = np.concatenate([a, np.zeros((self.nobs, 3))])  # nothing acts on the obstacles' rows
         lam, _ = self.pcg(a * free, beta, adjoint_tol, max_iter)
         # lambda^T df/d(inputs) in one reverse pass, on cleared gradients (the solve's

@@ -2,7 +2,8 @@
 lifted by the pads' friction alone once they close on it (and falls when they stay open),
 stays between the deformed gels, and the pads feel it; gradients through the coupling
 match central differences; the pads' contact points on a coarse shell are sampled finely
-enough not to shorten the volumetric substep."""
+enough not to shorten the volumetric substep; the shells meet a pad where its finger
+carries it over a step."""
 
 import dataclasses
 
