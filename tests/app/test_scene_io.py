@@ -41,7 +41,7 @@ def test_default_scene_has_what_it_promises():
     scene = load_scene(default_scene_path())
     names = {e.name for e in scene.entities}
     assert {"table", "cloth", "gripper", "soft_block", "arm"} <= names
-    assert [s.pad for _, s in scene.sensors()] == ["flat", "dome"]
+    assert [(s.pad, s.tip_distance) for _, s in scene.sensors()] == [("flat", 0.0), ("flat", 0.0)]  # at the fingertips
     assert scene.entity("arm").shape.path == "robots/arm7.urdf"
     assert scene.entity("cloth").material.kind == "shell"
 

@@ -37,7 +37,8 @@ def test_plan_follows_the_scene_keyframes(scene):
         np.testing.assert_allclose(world[:3, 3], k.position, atol=1e-3)
         np.testing.assert_allclose(world[:3, 2], [0, 0, 1], atol=1e-2)  # the tool upright, as the keyframes say
     # Each new opening is commanded when the keyframe before it is reached.
-    assert p.gripper_events == [(pytest.approx(t / 0.25), w) for t, w in ((0.3, 0.015), (0.36, 0.001), (0.42, 0.0003))]
+    assert p.gripper_events == [(pytest.approx(t / 0.25), w)
+                                for t, w in ((0.22, 0.02), (0.3, 0.005), (0.38, 0.002), (0.44, 0.0016))]
     assert preflight(p, None).passed
 
 
@@ -116,7 +117,7 @@ def test_armed_deploy_moves_records_and_succeeds(lab_sim, tmp_path):
     np.testing.assert_allclose(world_tool[:3, 3], scene.trajectory.keyframes[-1].position, atol=2e-3)
     grip = js.arrays["position"][:, js.names.index("gripper_opening")]
     assert np.nanmin(grip) == pytest.approx(0.02, abs=1e-6)
-    assert data["/gripper/command"].arrays["position"].tolist() == [0.015, 0.001, 0.0003]
+    assert data["/gripper/command"].arrays["position"].tolist() == [0.02, 0.005, 0.002, 0.0016]
     assert data["/tactile/left/image"].arrays["images"].max() > 200  # pressed while holding
 
 
@@ -134,7 +135,7 @@ def test_serial_gripper_and_force_stop_during_deploy(lab_sim, tmp_path):
 
     with RobotiqEmulator(tmp_path / "ttyGripper") as grip_dev, \
             ForceSensorEmulator(tmp_path / "ttyForce", rate=100) as ft_dev:
-        ft_dev.wrench = lambda t: np.array([0, 0, 40.0 if grip_dev.output[3] > 200 else 0.0, 0, 0, 0])
+        ft_dev.wrench = lambda t: np.array([0, 0, 40.0 if grip_dev.output[3] > 150 else 0.0, 0, 0, 0])
         scene = load_scene(SCENE)
         scene.lab = scene.lab.model_copy(update={"gripper_serial": SerialLink(port=grip_dev.path),
                                                  "sensor_serial": SerialLink(port=ft_dev.path)})
@@ -146,8 +147,8 @@ def test_serial_gripper_and_force_stop_during_deploy(lab_sim, tmp_path):
         closed = grip_dev.output[3]
     assert result.exit_code == 3, result.output
     assert "stopped by force limit" in result.output and "execution canceled" in result.output, result.output
-    # The schedule sent the first closing opening (15 mm) to the serial gripper; the 40 N it
+    # The schedule sent the first closing opening (20 mm) to the serial gripper; the 40 N it
     # then felt stopped the motion before the next opening was due.
-    assert closed == round((1 - 0.015 / 0.085) * 255)
+    assert closed == round((1 - 0.02 / 0.085) * 255)
     forces = read_bag(tmp_path / "bag")[FORCE_TOPIC].arrays["force"][:, 2]
     assert forces.max() == 40.0 and forces.min() == 0.0

@@ -89,7 +89,7 @@ def test_new_user_main_flow(qtbot, open_window, prompts, tmp_path):
     # click the cloth in the viewport: selected there, in the outliner and the inspector
     cloth = [e.name for e in scene.entities].index("cloth")
     # a point in the cloth's near quarter: the lift keyframe's handle hides its centre
-    click_entity(qtbot, window, "cloth", offset=(-0.08, -0.08, 0.0))
+    click_entity(qtbot, window, "cloth", offset=(-0.1, -0.12, 0.0))
     assert window.viewport.selected == "cloth"
     assert window.outliner.current_path() == ("entities", cloth)
     stiffness = ("entities", cloth, "material", "bending_stiffness")
