@@ -65,7 +65,7 @@ def test_generator_reproduces_the_committed_meshes(tmp_path, monkeypatch):
         assert (tmp_path / path.name).read_text() == path.read_text(), path.name
 
 
-@pytest.mark.slow  # ~4 minutes: the whole scene, the cloth between the two pads for 110 of its 160 steps
+@pytest.mark.slow  # ~3 minutes: the whole scene, the cloth between the two pads for 110 of its 160 steps
 def test_the_default_scene_lifts_the_cloth_by_its_corner():
     """The built-in scene's hand-made motion, simulated as the studio and `deft simulate` do
     (the pads, the soft block and the cloth): the fingertips land by the cloth's corner,
