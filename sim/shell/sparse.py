@@ -101,8 +101,10 @@ class SparsePattern:
             self._factor = Factorization(self._lower)
         largest = float(np.abs(values[self._diag]).max(initial=0.0))
         for shift in (0.0, *DIAGONAL_SHIFTS):
-            shifted = values.copy()
-            shifted[self._diag] += shift * largest
+            shifted = values
+            if shift:
+                shifted = values.copy()
+                shifted[self._diag] += shift * largest
             self._lower.V = cvxopt.matrix(shifted)
             try:
                 self._factor.update(self._lower)
