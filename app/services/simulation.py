@@ -49,9 +49,10 @@ def simulate_scene(scene, scene_path: Path | None, token: CancelToken | None = N
     return run, compiled.skipped
 
 
-def world_frame(world, index: int, step: int) -> Frame:
+def world_frame(world, index: int, step: int, readings: dict | None = None) -> Frame:
     """Frame ``index`` of a run: the world as it is after ``step`` steps (shells, tools at the
-    step's action, volumetric bodies and tactile readings)."""
+    step's action, volumetric bodies and tactile readings; ``readings``: the pads' readings
+    at that step, where the caller has them already)."""
     from app.compile.volumetric import frame_parts
     from robot.kinematics import pose_matrix
 
@@ -69,7 +70,7 @@ def world_frame(world, index: int, step: int) -> Frame:
     tool_position = frozen(action[0, :3]) if len(spec.tools) else None
     tactile = {}
     if world.volumetric is not None:  # volumetric hook: pads, FEM soft bodies, MPM particles
-        volumetric, tactile = frame_parts(world, step)
+        volumetric, tactile = frame_parts(world, step, readings)
         entities.update(volumetric)
     return Frame(index=index, time=step * spec.settings.dt, entities=entities, tool_position=tool_position,
                  tactile=tactile)

@@ -72,10 +72,11 @@ def _simulate(scene_path: Path, steps: int, out: Path | None, render: Path | Non
     pictured: list = []  # the written frames as the viewport draws them, for a video
 
     def save_frame(k: int) -> None:
+        # the pads' readings, once a frame: rendering their images is the costly part
+        readings = world.volumetric.tactile(k) if world.volumetric is not None else None
         if video:
-            pictured.append(world_frame(world, len(pictured), k))
+            pictured.append(world_frame(world, len(pictured), k, readings))
         if world.volumetric is not None:  # volumetric hook
-            readings = world.volumetric.tactile(k)  # read once: the image render is the costly part
             frames.extend(volumetric.write_frame(out, world, k, readings))
             tactile.append({"step": k, **volumetric.tactile_summary(readings)})
         if world.shells is None:
