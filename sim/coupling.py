@@ -7,6 +7,9 @@ A point touches a triangle of another body when its projection falls inside the 
 (faded out smoothly across the edges, so neighbours share a point on their edge) and its
 signed distance to the triangle's plane (outward normal) is below its contact
 radius (particles: a quarter of the grid cell; FEM nodes: 0), down to ``depth`` inside.
+Near a convex edge a point inside the body lies behind both faces' planes; only the face
+whose plane is nearer holds it (the other lets go over EDGE_HANDOFF), as the signed
+distance of a convex body is the largest of its faces' plane distances.
 The normal pressure is ``stiffness * ramp(radius - distance)`` (quadratic over the first
 ``smoothing`` metres, then linear) times the point's area, with Hunt-Crossley damping and
 smoothed Coulomb friction on the velocity relative to the triangle; the triangle's nodes
@@ -49,6 +52,7 @@ contact loses a fixed share of its slip per substep instead.
 import numpy as np
 import taichi as ti
 
+from sim import geometry
 from sim.runtime import ensure_runtime, serial_loops
 
 EDGE = 0.05  # barycentric width over which a triangle's footprint fades out
@@ -56,6 +60,9 @@ EDGE = 0.05  # barycentric width over which a triangle's footprint fades out
 # half weight (three pairs' worth) and the reverse pairs add about as much: their sum stays
 # below 1, where explicit Euler no longer overshoots (0.5 still chattered at such vertices).
 DAMPING_CAP = 0.2
+# A face lets go of a point by a convex edge as the neighbouring face's plane gets nearer to it
+# than its own, by up to this share of the edge's length (on the bisector both faces hold it)
+EDGE_HANDOFF = 0.25
 SKIN = 0.02  # hash cells a point or triangle node may move before the pairs are searched again
 
 
@@ -73,6 +80,8 @@ class SurfaceContact:
         self.max_pairs = int(max_pairs or max(8 * self.n_points, 1024))
         T, P, S = max(self.n_tris, 1), max(self.n_points, 1), self.slots
         self.tri = ti.Vector.field(3, ti.i32, T)
+        self.tri_nb = ti.Vector.field(3, ti.i32, T)  # the triangle across the edge opposite each corner (-1: none)
+        self.tri_far = ti.Vector.field(3, ti.i32, T)  # and its corner off that edge
         self.tri_body = ti.field(ti.i32, T)
         self.tri_cell = ti.Vector.field(3, ti.i32, T)
         self.tri_slot = ti.field(ti.i32, T)
@@ -107,6 +116,9 @@ class SurfaceContact:
             self.inv_node_mass.from_numpy(1.0 / np.asarray(node_mass, np.float64))
         if self.n_tris:
             self.tri.from_numpy(np.asarray(triangles, np.int32))
+            nb, far = geometry.edge_neighbours(triangles)
+            self.tri_nb.from_numpy(nb.astype(np.int32))
+            self.tri_far.from_numpy(far.astype(np.int32))
             self.tri_body.from_numpy(np.asarray(tri_body, np.int32))
         if self.n_points:
             self.point_body.from_numpy(np.asarray(point_body, np.int32))
@@ -290,6 +302,24 @@ class SurfaceContact:
         return d, ti.Vector([1.0 - wb - wc, wb, wc]), n, area2
 
     @ti.func
+    def _nearest_face_share(self, s, x, t, xp, d, n):
+        """1 where triangle t's plane is the body's nearest face for point xp, fading to 0
+        where, across a convex edge, the neighbour's plane is nearer by EDGE_HANDOFF of the
+        edge's length: inside a convex body the signed distance is the largest of its faces'
+        plane distances, so a point pressed into one face near an edge is not also taken as
+        deep behind the other face (in whose footprint a deformed edge may put it)."""
+        share = 1.0
+        ids = self.tri[t]
+        for i in ti.static(range(3)):
+            m, o = self.tri_nb[t][i], self.tri_far[t][i]
+            if m >= 0 and (x[s, o] - x[s, ids[0]]).dot(n) < 0.0:  # convex edge
+                d_nb, _, _, _ = self._plane(s, x, m, xp)
+                handoff = EDGE_HANDOFF * (x[s, ids[(i + 1) % 3]] - x[s, ids[(i + 2) % 3]]).norm()
+                u = ti.math.clamp((d - d_nb) / handoff + 1.0, 0.0, 1.0)
+                share *= u * u * (3.0 - 2.0 * u)
+        return share
+
+    @ti.func
     def _damping_cap(self, p, ids, w):
         """The largest stable damping coefficient of a pair (N s/m): DAMPING_CAP times its
         effective mass (the point against the triangle's nodes at its footprint) over dt."""
@@ -327,7 +357,8 @@ class SurfaceContact:
                 cap = self._damping_cap(p, ids, w)
                 fn = ti.max(spring - ti.min(spring * kd[None], cap) * vn, 0.0)
                 ct = ti.min(mu[None] * fn / ti.sqrt(slip.dot(slip) + self.eps2), cap)  # regularised Coulomb
-                force = fade * fade * (3.0 - 2.0 * fade) * (fn * n - ct * slip)
+                share = self._nearest_face_share(s, x, t, xp, d, n)
+                force = share * fade * fade * (3.0 - 2.0 * fade) * (fn * n - ct * slip)
                 self.pf[s, p] += force
                 for i in ti.static(range(3)):
                     f[s, ids[i]] -= w[i] * force

@@ -57,6 +57,29 @@ def hinges(triangles: np.ndarray) -> np.ndarray:
     return np.stack([first[:, 0], first[:, 1], first[:, 2], second[:, 2]], axis=1).astype(np.int32)
 
 
+def edge_neighbours(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per triangle and corner i, the triangle across the edge opposite corner i and that
+    triangle's corner off the shared edge, both (T, 3); -1 where no single triangle shares
+    the edge (a boundary, or an edge of three or more)."""
+    tris = np.asarray(triangles, np.int64)
+    T = len(tris)
+    nb, far = np.full((T, 3), -1, np.int64), np.full((T, 3), -1, np.int64)
+    if T == 0:
+        return nb, far
+    owner, corner = np.repeat(np.arange(T), 3), np.tile(np.arange(3), T)
+    a, b = tris[owner, (corner + 1) % 3], tris[owner, (corner + 2) % 3]
+    key = np.minimum(a, b) * (tris.max() + 1) + np.maximum(a, b)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    _, first, count = np.unique(key, return_index=True, return_counts=True)
+    pair = first[count == 2]
+    e0, e1 = order[pair], order[pair + 1]
+    for mine, theirs in ((e0, e1), (e1, e0)):
+        nb[owner[mine], corner[mine]] = owner[theirs]
+        far[owner[mine], corner[mine]] = tris[owner[theirs], corner[theirs]]
+    return nb, far
+
+
 def dihedral_angles(x: np.ndarray, hinge: np.ndarray) -> np.ndarray:
     """Signed fold angle of each hinge (0 when flat), the same formula as the shell kernels."""
     x0, x1, x2, x3 = (x[hinge[:, k]] for k in range(4))
