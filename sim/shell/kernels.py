@@ -11,8 +11,8 @@ import taichi as ti
 
 from sim.sdf import collider_reach, collider_sdf, quat_to_mat
 from sim.shell.energies import (
-    bending, fold_angle, fold_angle_gradient, friction_coefficient, friction_potential, membrane, membrane_hessian_block,
-    membrane_hessian_parts,
+    bending, fold_angle, fold_angle_gradient, friction_coefficient, friction_potential, hinge_share, membrane,
+    membrane_hessian_block, membrane_hessian_parts,
 )
 
 A = ti.types.ndarray()
@@ -413,7 +413,8 @@ def assemble_hessian(
     ti.loop_config(serialize=SERIAL)
     for h in range(nh):
         q = hinge[h]
-        k = bend[hshell[h]] * hweight[h]
+        share, _, _, _, _ = hinge_share(x[q[0]], x[q[1]], x[q[2]], x[q[3]])
+        k = bend[hshell[h]] * hweight[h] * share
         g0, g1, g2, g3 = fold_angle_gradient(x[q[0]], x[q[1]], x[q[2]], x[q[3]])
         for a, b in ti.ndrange(4, 4):
             gu = _pick4(g0, g1, g2, g3, a)

@@ -76,3 +76,53 @@ def test_a_forward_step_never_runs_the_reverse_force_kernel(pinched_world, monke
     monkeypatch.setattr(pinched_world.shells, "_force_adjoint", refuse)
     stats = pinched_world.step()
     assert stats["shells"]["cg"] > 0  # the step did use CG products
+
+
+def _hinge_energy_and_forces():
+    """bending() of one hinge as a function of its four vertices (float64 kernel)."""
+    import taichi as ti
+
+    from sim.runtime import RuntimeConfig, ensure_runtime
+    from sim.shell.energies import bending
+
+    ensure_runtime(RuntimeConfig(backend="cpu", precision="f64"))
+
+    @ti.kernel
+    def hinge(x: ti.types.ndarray(dtype=ti.math.vec3, ndim=1), out: ti.types.ndarray(dtype=ti.math.vec3, ndim=1)):
+        e, f0, f1, f2, f3 = bending(x[0], x[1], x[2], x[3], 0.3, 2.0, 1e-3)
+        out[0] = ti.Vector([e, 0.0, 0.0])
+        out[1], out[2], out[3], out[4] = f0, f1, f2, f3
+
+    def evaluate(points):
+        out = np.zeros((5, 3))
+        hinge(np.ascontiguousarray(points, np.float64), out)
+        return out[0, 0], out[1:]
+
+    return evaluate
+
+
+def test_a_hinge_whose_wing_is_crushed_flat_fades_out_smoothly():
+    """A wing flattened towards its edge: the hinge's energy and forces go to zero with it
+    (they grew without bound: the angle's gradient divides by the wing's area), and where the
+    fade acts the forces are still minus the energy's gradient."""
+    evaluate = _hinge_energy_and_forces()
+    edge = np.array([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0]])
+    other = np.array([0.004, -0.006, 0.003])
+
+    def hinge(height):  # the first wing's apex over the edge at this height (its area: 0.005 height)
+        return np.vstack([edge, [0.006, height, 0.002 * height / 0.01], other])
+
+    unfaded, _ = evaluate(hinge(1e-2))
+    force_at = {h: np.abs(evaluate(hinge(h))[1]).max() for h in (1e-3, 1e-5, 1e-7, 1e-9)}
+    # unfaded they would grow as 1 / height: 100x from 1 mm to 10 um, 1e6x to 1 nm
+    assert force_at[1e-5] < force_at[1e-3] and force_at[1e-9] < 1e-4 * force_at[1e-3]
+    assert force_at[1e-9] < 2e-2 * force_at[1e-7]  # to zero with the wing
+    assert abs(evaluate(hinge(1e-9))[0]) < 1e-10 * unfaded
+    rng = np.random.default_rng(5)
+    x = hinge(4e-4)  # shape quality 0.04: inside the fade
+    _, forces = evaluate(x)
+    for _ in range(3):
+        d = rng.normal(size=x.shape)
+        h = 1e-9
+        numeric = -(evaluate(x + h * d)[0] - evaluate(x - h * d)[0]) / (2 * h)
+        assert float(np.sum(forces * d)) == pytest.approx(numeric, rel=1e-6)
