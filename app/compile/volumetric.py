@@ -48,9 +48,19 @@ def pad_specs(sensor: TactileSensor, element_size: float = 1.5e-3, mass_scale: f
     return FemBodySpec(sensor.name, mesh, material, mass_scale=mass_scale), config
 
 
-def _tet_mesh(body: Body, element_size: float, mesh_loader) -> TetMesh:
+SOFT_BODY_CELLS = 8  # elements across a soft body's smallest extent
+SOFT_BODY_ELEMENT = 1.5e-3  # m: no finer than this
+
+
+def _element_size(extents) -> float:
+    return max(float(min(extents)) / SOFT_BODY_CELLS, SOFT_BODY_ELEMENT)
+
+
+def _tet_mesh(body: Body, element_size: float | None, mesh_loader) -> TetMesh:
+    """The body's tetrahedra, ``element_size`` apart (None: from the body's own smallest extent)."""
     shape = body.shape
     if shape.kind == "box":
+        element_size = element_size or _element_size(shape.size)
         return box_body(tuple(shape.size), tuple(_cells(s, element_size) for s in shape.size))
     import trimesh
 
@@ -66,11 +76,12 @@ def _tet_mesh(body: Body, element_size: float, mesh_loader) -> TetMesh:
         surface = mesh_loader(shape)
     else:
         raise ValueError(f"body {body.name!r}: shape {shape.kind!r} cannot be an FEM body")
-    return voxel_tetrahedralize(surface, element_size)
+    return voxel_tetrahedralize(surface, element_size or _element_size(surface.extents))
 
 
-def fem_body_spec(body: Body, element_size: float = 2e-3, mesh_loader=None) -> FemBodySpec:
-    """A free FEM soft body (soft block, sponge) from a body with an FemElastic material."""
+def fem_body_spec(body: Body, element_size: float | None = None, mesh_loader=None) -> FemBodySpec:
+    """A free FEM soft body (soft block, sponge) from a body with an FemElastic material, its
+    elements ``element_size`` apart (None: SOFT_BODY_CELLS across its smallest extent)."""
     m = body.material
     if not isinstance(m, FemElastic):
         raise ValueError(f"body {body.name!r} has material {m.kind!r}, not fem_elastic")
@@ -190,8 +201,7 @@ def volumetric_bodies(scene, dt: float, mesh_loader=None) -> tuple[tuple[FemBody
                 pad = dataclasses.replace(pad, mass_scale=scale, tactile=config)
                 fem.append(_pad_mount(e, sensor, pad))
         elif isinstance(e.material, FemElastic):
-            extent = min(_extent(e))
-            fem.append(fem_body_spec(e, max(extent / 8, 1.5e-3), mesh_loader))
+            fem.append(fem_body_spec(e, mesh_loader=mesh_loader))
         elif isinstance(e.material, (MpmElastic, MpmFluid)):
             mpm.append(e)
     if mpm:
@@ -199,12 +209,6 @@ def volumetric_bodies(scene, dt: float, mesh_loader=None) -> tuple[tuple[FemBody
         grid = _grid_around(rough)
         mpm = [dataclasses.replace(mpm_body_spec(e, grid, mesh_loader), grid=grid) for e in mpm]
     return tuple(fem), tuple(mpm)
-
-
-def _extent(body: Body) -> tuple[float, ...]:
-    s = body.shape
-    return {"box": lambda: tuple(s.size), "sphere": lambda: (2 * s.radius,), "cylinder": lambda: (2 * s.radius, s.height),
-            "capsule": lambda: (2 * s.radius,)}.get(s.kind, lambda: (0.02,))()
 
 
 def frame_parts(world, k: int, readings: dict | None = None) -> tuple[dict, dict]:
