@@ -12,6 +12,7 @@ import taichi as ti
 # (1: equilateral; a sheet's right isosceles triangles: 0.87)
 DEGENERATE_QUALITY = 0.1
 
+
 @ti.func
 def membrane(xa, xb, xc, dm_inv, area, thickness, youngs, poisson):
     """St. Venant-Kirchhoff plane stress on one triangle: (energy, force on b, force on c).
@@ -63,7 +64,8 @@ def bending(x0, x1, x2, x3, rest_angle, weight, stiffness):
     delta = fold_angle(x0, x1, x2, x3) - rest_angle
     k = stiffness * weight
     share, s0, s1, s2, s3 = hinge_share(x0, x1, x2, x3)
-    f0, f1, f2, f3 = ti.Vector([0.0, 0.0, 0.0]), ti.Vector([0.0, 0.0, 0.0]), ti.Vector([0.0, 0.0, 0.0]), ti.Vector([0.0, 0.0, 0.0])
+    zero = ti.Vector([0.0, 0.0, 0.0])
+    f0, f1, f2, f3 = zero, zero, zero, zero
     if share > 0.0:  # (a flat wing has no angle gradient)
         g0, g1, g2, g3 = fold_angle_gradient(x0, x1, x2, x3)
         c, e = -k * share * delta, -0.5 * k * delta * delta

@@ -414,12 +414,13 @@ def assemble_hessian(
     for h in range(nh):
         q = hinge[h]
         share, _, _, _, _ = hinge_share(x[q[0]], x[q[1]], x[q[2]], x[q[3]])
-        k = bend[hshell[h]] * hweight[h] * share
-        g0, g1, g2, g3 = fold_angle_gradient(x[q[0]], x[q[1]], x[q[2]], x[q[3]])
-        for a, b in ti.ndrange(4, 4):
-            gu = _pick4(g0, g1, g2, g3, a)
-            gv = _pick4(g0, g1, g2, g3, b)
-            blocks[hinge_slot[h, 4 * a + b]] += free[q[a]] * free[q[b]] * k * gu.outer_product(gv)
+        if share > 0.0:  # (a flat wing has no angle gradient)
+            k = bend[hshell[h]] * hweight[h] * share
+            g0, g1, g2, g3 = fold_angle_gradient(x[q[0]], x[q[1]], x[q[2]], x[q[3]])
+            for a, b in ti.ndrange(4, 4):
+                gu = _pick4(g0, g1, g2, g3, a)
+                gv = _pick4(g0, g1, g2, g3, b)
+                blocks[hinge_slot[h, 4 * a + b]] += free[q[a]] * free[q[b]] * k * gu.outer_product(gv)
     ti.loop_config(serialize=SERIAL)
     for i, c in ti.ndrange(nv, nc):
         if _in_reach(i, c, x, xn, radius, ckind, csize, cpos0, cpos1):
