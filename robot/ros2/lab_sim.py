@@ -45,6 +45,7 @@ class LabSimConfig:
     gripper_speed: float = 0.1  # [m/s]
     object_width: float | None = None  # [m] an object between the fingers
     rate: float = 100.0  # [Hz] control loop and joint states
+    feedback_rate: float = 20.0  # [Hz] action feedback (joint_trajectory_controller's action_monitor_rate)
 
 
 class _Goal:
@@ -301,7 +302,7 @@ def build_nodes(runtime, cfg: LabSimConfig):
                                             f"{goal.goal_tol[j]:.4f} rad) {goal.goal_time:.3f} s after the end")
                             self.qd[:] = 0.0
                             goal.done.set()
-                    if self.ticks % max(1, round(cfg.rate / 20)) == 0 and goal.handle is not None:
+                    if self.ticks % max(1, round(cfg.rate / cfg.feedback_rate)) == 0 and goal.handle is not None:
                         feedback = (goal.handle, point_msg(t, q_des, qd_des, qdd_des), point_msg(t, self.q, self.qd),
                                     point_msg(t, err, qd_des - self.qd))
                 else:
@@ -404,7 +405,7 @@ def run(cfg: LabSimConfig, ready=lambda: print("lab-sim ready", flush=True)) -> 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with RosRuntime("lab_sim") as runtime:
+    with RosRuntime("lab_sim", threads=4) as runtime:  # execute callbacks wait for their goal to end
         nodes = build_nodes(runtime, cfg)
         ready()
         stop.wait()
@@ -425,11 +426,14 @@ def parse_args(argv: list[str]) -> LabSimConfig:
     p.add_argument("--path-tolerance", type=float, default=d.path_tolerance)
     p.add_argument("--goal-time", type=float, default=d.goal_time)
     p.add_argument("--object-width", type=float, default=None)
+    p.add_argument("--feedback-rate", type=float, default=d.feedback_rate, help="action feedback [Hz]")
     a = p.parse_args(argv)
     joints = tuple(j.strip() for j in a.joints.split(",") if j.strip())
     initial = tuple(float(x) for x in a.initial.split(","))
     if len(initial) != len(joints):
         p.error(f"--initial has {len(initial)} values for {len(joints)} joints")
+    if not a.feedback_rate > 0:
+        p.error(f"--feedback-rate must be positive, not {a.feedback_rate}")
     tactile = {}
     for item in a.tactile:
         name, sep, topic = item.partition("=")
@@ -437,7 +441,8 @@ def parse_args(argv: list[str]) -> LabSimConfig:
             p.error(f"--tactile {item!r} is not NAME=TOPIC")
         tactile[name] = topic
     return LabSimConfig(a.controller, joints, initial, a.joint_states_topic, a.gripper_action, tactile,
-                        a.goal_tolerance, a.path_tolerance, a.goal_time, object_width=a.object_width)
+                        a.goal_tolerance, a.path_tolerance, a.goal_time, object_width=a.object_width,
+                        feedback_rate=a.feedback_rate)
 
 
 if __name__ == "__main__":

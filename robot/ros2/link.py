@@ -3,8 +3,8 @@ trajectory topic as a fallback), joint states, gripper (GripperCommand action) a
 tactile images. Every wait has a deadline; a controller that stops sending feedback
 mid-motion is reported as a fault instead of being waited on.
 
-Callbacks run on the runtime's executor threads; listeners registered with ``on_*`` are
-called there too (the UI forwards them as queued signals).
+Callbacks run one at a time on the runtime's executor thread; listeners registered with
+``on_*`` are called there too (the UI forwards them as queued signals), so none may block.
 """
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ import numpy as np
 from robot.trajectory import JointTrajectory
 
 SUCCEEDED, CANCELED, ABORTED = 4, 5, 6  # action_msgs/GoalStatus
+# A controller is silent after SILENT_PERIODS of its feedback period (6 at
+# joint_trajectory_controller's default 20 Hz make 0.3 s), measured over its feedbacks once
+# there are FEEDBACKS_TO_LEARN_RATE of them.
+SILENT_PERIODS = 6
+FEEDBACKS_TO_LEARN_RATE = 3
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ class Execution:
         self._done = threading.Event()
         self._outcome: Outcome | None = None
 
-    # called on executor threads
+    # called on the executor thread
     def _on_goal_response(self, future) -> None:
         handle = future.result()
         if not handle.accepted:
@@ -128,28 +133,38 @@ class Execution:
         return self._outcome
 
     def wait(self, timeout: float) -> Outcome:
-        """The outcome; a fault if the controller goes silent (no feedback for
-        ``feedback_timeout`` s), a timeout after ``timeout`` s (the goal keeps running)."""
+        """The outcome; a fault if the controller goes silent (see ``allowed_silence``), a
+        timeout after ``timeout`` s (the goal keeps running)."""
         deadline = time.monotonic() + timeout
         beats_when_silent = None  # our executor's heartbeat count when the controller went quiet
         while not self._done.wait(0.01):
             now = time.monotonic()
             accepted = self.accepted_at is not None
             last = (self.feedback[-1].received if self.feedback else self.accepted_at) if accepted else self.sent
-            allowed = self.feedback_timeout if accepted else self.feedback_timeout + 1.0
+            allowed = self.allowed_silence() if accepted else self.feedback_timeout + 1.0
             if now - last <= allowed:
                 beats_when_silent = None
             elif beats_when_silent is None:
                 beats_when_silent = self.link.runtime.beats
             elif self.link.runtime.beats - beats_when_silent >= 3:  # we spin, yet hear nothing
-                what = (f"stopped responding: no feedback for {allowed} s during motion; the arm's state is unknown"
-                        if accepted else f"did not answer the goal within {allowed} s")
+                what = (f"stopped responding: no feedback for {allowed:.2f} s during motion; the arm's state is "
+                        f"unknown" if accepted else f"did not answer the goal within {allowed:.2f} s")
                 self._finish(Outcome("fault", f"controller {self.link.topics.controller!r} {what}"))
                 break
             if now >= deadline:
                 return Outcome("timeout", f"still running after {timeout} s")
         assert self._outcome is not None
         return self._outcome
+
+    def allowed_silence(self) -> float:
+        """How long an accepted goal's controller may stay quiet: ``feedback_timeout``, or
+        SILENT_PERIODS of its own feedback period where that is longer (a controller whose
+        action_monitor_rate is low). Until it has sent FEEDBACKS_TO_LEARN_RATE feedbacks its
+        rate is unknown, and it gets a second more."""
+        if len(self.feedback) < FEEDBACKS_TO_LEARN_RATE:
+            return self.feedback_timeout + 1.0
+        period = float(np.median(np.diff([f.received for f in self.feedback[-11:]])))
+        return max(self.feedback_timeout, SILENT_PERIODS * period)
 
     def cancel(self, timeout: float = 1.0) -> float:
         """Ask the controller to stop; returns the seconds until it acknowledged."""
@@ -167,7 +182,6 @@ class RosLink:
     def __init__(self, topics: LabTopics, recorder=None, node_name: str = "deft_link") -> None:
         from control_msgs.action import FollowJointTrajectory, GripperCommand
         from rclpy.action import ActionClient
-        from rclpy.callback_groups import ReentrantCallbackGroup
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import Image, JointState
         from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
@@ -178,7 +192,6 @@ class RosLink:
         self.recorder = recorder
         self.runtime = RosRuntime(node_name)
         node = self.runtime.node
-        group = ReentrantCallbackGroup()
         self._lock = threading.Lock()
         self._state: np.ndarray | None = None
         self._velocity: np.ndarray | None = None
@@ -194,15 +207,13 @@ class RosLink:
         self.active: Execution | None = None
         self._FollowJointTrajectory = FollowJointTrajectory
         self._GripperCommand = GripperCommand
-        self.arm = ActionClient(node, FollowJointTrajectory, topics.action, callback_group=group)
-        self.gripper = ActionClient(node, GripperCommand, topics.gripper_action, callback_group=group)
+        self.arm = ActionClient(node, FollowJointTrajectory, topics.action)
+        self.gripper = ActionClient(node, GripperCommand, topics.gripper_action)
         self.command_pub = node.create_publisher(JointTrajectoryMsg, topics.command_topic, 10)
         # Streams take sensor-data QoS (best effort matches reliable publishers too).
-        node.create_subscription(JointState, topics.joint_states_topic, self._on_joint_state, qos_profile_sensor_data,
-                                 callback_group=group)
+        node.create_subscription(JointState, topics.joint_states_topic, self._on_joint_state, qos_profile_sensor_data)
         for name, topic in topics.tactile_topics.items():
-            node.create_subscription(Image, topic, lambda m, n=name: self._on_image(n, m), qos_profile_sensor_data,
-                                     callback_group=group)
+            node.create_subscription(Image, topic, lambda m, n=name: self._on_image(n, m), qos_profile_sensor_data)
         self._image_pubs: dict[str, object] = {}
 
     # ------------------------------------------------------------ streams
@@ -282,7 +293,7 @@ class RosLink:
 
     def execute(self, traj: JointTrajectory, *, path_tolerance: float | None = None,
                 goal_tolerance: float | None = None, goal_time_tolerance: float = 0.0,
-                feedback_timeout: float = 0.5) -> Execution:
+                feedback_timeout: float = 0.3) -> Execution:
         """Send ``traj`` as a FollowJointTrajectory goal (tolerances in rad for every joint;
         None: the controller's defaults). A running goal is preempted."""
         from control_msgs.msg import JointTolerance

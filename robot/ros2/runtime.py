@@ -1,5 +1,10 @@
 """rclpy in its own context, spun by its own executor thread.
 
+One executor thread unless a node's callbacks block (the lab-sim's action server waits in
+its execute callback until the goal ends): rclpy's multi-threaded executor costs 2-10x the
+CPU of the single-threaded one for the same callbacks, and at times spins a core while
+dropping most incoming messages, which starved the client of feedback on a 2-core machine.
+
 Nothing here touches the global rclpy context, so several runtimes (a client and the
 lab-sim in tests, or a studio that reconnects) never share state. Callbacks run on the
 executor's threads; callers hand results across with thread-safe primitives.
@@ -11,15 +16,16 @@ import threading
 
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
 
 class RosRuntime:
-    def __init__(self, node_name: str, threads: int = 4) -> None:
+    def __init__(self, node_name: str, threads: int = 1) -> None:
         self.context = Context()
         rclpy.init(context=self.context)  # domain id and discovery range from the environment
-        self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
+        self.executor = (SingleThreadedExecutor(context=self.context) if threads == 1 else
+                         MultiThreadedExecutor(num_threads=threads, context=self.context))
         self.node = Node(node_name, context=self.context)
         self.error: BaseException | None = None  # what stopped the executor, if anything did
         self._closing = False

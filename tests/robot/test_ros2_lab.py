@@ -299,6 +299,30 @@ def test_killed_controller_is_a_fault_within_a_second(lab):
     assert elapsed < 1.0
 
 
+def test_a_controller_with_slow_feedback_is_not_taken_for_dead_until_six_of_its_periods_pass(lab):
+    """At 3 Hz (a low action_monitor_rate) feedback comes every 0.33 s, longer than the
+    0.3 s a 20 Hz controller may stay quiet: its motions still succeed, and once it is
+    killed the silence it is allowed is six of its own periods."""
+    topics = replace(TOPICS, controller="slow_controller", joint_states_topic="/slow/joint_states", tactile_topics={})
+    with lab_sim_process("--controller", topics.controller, "--joint-states-topic", topics.joint_states_topic,
+                         "--feedback-rate", "3") as slow:
+        with RosLink(topics, node_name="slow") as client:
+            assert client.wait_for_controller(10.0)
+            ex = client.execute(move_from(client.joint_state(5.0), delta=0.1, duration=2.0))
+            assert ex.wait(10.0).ok
+            assert 4 <= len(ex.feedback) <= 8  # 3 Hz over 2 s
+            ex = client.execute(move_from(client.joint_state(5.0), delta=0.1, duration=20.0))
+            wait_until(lambda: len(ex.feedback) >= 4)
+            allowed = ex.allowed_silence()
+            slow.kill()
+            t_kill = time.monotonic()
+            outcome = ex.wait(10.0)
+            elapsed = time.monotonic() - t_kill
+    assert 1.6 < allowed < 2.6  # six periods of 0.33 s
+    assert outcome.status == "fault" and f"no feedback for {allowed:.2f} s" in outcome.message
+    assert allowed - 0.4 < elapsed < allowed + 1.0  # the last feedback came up to one period before the kill
+
+
 def test_force_monitor_stops_the_motion(link, tmp_path):
     """A serial force sensor (emulated) feels a rising force during the motion; the guard
     cancels the execution once it passes 10 N."""
