@@ -88,3 +88,75 @@ def test_kernels_compiled_without_ir_passes_compute_the_same_and_the_flag_comes_
     with pytest.raises(RuntimeError), kernel_build.without_ir_passes():
         raise RuntimeError("a failing kernel")
     assert cfg.advanced_optimization
+
+
+@ti.data_oriented
+class _Slots:
+    def __init__(self, n: int) -> None:
+        self.x = ti.field(ti.f64, shape=n)
+
+    @ti.kernel
+    def add(self, i: ti.i32, amount: ti.f64):
+        self.x[i] += amount
+
+    @ti.kernel
+    def fill_first(self, count: ti.template(), value: ti.f64):
+        for i in range(count):
+            self.x[i] = value
+
+
+def _count_key_derivations(kernel, monkeypatch) -> list:
+    calls = []
+    derive = kernel.ensure_compiled
+    monkeypatch.setattr(kernel, "ensure_compiled", lambda *a: calls.append(a) or derive(*a))
+    return calls
+
+
+def test_a_repeated_launch_skips_the_key_yet_reaches_its_own_owner(monkeypatch):
+    a, b = _Slots(3), _Slots(3)
+    derivations = _count_key_derivations(_Slots.add._primal, monkeypatch)
+    a.add(0, 1.0)  # the full call, remembered
+    assert derivations
+    derivations.clear()
+    a.add(1, 2.0)
+    a.add(1, 0.5)
+    assert not derivations  # launched directly
+    b.add(0, 5.0)  # another owner: the full call once
+    assert derivations
+    derivations.clear()
+    for _ in range(3):
+        a.add(2, 1.0)
+        b.add(2, -1.0)
+    assert not derivations
+    np.testing.assert_array_equal(a.x.to_numpy(), [1.0, 2.5, 3.0])
+    np.testing.assert_array_equal(b.x.to_numpy(), [5.0, 0.0, -3.0])
+
+
+def test_a_template_number_picks_its_own_compiled_variant(monkeypatch):
+    s = _Slots(4)
+    derivations = _count_key_derivations(_Slots.fill_first._primal, monkeypatch)
+    s.fill_first(2, 7.0)
+    s.fill_first(3, 9.0)
+    np.testing.assert_array_equal(s.x.to_numpy(), [9.0, 9.0, 9.0, 0.0])
+    derivations.clear()
+    s.fill_first(2, 1.0)  # the count-2 variant, remembered
+    s.fill_first(3, 4.0)
+    assert not derivations
+    np.testing.assert_array_equal(s.x.to_numpy(), [4.0, 4.0, 4.0, 0.0])
+    s.fill_first(1, 8.0)  # a new value: a new variant through the full call
+    assert derivations
+    np.testing.assert_array_equal(s.x.to_numpy(), [8.0, 4.0, 4.0, 0.0])
+
+
+def test_after_taichi_restarts_kernels_compile_again_for_new_owners():
+    s = _Slots(2)
+    s.add(0, 1.0)
+    s.add(0, 1.0)
+    ensure_runtime(RuntimeConfig(backend="cpu", precision="f32"))  # a reset: compiled kernels dropped
+    try:
+        t = _Slots(2)
+        t.add(1, 3.0)
+        t.add(1, 3.0)
+        assert t.x.to_numpy().tolist() == [0.0, 6.0]
+    finally:
+        ensure_runtime(RuntimeConfig(backend="cpu", precision="f64"))
