@@ -69,9 +69,11 @@ def _repeat_launches(call):
     makes about 27 launches, 45 with its reverse). Scalars do not enter that key; a
     template argument enters by identity (a ``data_oriented`` object, a field) or by value
     (a Python number or string). When those match a variant this wrapper remembered, that
-    is the key Taichi would derive, and its compiled kernel is launched directly, as long
-    as Taichi still holds it (a reset drops it, and the full call runs). Anything else
-    (array arguments, tuples as templates, keywords, autodiff tapes) takes the full call."""
+    is the key Taichi would derive, and the kernel Taichi compiled for it is launched
+    directly (after a reset there is none until the full call compiles it again). Anything
+    else (array arguments, tuples as templates, keywords, autodiff tapes) takes the full
+    call. Only keys are remembered, never compiled kernels: those belong to Taichi's
+    program and go with it."""
     import weakref
 
     from taichi.lang.field import Field
@@ -111,13 +113,15 @@ def _repeat_launches(call):
     def __call__(self, *args, **kwargs):
         plain = not kwargs and len(args) == len(self.arguments) and not self.runtime.fwd_mode_manager \
             and not self.runtime.target_tape
-        variants = self.__dict__.get("_variants")  # [(pins, key, compiled kernel)]
+        variants = self.__dict__.get("_variants")  # [(pins, key)]
         if plain and variants:
             positions = self._template_positions
-            for pins, key, compiled in variants:
-                if all(same(p, args[i]) for p, i in zip(pins, positions)) \
-                        and self.compiled_kernels.get(key) is compiled:
-                    return self.launch_kernel(compiled, *args)
+            for pins, key in variants:
+                if all(same(p, args[i]) for p, i in zip(pins, positions)):
+                    compiled = self.compiled_kernels.get(key)
+                    if compiled is not None:
+                        return self.launch_kernel(compiled, *args)
+                    break
         result = call(self, *args, **kwargs)
         if plain:
             if "_template_positions" not in self.__dict__:
@@ -126,9 +130,8 @@ def _repeat_launches(call):
             pins = None if positions is None else tuple(pin(args[i]) for i in positions)
             if pins is not None and all(p is not None for p in pins):
                 key = self.ensure_compiled(*args)
-                variants = self.__dict__.setdefault("_variants", [])
-                variants.insert(0, (pins, key, self.compiled_kernels[key]))
-                del variants[REMEMBERED_VARIANTS:]
+                variants = [v for v in self.__dict__.get("_variants", ()) if v[1] != key]
+                self._variants = [(pins, key), *variants][:REMEMBERED_VARIANTS]
         return result
 
     return __call__

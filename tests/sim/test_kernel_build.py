@@ -148,12 +148,19 @@ def test_a_template_number_picks_its_own_compiled_variant(monkeypatch):
     np.testing.assert_array_equal(s.x.to_numpy(), [8.0, 4.0, 4.0, 0.0])
 
 
+@ti.kernel
+def _twice(v: ti.f64) -> ti.f64:
+    return 2.0 * v
+
+
 def test_after_taichi_restarts_kernels_compile_again_for_new_owners():
     s = _Slots(2)
     s.add(0, 1.0)
     s.add(0, 1.0)
+    assert _twice(1.5) == 3.0 and _twice(2.0) == 4.0  # remembered, then launched directly
     ensure_runtime(RuntimeConfig(backend="cpu", precision="f32"))  # a reset: compiled kernels dropped
     try:
+        assert _twice(4.0) == 8.0  # the remembered key has no kernel now: compiled again
         t = _Slots(2)
         t.add(1, 3.0)
         t.add(1, 3.0)
