@@ -158,9 +158,9 @@ class Execution:
 
     def allowed_silence(self) -> float:
         """How long an accepted goal's controller may stay quiet: ``feedback_timeout``, or
-        SILENT_PERIODS of its own feedback period where that is longer (a controller whose
-        action_monitor_rate is low). Until it has sent FEEDBACKS_TO_LEARN_RATE feedbacks its
-        rate is unknown, and it gets a second more."""
+        SILENT_PERIODS of its own feedback period (the median of its last ten gaps) where
+        that is longer (a controller whose action_monitor_rate is low). Until it has sent
+        FEEDBACKS_TO_LEARN_RATE feedbacks its rate is unknown, and it gets a second more."""
         if len(self.feedback) < FEEDBACKS_TO_LEARN_RATE:
             return self.feedback_timeout + 1.0
         period = float(np.median(np.diff([f.received for f in self.feedback[-11:]])))
@@ -295,7 +295,8 @@ class RosLink:
                 goal_tolerance: float | None = None, goal_time_tolerance: float = 0.0,
                 feedback_timeout: float = 0.3) -> Execution:
         """Send ``traj`` as a FollowJointTrajectory goal (tolerances in rad for every joint;
-        None: the controller's defaults). A running goal is preempted."""
+        None: the controller's defaults). A running goal is preempted. ``feedback_timeout``
+        [s] is the shortest silence taken for a dead controller (``allowed_silence``)."""
         from control_msgs.msg import JointTolerance
 
         from robot.ros2.conversions import duration_msg, trajectory_msg
