@@ -84,6 +84,14 @@ def test_cli_dry_run_without_robot():
     assert bad.exit_code == 2 and "outside (0, 1]" in bad.output
 
 
+def test_lab_sim_refuses_a_bad_feedback_rate_or_start_before_serving():
+    runner = CliRunner()
+    rate = runner.invoke(build_cli(), ["lab-sim", str(SCENE), "--feedback-rate", "0"])
+    assert rate.exit_code == 2 and "--feedback-rate must be positive, not 0.0" in rate.output
+    start = runner.invoke(build_cli(), ["lab-sim", str(SCENE), "--initial", "0.1,0.2"])
+    assert start.exit_code == 2 and "--initial needs 7 comma-separated numbers" in start.output
+
+
 @pytest.fixture(scope="module")
 def lab_sim():
     """`deft lab-sim` on the default scene, in another process."""

@@ -18,6 +18,8 @@ def register(cli: typer.Typer) -> None:
         goal_tolerance: float = typer.Option(0.02, help="Default goal position tolerance [rad]"),
         path_tolerance: float = typer.Option(0.0, help="Default path tolerance [rad] (0: unchecked)"),
         goal_time: float = typer.Option(0.5, help="Default goal time tolerance [s]"),
+        feedback_rate: float = typer.Option(20.0, help="Action feedback rate [Hz] (joint_trajectory_controller's "
+                                                       "action_monitor_rate)"),
     ) -> None:
         """Run the lab's stand-in nodes until Ctrl-C (ROS 2 over the environment's domain)."""
         from app.scene.io import SceneError, load_scene
@@ -26,6 +28,9 @@ def register(cli: typer.Typer) -> None:
         from robot.ros2.lab_sim import LabSimConfig, run
         from robot.urdf import UrdfError
 
+        if not feedback_rate > 0:
+            typer.echo(f"deft lab-sim: --feedback-rate must be positive, not {feedback_rate}", err=True)
+            raise typer.Exit(2)
         path = scene or default_scene_path()
         try:
             doc = load_scene(path)
@@ -50,7 +55,7 @@ def register(cli: typer.Typer) -> None:
         lab = doc.lab
         cfg = LabSimConfig(controller or lab.controller, model.joint_names, start, lab.joint_states_topic,
                            lab.gripper_topic, dict(lab.tactile_topics), goal_tolerance, path_tolerance, goal_time,
-                           object_width=object_width)
+                           object_width=object_width, feedback_rate=feedback_rate)
         typer.echo(f"lab-sim: controller {cfg.controller!r} ({', '.join(cfg.joints)}), gripper {cfg.gripper_action}, "
                    f"tactile {sorted(cfg.tactile_topics) or 'none'}; Ctrl-C to stop")
         run(cfg)
