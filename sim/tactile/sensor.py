@@ -118,7 +118,7 @@ class TactileSensor:
         self._mk_bary = torch.from_numpy(mb)
         self.rest = torch.from_numpy(nodes)
         self.rest_markers = self._interp(self.rest, self._mk_nodes, self._mk_bary)
-        self.rest_height = self._interp(self.rest, self._pix_nodes, self._pix_bary)[..., 2].reshape(h, w)
+        self.rest_height = self._interp(self.rest[:, 2:], self._pix_nodes, self._pix_bary)[..., 0].reshape(h, w)
 
     def _marker_layout(self) -> np.ndarray:
         c = self.config
@@ -157,7 +157,8 @@ class TactileSensor:
         markers = self._interp(local, self._mk_nodes, self._mk_bary)
         gel_f = f_local[..., torch.from_numpy(self.gel_nodes.astype(np.int64)), :]
         h, w = self.config.image_size
-        height = self._interp(local, self._pix_nodes, self._pix_bary)[..., 2].reshape(*local.shape[:-2], h, w)
+        # heights only: a third of the gather over every pixel
+        height = self._interp(local[..., 2:], self._pix_nodes, self._pix_bary)[..., 0].reshape(*local.shape[:-2], h, w)
         mask = self.mask
         depth = torch.where(mask, self.rest_height - height, torch.zeros_like(height))
         return TactileFrame(
