@@ -33,3 +33,10 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.get_closest_marker("ros") is not None:
             item.add_marker(pytest.mark.flaky(reruns=2, reruns_delay=1))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Why each rerun test failed first: without this a flaky timing shows only as an R."""
+    for report in terminalreporter.stats.get("rerun", []):
+        terminalreporter.section(f"first failure of rerun {report.nodeid}", sep="-")
+        terminalreporter.line("\n".join(report.longreprtext.splitlines()[-25:]))
