@@ -42,19 +42,28 @@ def load_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int32)
 
 
+def _sorted_edges(tris: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every triangle's three edges as (owning triangle, corner opposite the edge), and the
+    edges' undirected keys, sorted by key (stably, edge 0 of every triangle first), so that
+    the triangles sharing an edge are adjacent."""
+    T = len(tris)
+    owner, opposite = np.tile(np.arange(T), 3), np.repeat([2, 0, 1], T)
+    a, b = tris[owner, (opposite + 1) % 3], tris[owner, (opposite + 2) % 3]
+    key = np.minimum(a, b) * (tris.max() + 1) + np.maximum(a, b)
+    order = np.argsort(key, kind="stable")
+    return owner[order], opposite[order], key[order]
+
+
 def hinges(triangles: np.ndarray) -> np.ndarray:
     """(H, 4) interior edges as (edge start, edge end, wing of the first triangle, other wing).
 
     The first triangle lists the edge as start -> end in its own winding order, so both
     wings' normals agree on a consistently oriented mesh."""
     tris = np.asarray(triangles, np.int64)
-    edges = np.concatenate([tris[:, [0, 1, 2]], tris[:, [1, 2, 0]], tris[:, [2, 0, 1]]])  # (a, b, opposite)
-    key = np.minimum(edges[:, 0], edges[:, 1]) * (tris.max() + 1) + np.maximum(edges[:, 0], edges[:, 1])
-    order = np.argsort(key, kind="stable")
-    key, edges = key[order], edges[order]
+    owner, opposite, key = _sorted_edges(tris)
     same = np.nonzero(key[1:] == key[:-1])[0]
-    first, second = edges[same], edges[same + 1]
-    return np.stack([first[:, 0], first[:, 1], first[:, 2], second[:, 2]], axis=1).astype(np.int32)
+    o1, c1, o2, c2 = owner[same], opposite[same], owner[same + 1], opposite[same + 1]
+    return np.stack([tris[o1, (c1 + 1) % 3], tris[o1, (c1 + 2) % 3], tris[o1, c1], tris[o2, c2]], axis=1).astype(np.int32)
 
 
 def edge_neighbours(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,17 +75,12 @@ def edge_neighbours(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     nb, far = np.full((T, 3), -1, np.int64), np.full((T, 3), -1, np.int64)
     if T == 0:
         return nb, far
-    owner, corner = np.repeat(np.arange(T), 3), np.tile(np.arange(3), T)
-    a, b = tris[owner, (corner + 1) % 3], tris[owner, (corner + 2) % 3]
-    key = np.minimum(a, b) * (tris.max() + 1) + np.maximum(a, b)
-    order = np.argsort(key, kind="stable")
-    key = key[order]
+    owner, opposite, key = _sorted_edges(tris)
     _, first, count = np.unique(key, return_index=True, return_counts=True)
     pair = first[count == 2]
-    e0, e1 = order[pair], order[pair + 1]
-    for mine, theirs in ((e0, e1), (e1, e0)):
-        nb[owner[mine], corner[mine]] = owner[theirs]
-        far[owner[mine], corner[mine]] = tris[owner[theirs], corner[theirs]]
+    for mine, theirs in ((pair, pair + 1), (pair + 1, pair)):
+        nb[owner[mine], opposite[mine]] = owner[theirs]
+        far[owner[mine], opposite[mine]] = tris[owner[theirs], opposite[theirs]]
     return nb, far
 
 
